@@ -1,0 +1,369 @@
+"""`ResponsesClient`: talk to an OpenAI-compatible `/responses` endpoint over one httpx pool.
+
+One `httpx.AsyncClient` is shared by every call so connections are pooled and kept alive;
+settings (base URL, key, timeouts) come in through the constructor, never from Django.
+
+Retries happen only before the first event: connection failures and HTTP 429/502/503/504
+are retried with jittered exponential backoff (a 429's `retry-after` is honoured up to
+`Backoff.max_retry_after`; longer waits are raised at once). Once a stream has started,
+nothing is retried, because the user has already seen part of the answer.
+
+Stream endings: the stream yields terminal events (`ResponseCompleted`,
+`ResponseIncomplete`, `ResponseFailed`, `ErrorEvent`) and then stops; failures are not
+raised, so the caller keeps the partial answer and decides (`event.as_error()` gives the
+matching exception). A stream that ends without a terminal event, loses its connection or
+sends unreadable data raises `StreamBrokenError`; a read timeout raises
+`GatewayTimeoutError`.
+
+The API key travels only in the Authorization header. It is never logged, and gateway
+error text is redacted before it reaches an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
+
+from .errors import (
+    GatewayError,
+    GatewayTimeoutError,
+    QuotaExhaustedError,
+    RateLimitedError,
+    StreamBrokenError,
+    UnavailableError,
+    error_from_http,
+)
+from .events import Event
+from .fields import MalformedField
+from .request import ResponseRequest
+from .response import Response
+from .sse import EventStreamParser
+
+__all__ = ["Backoff", "ResponsesClient", "Timeouts"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+USER_AGENT = "chatweb-gateway/1"
+# After the terminal event, read the few bytes that close the HTTP body so the
+# connection goes back to the pool, but never wait long for a gateway that lingers.
+DRAIN_SECONDS = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Seconds to wait to connect, between bytes read, to send, and for a pooled connection."""
+
+    connect: float = 5.0
+    read: float = 120.0
+    write: float = 30.0
+    pool: float = 10.0
+
+    def to_httpx(self) -> httpx.Timeout:
+        """Return the equivalent httpx timeout."""
+        return httpx.Timeout(connect=self.connect, read=self.read, write=self.write, pool=self.pool)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Waits between retries: jittered exponential, with a small cap."""
+
+    initial: float = 0.5
+    maximum: float = 4.0
+    max_retry_after: float = 20.0
+
+    def delay(self, retry_number: int, retry_after: float | None = None) -> float | None:
+        """Return seconds to wait before retry `retry_number` (0-based), or None to give up."""
+        if retry_after is not None:
+            return retry_after if retry_after <= self.max_retry_after else None
+        ceiling = min(self.maximum, self.initial * 2**retry_number)
+        return random.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """One failed attempt, and whether trying again could help."""
+
+    error: GatewayError
+    retryable: bool
+
+
+class ResponsesClient:
+    """Client for `POST {base_url}/responses` and the stored-response endpoints."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeouts: Timeouts = Timeouts(),  # frozen, so one shared default is safe
+        max_retries: int = 2,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+        backoff: Backoff = Backoff(),
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._max_retries = max_retries
+        self._backoff = backoff
+        default_headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        if api_key:
+            default_headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=default_headers,
+            timeout=timeouts.to_httpx(),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"ResponsesClient(base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> ResponsesClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def stream(
+        self, request: ResponseRequest, *, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[Event]:
+        """Yield the typed events of a streamed response, ending after the terminal event.
+
+        If you stop iterating early, close the iterator (`contextlib.aclosing`) so the
+        connection is released at once rather than when the generator is collected.
+        """
+        body = replace(request, stream=True).to_body()
+        parser = EventStreamParser(secret=self._api_key)
+        terminal: Event | None = None
+        async with contextlib.AsyncExitStack() as stack:
+            source = await self._open_event_stream(stack, body, headers)
+            messages = await stack.enter_async_context(contextlib.aclosing(source.aiter_sse()))
+            try:
+                async for message in messages:
+                    event = parser.feed(message.event, message.data)
+                    if event is None:
+                        continue
+                    if parser.finished:
+                        terminal = event
+                        break
+                    yield event
+                if terminal is not None:
+                    await _drain(messages)
+            except httpx.TimeoutException as exc:
+                raise GatewayTimeoutError(
+                    "Timed out waiting for the next event from the gateway."
+                ) from exc
+            except httpx.RequestError as exc:
+                raise StreamBrokenError(
+                    f"The gateway connection broke mid-stream ({type(exc).__name__})."
+                ) from exc
+        parser.finish()
+        if terminal is not None:
+            yield terminal
+
+    async def create(
+        self, request: ResponseRequest, *, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        """Create a response without streaming and return it once it is finished."""
+        body = replace(request, stream=False).to_body()
+        return _typed_response(await self._call("POST", "/responses", body, headers))
+
+    async def retrieve(self, response_id: str) -> Response:
+        """Return a stored response."""
+        return _typed_response(await self._call("GET", _response_path(response_id)))
+
+    async def delete(self, response_id: str) -> None:
+        """Delete a stored response, so it can no longer be continued or retrieved."""
+        await self._call("DELETE", _response_path(response_id))
+
+    async def cancel(self, response_id: str) -> Response:
+        """Cancel a background response and return it (status `cancelled`)."""
+        return _typed_response(await self._call("POST", f"{_response_path(response_id)}/cancel"))
+
+    async def count_input_tokens(self, request: ResponseRequest) -> int:
+        """Return how many input tokens the gateway would bill for `request`."""
+        body = request.to_body()
+        countable = (
+            "model",
+            "input",
+            "instructions",
+            "previous_response_id",
+            "tools",
+            "tool_choice",
+            "reasoning",
+        )
+        payload = {key: body[key] for key in countable if key in body}
+        data = await self._call("POST", "/responses/input_tokens", payload)
+        count = data.get("input_tokens")
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise UnavailableError("The gateway sent an input token count that is not a number.")
+        return count
+
+    async def _open_event_stream(
+        self,
+        stack: contextlib.AsyncExitStack,
+        body: dict[str, Any],
+        headers: Mapping[str, str] | None,
+    ) -> EventSource:
+        """Return an open event source for `body`, retrying failures before the first event.
+
+        The open HTTP response is handed to `stack`, which closes it.
+        """
+
+        async def attempt() -> EventSource | _Failure:
+            attempt_stack = contextlib.AsyncExitStack()
+            try:
+                source = await attempt_stack.enter_async_context(
+                    aconnect_sse(
+                        self._http, "POST", "/responses", json=body, headers=dict(headers or {})
+                    )
+                )
+            except httpx.RequestError as exc:
+                return _transport_failure(exc)
+            response = source.response
+            if response.is_success and _is_event_stream(response):
+                stack.push_async_exit(attempt_stack)
+                return source
+            async with attempt_stack:
+                return await self._failure_from(response)
+
+        return await self._retrying(attempt)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Send one JSON request (with retries) and return the JSON object it answered."""
+
+        async def attempt() -> dict[str, Any] | _Failure:
+            try:
+                response = await self._http.request(method, path, json=body, headers=headers)
+            except httpx.RequestError as exc:
+                return _transport_failure(exc)
+            if not response.is_success:
+                return await self._failure_from(response)
+            try:
+                data = response.json()
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                return _Failure(
+                    UnavailableError("The gateway sent a reply that is not JSON."), False
+                )
+            return data
+
+        return await self._retrying(attempt)
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T | _Failure]]) -> T:
+        """Run `attempt` until it succeeds, fails for good, or retries run out."""
+        retry_number = 0
+        while True:
+            outcome = await attempt()
+            if not isinstance(outcome, _Failure):
+                return outcome
+            error = outcome.error
+            delay = None
+            if outcome.retryable and retry_number < self._max_retries:
+                retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+                delay = self._backoff.delay(retry_number, retry_after)
+            if delay is None:
+                raise error
+            logger.warning(
+                "Gateway call failed with %s (status %s); retry %d of %d in %.2fs.",
+                type(error).__name__,
+                error.status_code,
+                retry_number + 1,
+                self._max_retries,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            retry_number += 1
+
+    async def _failure_from(self, response: httpx.Response) -> _Failure:
+        """Return the failure for a reply that is an HTTP error or not an event stream."""
+        if response.is_success:
+            content_type = response.headers.get("content-type", "no content type")
+            return _Failure(
+                StreamBrokenError(f"Expected an event stream, got {content_type[:60]}."), False
+            )
+        try:
+            body = await response.aread()
+        except httpx.RequestError:
+            body = b""
+        error = error_from_http(response.status_code, body, response.headers, secret=self._api_key)
+        retryable = (
+            response.status_code in RETRYABLE_STATUSES
+            and not isinstance(error, QuotaExhaustedError)
+            and response.headers.get("x-should-retry", "").lower() != "false"
+        )
+        return _Failure(error, retryable)
+
+
+def _transport_failure(exc: httpx.RequestError) -> _Failure:
+    """Return the failure for a request that got no HTTP reply at all."""
+    error: GatewayError
+    if isinstance(exc, httpx.ConnectTimeout):
+        error, retryable = GatewayTimeoutError("Timed out connecting to the gateway."), True
+    elif isinstance(exc, httpx.TimeoutException):
+        # The gateway may already be working on it; asking again could double the cost.
+        error, retryable = (
+            GatewayTimeoutError("Timed out waiting for the gateway to answer."),
+            False,
+        )
+    elif isinstance(exc, httpx.ConnectError):
+        error, retryable = UnavailableError(f"Could not connect to the gateway: {exc}"), True
+    elif isinstance(exc, httpx.RemoteProtocolError):
+        # Typically a pooled keep-alive connection the server had already closed.
+        error, retryable = (
+            UnavailableError("The gateway closed the connection without answering."),
+            True,
+        )
+    else:
+        error, retryable = (
+            UnavailableError(f"The gateway request failed ({type(exc).__name__})."),
+            False,
+        )
+    error.__cause__ = exc
+    return _Failure(error, retryable)
+
+
+async def _drain(messages: AsyncIterator[ServerSentEvent]) -> None:
+    """Read what is left of a finished stream, briefly, so the connection can be reused."""
+    with contextlib.suppress(TimeoutError, httpx.RequestError):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in messages:
+                pass
+
+
+def _is_event_stream(response: httpx.Response) -> bool:
+    return "text/event-stream" in response.headers.get("content-type", "")
+
+
+def _response_path(response_id: str) -> str:
+    return f"/responses/{quote(response_id, safe='')}"
+
+
+def _typed_response(data: dict[str, Any]) -> Response:
+    try:
+        return Response.from_dict(data)
+    except MalformedField as exc:
+        raise UnavailableError(f"The gateway sent a malformed response object: {exc}") from None
