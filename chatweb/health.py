@@ -32,7 +32,9 @@ def check_database() -> None:
 async def check_channel_layer() -> None:
     """Send a message to a fresh channel and read it back."""
     layer = get_channel_layer()
-    channel = await layer.new_channel("healthz.")
+    # The default prefix: channels-redis reads one prefix per process at a time, and a
+    # probe on another prefix would wait behind the consumers' receive loop.
+    channel = await layer.new_channel()
     await layer.send(channel, {"type": "healthz.ping"})
     message = await layer.receive(channel)
     if message.get("type") != "healthz.ping":

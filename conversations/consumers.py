@@ -1,16 +1,276 @@
-"""The chat websocket: parse, authorise, hand off, render. Nothing else lives here."""
+"""The chat websocket: parse, authorise, hand off to `turns`, render. Nothing else.
+
+The page opens one socket and says which conversation it shows (`watch`); the
+consumer then sends that conversation's live updates as htmx out-of-band fragments.
+Frames from the page are JSON objects with an `action`:
+
+    {"action": "watch", "conversation": "12"}
+    {"action": "send", "conversation": "12" or "", "text": "...", "model": "3",
+     "instructions": "..."}
+    {"action": "stop", "message": "45"}
+    {"action": "retry", "message": "45"}
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from conversations import broadcast, fragments, reads, turns
+from conversations.live import Fragment, get_hub, spawn
+
+logger = logging.getLogger(__name__)
+
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_TOO_SLOW = 1013  # "try again later": the page reconnects and resyncs
+MAX_FRAME_CHARS = 200_000
+MAX_OUTBOX = 2_000
+
+
+class Malformed(Exception):
+    """A frame the page should never send."""
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
+        self.user = self.scope.get("user")
+        if self.user is None or not self.user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        self.conversation_id: int | None = None
+        # Answers this socket follows: message id -> last sequence number applied.
+        self.following: dict[int, int] = {}
+        self.remote: dict[int, str] = {}
+        self.outbox: asyncio.Queue = asyncio.Queue()
+        self.pump = asyncio.create_task(self.send_outbox())
+        await self.channel_layer.group_add(broadcast.user_group(self.user.pk), self.channel_name)
         await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "outbox"):
+            return
+        await self.unfollow_all()
+        self.pump.cancel()
+        await self.channel_layer.group_discard(
+            broadcast.user_group(self.user.pk), self.channel_name
+        )
+
+    # --- Frames from the page -----------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        try:
+            frame = parse_frame(text_data)
+            action = frame.get("action")
+            if action == "watch":
+                await self.watch(optional_id(frame, "conversation"))
+            elif action == "send":
+                await self.send_turn(frame)
+            elif action == "stop":
+                await turns.stop(user=self.user, message_id=required_id(frame, "message"))
+            elif action == "retry":
+                await self.retry(required_id(frame, "message"))
+            else:
+                raise Malformed(f"unknown action {action!r}")
+        except Malformed as error:
+            logger.info("malformed frame from user %s: %s", self.user.pk, error)
+            await self.send(text_data=fragments.toast_html("That request could not be read."))
+        except turns.Refused as error:
+            await self.send(text_data=fragments.composer_error_html(error.user_message))
+
+    async def watch(self, conversation_id: int | None) -> None:
+        """Show `conversation_id`: resync its transcript and follow its live answers."""
+        await self.unfollow_all()
+        self.conversation_id = None
+        if conversation_id is None:
+            return
+        view = await database_sync_to_async(reads.transcript)(self.user, conversation_id)
+        if view is None:
+            await self.send(text_data=fragments.toast_html("This conversation does not exist."))
+            return
+        self.conversation_id = conversation_id
+        await self.send(text_data=fragments.transcript_html(view))
+        for answer in view.streaming:
+            await self.follow(answer.pk, answer.worker_channel)
+
+    async def send_turn(self, frame: dict) -> None:
+        result = await turns.send(
+            user=self.user,
+            conversation_id=optional_id(frame, "conversation"),
+            text=text_field(frame, "text"),
+            model_id=optional_id(frame, "model"),
+            instructions=text_field(frame, "instructions") if "instructions" in frame else None,
+        )
+        if result.conversation.pk != self.conversation_id:
+            await self.unfollow_all()
+            self.conversation_id = result.conversation.pk
+        await self.show_new_turn(result.plan.user_message_id, result.plan.answer_id)
+        await self.send(
+            text_data=fragments.turn_accepted_html(result.conversation, list(result.plan.notices))
+        )
+
+    async def retry(self, message_id: int) -> None:
+        plan, replaced = await turns.retry(user=self.user, message_id=message_id)
+        await self.show_new_turn(None, plan.answer_id, replaces=replaced)
+
+    # --- Events from the channel layer --------------------------------------------------
+
+    async def chat_turn_started(self, event: dict) -> None:
+        """Another tab (maybe on another process) started a turn in this conversation."""
+        if event["conversation_id"] == self.conversation_id:
+            await self.show_new_turn(
+                event["user_message_id"], event["answer_id"], replaces=event["replaces"]
+            )
+
+    async def chat_turn_finished(self, event: dict) -> None:
+        """An answer is final; re-read it if its last fragment did not reach us."""
+        answer_id = event["answer_id"]
+        if answer_id in self.following:
+            self.forget(answer_id)
+            message = await database_sync_to_async(reads.message)(self.user, answer_id)
+            if message is not None:
+                await self.send(text_data=fragments.message_html(message))
+
+    async def chat_conversation_changed(self, event: dict) -> None:
+        conversation = await database_sync_to_async(reads.conversation)(
+            self.user, event["conversation_id"]
+        )
+        await self.send(
+            text_data=fragments.conversation_changed_html(
+                event["conversation_id"], conversation, active=self.conversation_id
+            )
+        )
+
+    async def live_fragment(self, event: dict) -> None:
+        """Fragments of an answer generated in another process, coalesced."""
+        message_id = event["message_id"]
+        last = self.following.get(message_id)
+        if last is None or message_id not in self.remote:
+            return
+        fragment = Fragment(
+            message_id, event["seq"], event["html"], event["snapshot"], event["final"]
+        )
+        if not fragment.snapshot and event["first_seq"] != last + 1:
+            if fragment.seq > last:
+                # A gap: ask for a fresh snapshot rather than show a hole.
+                await self.request_remote(message_id)
+            return
+        self.apply(fragment)
+
+    # --- Following answers --------------------------------------------------------------
+
+    async def show_new_turn(
+        self, user_message_id: int | None, answer_id: int, *, replaces: int | None = None
+    ) -> None:
+        if answer_id in self.following:
+            return
+        messages = await database_sync_to_async(reads.messages)(
+            self.user, [user_message_id, answer_id]
+        )
+        if not messages:
+            return
+        await self.send(text_data=fragments.new_messages_html(messages, replaces=replaces))
+        answer = messages[-1]
+        if answer.is_streaming:
+            await self.follow(answer.pk, answer.worker_channel)
+
+    async def follow(self, answer_id: int, worker_channel: str) -> None:
+        self.following[answer_id] = -1
+        snapshot = get_hub().attach(answer_id, self)
+        if snapshot is not None:
+            self.deliver(snapshot)
+        elif worker_channel:
+            self.remote[answer_id] = worker_channel
+            await self.request_remote(answer_id)
+
+    async def request_remote(self, answer_id: int) -> None:
+        await broadcast.send_to_channel(
+            self.remote[answer_id],
+            watch_event("generation.watch", answer_id, self.channel_name),
+        )
+
+    async def unfollow_all(self) -> None:
+        get_hub().detach(self)
+        for answer_id, channel in self.remote.items():
+            await broadcast.send_to_channel(
+                channel,
+                watch_event("generation.unwatch", answer_id, self.channel_name),
+            )
+        self.following.clear()
+        self.remote.clear()
+
+    def forget(self, answer_id: int) -> None:
+        self.following.pop(answer_id, None)
+        self.remote.pop(answer_id, None)
+
+    def deliver(self, fragment: Fragment) -> None:
+        """Take a fragment from a local generation (called by the hub, never blocks)."""
+        self.apply(fragment)
+
+    def apply(self, fragment: Fragment) -> None:
+        """Queue the fragment for the page if it is the next one, in order."""
+        last = self.following.get(fragment.message_id)
+        if last is None or (not fragment.snapshot and fragment.seq <= last):
+            return
+        self.following[fragment.message_id] = fragment.seq
+        if fragment.final:
+            self.forget(fragment.message_id)
+        self.outbox.put_nowait(fragment.html)
+        if self.outbox.qsize() > MAX_OUTBOX:
+            # The browser cannot keep up; drop it, and it reconnects with a fresh snapshot.
+            get_hub().detach(self)
+            self.following.clear()
+            spawn(self.close(code=CLOSE_TOO_SLOW))
+
+    async def send_outbox(self) -> None:
+        while True:
+            html = await self.outbox.get()
+            await self.send(text_data=html)
+
+
+def watch_event(kind: str, answer_id: int, reply_channel: str) -> dict:
+    return {"type": kind, "message_id": answer_id, "reply_channel": reply_channel}
+
+
+def parse_frame(text_data: str | None) -> dict:
+    if not text_data or len(text_data) > MAX_FRAME_CHARS:
+        raise Malformed("empty or oversized frame")
+    try:
+        frame = json.loads(text_data)
+    except ValueError:
+        raise Malformed("not JSON") from None
+    if not isinstance(frame, dict):
+        raise Malformed("not a JSON object")
+    return frame
+
+
+def optional_id(frame: dict, key: str) -> int | None:
+    value = frame.get(key)
+    if value in (None, ""):
+        return None
+    if isinstance(value, bool):
+        raise Malformed(f"{key} is not an id")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise Malformed(f"{key} is not an id") from None
+    if number <= 0:
+        raise Malformed(f"{key} is not an id")
+    return number
+
+
+def required_id(frame: dict, key: str) -> int:
+    number = optional_id(frame, key)
+    if number is None:
+        raise Malformed(f"{key} is missing")
+    return number
+
+
+def text_field(frame: dict, key: str) -> str:
+    value = frame.get(key, "")
+    if not isinstance(value, str):
+        raise Malformed(f"{key} is not text")
+    return value

@@ -28,6 +28,32 @@ class ModelChoice(models.Model):
     enabled = models.BooleanField(default=True)
     is_default = models.BooleanField("default", default=False)
     position = models.PositiveIntegerField(default=0)
+    supports_reasoning = models.BooleanField("reasoning", default=False)
+    supports_web_search = models.BooleanField("web search", default=False)
+    supports_images = models.BooleanField("image input", default=False)
+    supports_function_tools = models.BooleanField("function tools", default=False)
+    reasoning_efforts = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Comma-separated efforts the model accepts, e.g. low,medium,high.",
+    )
+    default_reasoning_effort = models.CharField(max_length=16, blank=True)
+    max_output_tokens = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Upper bound sent as max_output_tokens; empty for none."
+    )
+    price_input = models.DecimalField(
+        "input price", max_digits=12, decimal_places=4, default=0, help_text="Per million tokens."
+    )
+    price_cached_input = models.DecimalField(
+        "cached input price",
+        max_digits=12,
+        decimal_places=4,
+        default=0,
+        help_text="Per million tokens.",
+    )
+    price_output = models.DecimalField(
+        "output price", max_digits=12, decimal_places=4, default=0, help_text="Per million tokens."
+    )
 
     objects = ModelChoiceQuerySet.as_manager()
 
@@ -42,6 +68,10 @@ class ModelChoice(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+    @property
+    def effort_choices(self) -> list[str]:
+        return [effort.strip() for effort in self.reasoning_efforts.split(",") if effort.strip()]
 
 
 class ConversationQuerySet(models.QuerySet):
@@ -74,6 +104,22 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
 
+    def visible_branch(self) -> list[Message]:
+        """Return the messages of the branch on show, root first.
+
+        At each fork the newest child is shown, so a retried answer replaces the one
+        it retried. One query, then a walk in memory.
+        """
+        children: dict[int | None, Message] = {}
+        for message in self.messages.order_by("created_at", "pk"):
+            children[message.parent_id] = message
+        branch = []
+        node = children.get(None)
+        while node is not None:
+            branch.append(node)
+            node = children.get(node.pk)
+        return branch
+
 
 class Message(models.Model):
     """One turn's message. Messages form a tree: edits and regenerations are siblings."""
@@ -100,11 +146,22 @@ class Message(models.Model):
     text = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
     error = models.TextField(blank=True, help_text="What went wrong, in words for the user.")
+    error_code = models.CharField(max_length=40, blank=True)
     model_name = models.CharField(max_length=100, blank=True)
     response_id = models.CharField(max_length=100, blank=True)
     previous_response_id = models.CharField(max_length=100, blank=True)
+    # The channel of the process whose Generation streams this answer, so a stop or a
+    # late watcher on another process can reach it through the channel layer.
+    worker_channel = models.CharField(max_length=200, blank=True)
     # Output items replayed as input when the gateway keeps nothing (store=false).
     replay_items = models.JSONField(default=list, blank=True)
+    reasoning_effort = models.CharField(max_length=16, blank=True)
+    reasoning_summary = models.TextField(blank=True)
+    citations = models.JSONField(default=list, blank=True)
+    tool_calls = models.JSONField(default=list, blank=True)
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -121,3 +178,139 @@ class Message(models.Model):
     @property
     def is_streaming(self) -> bool:
         return self.status == self.Status.STREAMING
+
+
+# --- Usage and quotas ---
+
+
+class UsageRecord(models.Model):
+    """One gateway response's token usage and what it cost, priced when it happened.
+
+    The model name is kept beside the catalogue link so the record still says which
+    model ran after an admin deletes or renames the catalogue entry.
+    """
+
+    class Purpose(models.TextChoices):
+        ANSWER = "answer"
+        TITLE = "title"
+        TOOL_ROUND = "tool_round", "tool round"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_records"
+    )
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage_records"
+    )
+    model = models.ForeignKey(
+        ModelChoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    model_name = models.CharField(max_length=100, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    cached_tokens = models.PositiveIntegerField("cached input tokens", default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    estimated = models.BooleanField(
+        default=False, help_text="Counted from the text because the gateway sent no usage."
+    )
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.ANSWER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="usage_user_time"),
+            models.Index(fields=["created_at"], name="usage_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.total_tokens} tokens on {self.model_name or 'an unknown model'}"
+
+
+class QuotaLimits(models.Model):
+    """Token limits per day and per month; empty means "ask the next level", 0 blocks."""
+
+    tokens_per_day = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Empty: fall back to the next level. 0: blocked."
+    )
+    tokens_per_month = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Empty: fall back to the next level. 0: blocked."
+    )
+
+    class Meta:
+        abstract = True
+
+
+class Quota(QuotaLimits):
+    """A user's own limits, which win over their groups' and the default policy."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota"
+    )
+
+    class Meta:
+        verbose_name = "user quota"
+
+    def __str__(self) -> str:
+        return f"Quota of {self.user}"
+
+
+class GroupQuota(QuotaLimits):
+    """Limits for a group's members who have none of their own."""
+
+    group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="quota")
+
+    class Meta:
+        verbose_name = "group quota"
+
+    def __str__(self) -> str:
+        return f"Quota of group {self.group}"
+
+
+class DefaultQuota(QuotaLimits):
+    """The site-wide policy: one row, pk 1, for everyone without a user or group limit."""
+
+    class Meta:
+        verbose_name = "default quota"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_default_quota")]
+
+    def __str__(self) -> str:
+        return "Default quota"
+
+    @classmethod
+    def load(cls) -> DefaultQuota:
+        """Return the policy row, creating an unlimited one the first time."""
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+class QuotaCounter(models.Model):
+    """A user's tokens used and held by answers in flight in one day or month.
+
+    Reservations change it only through conditional UPDATEs; see conversations/quotas.py.
+    """
+
+    class Period(models.TextChoices):
+        DAY = "day"
+        MONTH = "month"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota_counters"
+    )
+    period = models.CharField(max_length=8, choices=Period.choices)
+    starts_on = models.DateField(help_text="First local day of the period.")
+    used = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "period", "starts_on"], name="one_counter_per_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.period} from {self.starts_on}"

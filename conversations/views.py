@@ -2,10 +2,86 @@
 
 from __future__ import annotations
 
+import json
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from conversations import broadcast, fragments, reads
+from conversations.models import ModelChoice
+
+PAGE = "conversations/chat.html"
+
+
+def chat_context(request, view: reads.TranscriptView | None) -> dict:
+    conversation = view.conversation if view else None
+    models = reads.model_choices()
+    selected = None
+    if conversation and conversation.model and conversation.model.enabled:
+        selected = conversation.model
+    return {
+        "conversation": conversation,
+        "items": fragments.message_items(view.messages) if view else [],
+        "models": models,
+        "selected_model": selected or ModelChoice.objects.default(),
+        "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "active_id": conversation.pk if conversation else None,
+    }
+
+
+def render_chat(request, view: reads.TranscriptView | None):
+    context = chat_context(request, view)
+    if request.htmx and request.htmx.target == "chat-main":
+        return render(request, f"{PAGE}#conversation_panel", context)
+    context["page"] = reads.sidebar(request.user)
+    return render(request, PAGE, context)
 
 
 @require_GET
 def chat(request):
-    return render(request, "conversations/chat.html", {})
+    """A new, empty chat: the conversation is created when the first message is sent."""
+    return render_chat(request, None)
+
+
+@require_GET
+def conversation(request, pk: int):
+    view = reads.transcript(request.user, pk)
+    if view is None:
+        raise Http404("No such conversation.")
+    return render_chat(request, view)
+
+
+@require_GET
+def sidebar(request):
+    page = reads.sidebar(request.user, request.GET.get("page", 1))
+    active_id = request.GET.get("active")
+    return render(request, f"{PAGE}#sidebar_page", {"page": page, "active_id": active_id})
+
+
+@require_POST
+def rename_conversation(request, pk: int):
+    found = reads.conversation(request.user, pk)
+    if found is None:
+        raise Http404("No such conversation.")
+    title = " ".join(request.headers.get("HX-Prompt", request.POST.get("title", "")).split())
+    if title:
+        found.title = title[:200]
+        found.save(update_fields=["title"])
+        async_to_sync(broadcast.conversation_changed)(request.user.pk, found.pk)
+    return HttpResponse(fragments.conversation_changed_html(found.pk, found, active=found.pk))
+
+
+@require_POST
+def delete_conversation(request, pk: int):
+    found = reads.conversation(request.user, pk)
+    if found is None:
+        raise Http404("No such conversation.")
+    found.delete()
+    async_to_sync(broadcast.conversation_changed)(request.user.pk, pk)
+    response = HttpResponse(status=204)
+    response["HX-Location"] = json.dumps({"path": reverse("chat"), "target": "#chat-main"})
+    return response

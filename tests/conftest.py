@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.contrib.auth import get_user_model
+
+from conversations.gateway.simulator import Simulator
+from tests.support.simulator import SIMULATOR_KEY, TEST_PACE, RunningSimulator, serve
 
 
 @pytest.fixture
@@ -34,3 +39,30 @@ def pytest_collection_modifyitems(config, items):
     it; putting the browser tests at the end keeps the two apart.
     """
     items.sort(key=lambda item: "tests/browser/" in str(item.path))
+
+
+@pytest.fixture
+def catalogue(db):
+    """The simulator's models in the catalogue, as `make run` seeds them."""
+    from django.core.management import call_command
+
+    call_command("seed_catalogue", verbosity=0)
+
+
+@pytest.fixture
+def gateway(simulator_server, settings, catalogue):
+    """Point the app at the session's simulator over real HTTP, with a real key."""
+    settings.OPENAI_API_KEY = simulator_server.api_key
+    settings.OPENAI_BASE_URL = simulator_server.base_url
+    settings.GATEWAY_MAX_RETRIES = 0
+    return simulator_server
+
+
+@pytest.fixture(scope="session")
+def simulator_server() -> Iterator[RunningSimulator]:
+    """Yield the session's simulator, which requires `SIMULATOR_KEY`."""
+    app = Simulator(
+        api_key=SIMULATOR_KEY, tokens_per_second=TEST_PACE, first_token_delay=0, record_requests=500
+    )
+    with serve(app) as base_url:
+        yield RunningSimulator(base_url, app, SIMULATOR_KEY)

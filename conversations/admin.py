@@ -1,0 +1,495 @@
+"""The admin: the model catalogue, token quotas, and the usage report.
+
+Everything here is guarded by Django's model permissions: a staff member sees the
+catalogue, the quotas or the usage report only with the matching view permission.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.urls import path
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from conversations import quotas
+from conversations.charts import bar_chart
+from conversations.models import (
+    DefaultQuota,
+    GroupQuota,
+    ModelChoice,
+    Quota,
+    UsageRecord,
+)
+from conversations.periods import local_midnight, local_today
+from conversations.usage import daily_totals, totals, totals_by
+
+# --- Model catalogue -------------------------------------------------------------------
+
+
+def make_default(model: ModelChoice) -> None:
+    """Mark `model` as the default and unmark the previous one, in one transaction.
+
+    The old default is unmarked first: the partial unique index `one_default_model`
+    is checked per statement, so two marked rows may never exist even for a moment.
+    """
+    with transaction.atomic():
+        ModelChoice.objects.filter(is_default=True).exclude(pk=model.pk).update(is_default=False)
+        model.is_default = True
+        model.save()
+
+
+class ModelChoiceForm(forms.ModelForm):
+    class Meta:
+        model = ModelChoice
+        fields = (
+            "label",
+            "upstream_id",
+            "enabled",
+            "is_default",
+            "position",
+            "supports_reasoning",
+            "supports_web_search",
+            "supports_images",
+            "supports_function_tools",
+            "reasoning_efforts",
+            "default_reasoning_effort",
+            "max_output_tokens",
+            "price_input",
+            "price_cached_input",
+            "price_output",
+        )
+
+    def _get_validation_exclusions(self):
+        # Ticking "default" on a second model moves the mark (see make_default); the
+        # form must not reject it first for breaking the one-default constraint.
+        return super()._get_validation_exclusions() | {"is_default"}
+
+
+@admin.register(ModelChoice)
+class ModelChoiceAdmin(admin.ModelAdmin):
+    form = ModelChoiceForm
+    list_display = (
+        "label",
+        "upstream_id",
+        "enabled",
+        "is_default",
+        "position",
+        "capabilities",
+        "effort",
+        "max_output",
+        "prices",
+    )
+    list_editable = ("position", "enabled")
+    actions = ("mark_default",)
+    fieldsets = (
+        (None, {"fields": ("label", "upstream_id", "enabled", "is_default", "position")}),
+        (
+            "Capabilities",
+            {
+                "fields": (
+                    ("supports_reasoning", "supports_web_search"),
+                    ("supports_images", "supports_function_tools"),
+                    "reasoning_efforts",
+                    "default_reasoning_effort",
+                    "max_output_tokens",
+                )
+            },
+        ),
+        (
+            "Prices per million tokens",
+            {"fields": ("price_input", "price_cached_input", "price_output")},
+        ),
+    )
+
+    @admin.display(description="capabilities")
+    def capabilities(self, model: ModelChoice) -> str:
+        names = [
+            ("reasoning", model.supports_reasoning),
+            ("web search", model.supports_web_search),
+            ("images", model.supports_images),
+            ("tools", model.supports_function_tools),
+        ]
+        return ", ".join(name for name, supported in names if supported) or "text only"
+
+    @admin.display(description="effort", ordering="default_reasoning_effort")
+    def effort(self, model: ModelChoice) -> str:
+        return model.default_reasoning_effort or "-"
+
+    @admin.display(description="max output", ordering="max_output_tokens")
+    def max_output(self, model: ModelChoice) -> str:
+        return f"{model.max_output_tokens:,}" if model.max_output_tokens else "-"
+
+    @admin.display(description="in/cached/out /M", ordering="price_output")
+    def prices(self, model: ModelChoice) -> str:
+        return " / ".join(
+            f"{price.normalize():f}"
+            for price in (model.price_input, model.price_cached_input, model.price_output)
+        )
+
+    def save_model(self, request, obj, form, change) -> None:
+        if obj.is_default:
+            make_default(obj)
+        else:
+            super().save_model(request, obj, form, change)
+
+    @admin.action(description="Make the selected model the default", permissions=("change",))
+    def mark_default(self, request, queryset) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one model.", messages.WARNING)
+            return
+        model = queryset.get()
+        make_default(model)
+        self.message_user(request, f"{model} is now the default model.", messages.SUCCESS)
+
+
+# --- Quotas ----------------------------------------------------------------------------
+
+
+class QuotaInline(admin.StackedInline):
+    model = Quota
+    max_num = 1
+    verbose_name = verbose_name_plural = "own token limits"
+    fields = ("tokens_per_day", "tokens_per_month")
+
+
+class GroupQuotaInline(admin.StackedInline):
+    model = GroupQuota
+    max_num = 1
+    verbose_name = verbose_name_plural = "token limits for members"
+    fields = ("tokens_per_day", "tokens_per_month")
+
+
+User = get_user_model()
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class ChatUserAdmin(UserAdmin):
+    """Django's user admin with the user's own limits and their current use."""
+
+    inlines = (*UserAdmin.inlines, QuotaInline)
+    readonly_fields = (*UserAdmin.readonly_fields, "quota_standing")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or not request.user.has_perm("conversations.view_quota"):
+            return fieldsets
+        return (*fieldsets, ("Token quota", {"fields": ("quota_standing",)}))
+
+    @admin.display(description="current use")
+    def quota_standing(self, user) -> str:
+        rows = format_html_join(
+            "",
+            "<tr><th>{}</th><td>{}</td><td>{}</td><td>resets {}</td></tr>",
+            (
+                (
+                    status.label,
+                    standing(status),
+                    status.limit.source,
+                    status.reset_description,
+                )
+                for status in quotas.status(user)
+            ),
+        )
+        return format_html('<table class="quota-standing">{}</table>', rows)
+
+
+def standing(status: quotas.PeriodStatus) -> str:
+    used = f"{status.used:,} tokens used"
+    if status.reserved:
+        used += f" and {status.reserved:,} held"
+    if status.limit.tokens is None:
+        return f"{used}, no limit"
+    return f"{used} of {status.limit.tokens:,}"
+
+
+@admin.register(Group)
+class ChatGroupAdmin(GroupAdmin):
+    """Django's group admin with the limits its members get.
+
+    A member with limits of their own keeps them; a member of several groups gets the
+    most generous limit among them (see conversations/quotas.py).
+    """
+
+    inlines = (*GroupAdmin.inlines, GroupQuotaInline)
+
+
+@admin.register(DefaultQuota)
+class DefaultQuotaAdmin(admin.ModelAdmin):
+    """The one site-wide policy row: it can be edited, never duplicated or deleted."""
+
+    list_display = ("__str__", "tokens_per_day", "tokens_per_month")
+    fields = ("tokens_per_day", "tokens_per_month")
+
+    def has_add_permission(self, request) -> bool:
+        return super().has_add_permission(request) and not DefaultQuota.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.pk = 1
+        super().save_model(request, obj, form, change)
+
+
+# --- Usage report ----------------------------------------------------------------------
+
+
+class CreatedBetweenFilter(admin.ListFilter):
+    """Filter by local calendar days, both ends included, typed into two date inputs."""
+
+    title = "date"
+    template = "admin/conversations/usagerecord/date_range_filter.html"
+    parameters = ("created_from", "created_to")
+
+    def __init__(self, request, params, model, model_admin) -> None:
+        super().__init__(request, params, model, model_admin)
+        for name in self.parameters:
+            if name in params:
+                self.used_parameters[name] = params.pop(name)[-1]
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str]:
+        return list(self.parameters)
+
+    def days(self) -> tuple[datetime.date | None, datetime.date | None]:
+        try:
+            return tuple(
+                datetime.date.fromisoformat(value)
+                if (value := self.used_parameters.get(name))
+                else None
+                for name in self.parameters
+            )
+        except ValueError as error:
+            raise IncorrectLookupParameters(error) from error
+
+    def queryset(self, request, queryset):
+        first, last = self.days()
+        if first:
+            queryset = queryset.filter(created_at__gte=local_midnight(first))
+        if last:
+            queryset = queryset.filter(
+                created_at__lt=local_midnight(last + datetime.timedelta(days=1))
+            )
+        return queryset
+
+    def choices(self, changelist):
+        first, last = self.days()
+        today = local_today()
+        shortcuts = (
+            ("Today", today, today),
+            ("Last 7 days", today - datetime.timedelta(days=6), today),
+            ("Last 30 days", today - datetime.timedelta(days=29), today),
+            ("This month", today.replace(day=1), today),
+        )
+        yield {
+            "first": first,
+            "last": last,
+            "hidden": [
+                (name, value)
+                for name, value in changelist.params.items()
+                if name not in self.parameters
+            ],
+            "shortcuts": [
+                (
+                    label,
+                    changelist.get_query_string(
+                        {"created_from": since.isoformat(), "created_to": until.isoformat()}
+                    ),
+                    (since, until) == (first, last),
+                )
+                for label, since, until in shortcuts
+            ],
+            "clear": changelist.get_query_string(remove=self.parameters),
+        }
+
+
+class GroupFilter(admin.SimpleListFilter):
+    title = "group"
+    parameter_name = "group"
+
+    def lookups(self, request, model_admin):
+        return Group.objects.order_by("name").values_list("pk", "name")
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(user__groups=self.value())
+        return queryset
+
+
+CSV_HEADER = (
+    "time",
+    "user",
+    "model",
+    "purpose",
+    "input_tokens",
+    "cached_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost",
+    "estimated",
+    "conversation_id",
+    "message_id",
+)
+
+
+def spreadsheet_safe(value: str) -> str:
+    """Quote a text cell a spreadsheet would otherwise run as a formula."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@") else value
+
+
+def csv_response(records) -> HttpResponse:
+    """Return `records` as a CSV download, times in settings.TIME_ZONE."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="usage.csv"'
+    writer = csv.writer(response)
+    writer.writerow(CSV_HEADER)
+    for record in records.select_related("user").order_by("created_at", "pk").iterator():
+        writer.writerow(
+            (
+                timezone.localtime(record.created_at).isoformat(timespec="seconds"),
+                spreadsheet_safe(record.user.get_username()),
+                spreadsheet_safe(record.model_name),
+                record.purpose,
+                record.input_tokens,
+                record.cached_tokens,
+                record.output_tokens,
+                record.reasoning_tokens,
+                record.total_tokens,
+                record.cost,
+                int(record.estimated),
+                record.conversation_id or "",
+                record.message_id or "",
+            )
+        )
+    return response
+
+
+# How the per-user and per-model totals are ranked; not a filter, so it is taken out
+# of the query before the changelist sees it.
+TOTALS_ORDER = "totals"
+CHART_DAYS = 30
+LONGEST_CHART_DAYS = 366
+
+
+@admin.register(UsageRecord)
+class UsageRecordAdmin(admin.ModelAdmin):
+    """The usage report: records, totals per user and model, a daily chart, CSV."""
+
+    # Cached and reasoning tokens are in the detail view and the CSV; ten columns do
+    # not fit beside the filters.
+    list_display = (
+        "created_at",
+        "user",
+        "model_name",
+        "purpose",
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+        "cost",
+        "estimated",
+    )
+    list_filter = (
+        CreatedBetweenFilter,
+        ("user", admin.RelatedOnlyFieldListFilter),
+        GroupFilter,
+        "model_name",
+        "purpose",
+        "estimated",
+    )
+    list_select_related = ("user",)
+    search_fields = ("user__username", "model_name")
+    actions = ("export_csv",)
+    list_per_page = 50
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_view)
+        return [
+            path("export.csv", export, name="conversations_usagerecord_export"),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Export selected records as CSV", permissions=("view",))
+    def export_csv(self, request, queryset) -> HttpResponse:
+        return csv_response(queryset)
+
+    def export_view(self, request) -> HttpResponse:
+        """Return every record the current filters select, as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        totals_order_removed(request)
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("Unknown or malformed filter.")
+        return csv_response(changelist.get_queryset(request))
+
+    def changelist_view(self, request, extra_context=None):
+        order = totals_order_removed(request)
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is None:  # a redirect, or an action's download
+            return response
+        response.context_data.update(report(changelist, order))
+        return response
+
+
+def totals_order_removed(request) -> str:
+    """Take the totals ranking ("tokens" or "cost") out of the request's query."""
+    if TOTALS_ORDER not in request.GET:
+        return "tokens"
+    request.GET = request.GET.copy()
+    return "cost" if request.GET.pop(TOTALS_ORDER)[-1] == "cost" else "tokens"
+
+
+def report(changelist, order: str) -> dict:
+    """Return totals, per-user and per-model sums and a daily chart of what is filtered."""
+    records = changelist.queryset
+    date_filter = next(
+        spec for spec in changelist.filter_specs if isinstance(spec, CreatedBetweenFilter)
+    )
+    first, last = date_filter.days()
+    last = last or local_today()
+    first = max(
+        first or last - datetime.timedelta(days=CHART_DAYS - 1),
+        last - datetime.timedelta(days=LONGEST_CHART_DAYS - 1),
+    )
+    return {
+        "report_totals": totals(records),
+        "report_tables": [
+            ("Per user", totals_by(records, "user__username", order=order)[:25], "user"),
+            ("Per model", totals_by(records, "model_name", order=order), "model"),
+        ],
+        "report_order": order,
+        "report_order_links": {
+            key: changelist.get_query_string({TOTALS_ORDER: key}) for key in ("tokens", "cost")
+        },
+        "report_first": first,
+        "report_last": last,
+        "chart": bar_chart(daily_totals(records, first=first, last=last)),
+        "time_zone": timezone.get_default_timezone_name(),
+    }

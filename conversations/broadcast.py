@@ -1,0 +1,89 @@
+"""Everything that crosses processes goes through here: group names and event dicts.
+
+Live answer text does not: a generation hands fragments to watchers in its own process
+directly (see `live.py`), because a channel-layer hop per fragment collapses beyond
+about a hundred streams. The layer carries only the rare events below, plus coalesced
+fragments for the few watchers connected to another process.
+
+Conversations are private to their owner, so every socket of a user joins one group,
+`user-<id>`, and picks out the events for the conversation it shows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "conversation_changed",
+    "send_to_channel",
+    "turn_finished",
+    "turn_started",
+    "user_group",
+]
+
+
+def user_group(user_id: int) -> str:
+    """Return the group every socket of this user joins."""
+    return f"user-{user_id}"
+
+
+async def _group_send(user_id: int, event: dict) -> None:
+    try:
+        await get_channel_layer().group_send(user_group(user_id), event)
+    except Exception:
+        # A broadcast is a courtesy to other tabs; the turn itself must go on.
+        logger.warning("could not broadcast %s", event["type"], exc_info=True)
+
+
+async def turn_started(
+    user_id: int,
+    conversation_id: int,
+    *,
+    user_message_id: int | None,
+    answer_id: int,
+    replaces: int | None = None,
+) -> None:
+    """Tell the user's sockets that a new answer (and maybe a question) exists."""
+    await _group_send(
+        user_id,
+        {
+            "type": "chat.turn_started",
+            "conversation_id": conversation_id,
+            "user_message_id": user_message_id,
+            "answer_id": answer_id,
+            "replaces": replaces,
+        },
+    )
+
+
+async def turn_finished(user_id: int, conversation_id: int, *, answer_id: int) -> None:
+    """Tell the user's sockets an answer is final, for those fed through the layer."""
+    await _group_send(
+        user_id,
+        {"type": "chat.turn_finished", "conversation_id": conversation_id, "answer_id": answer_id},
+    )
+
+
+async def conversation_changed(user_id: int, conversation_id: int) -> None:
+    """Tell the user's sockets a conversation's title or activity changed."""
+    await _group_send(
+        user_id, {"type": "chat.conversation_changed", "conversation_id": conversation_id}
+    )
+
+
+async def send_to_channel(channel: str, event: dict) -> bool:
+    """Send one event to one channel; return False when it could not be delivered."""
+    try:
+        await get_channel_layer().send(channel, event)
+    except ChannelFull:
+        logger.warning("channel %s is full; dropped %s", channel, event["type"])
+        return False
+    except Exception:
+        logger.warning("could not send %s", event["type"], exc_info=True)
+        return False
+    return True

@@ -1,0 +1,251 @@
+"""One answer being generated: drive the gateway stream, fan out, checkpoint, finish.
+
+A `Generation` runs as its own asyncio task, owned by no socket: closing the tab does
+not stop it, only `stop()` (the Stop button, from any process) or the end of the
+stream does. While it runs it
+
+- folds each gateway event into an `AnswerState`;
+- every ~50 ms renders what changed (finished Markdown blocks once, plus the open tail)
+  and hands the fragment to local watchers directly and, coalesced to a few messages a
+  second, to watchers in other processes through the channel layer;
+- about once a second writes the text so far to the database, so a crash loses at most
+  a second and a page opened elsewhere shows nearly all of it;
+- at the end writes the answer once, publishes the final rendering and tells every
+  watcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import aclosing
+
+from channels.db import database_sync_to_async
+
+from conversations import broadcast, fragments, records
+from conversations.answer import AnswerState
+from conversations.gateway.errors import GatewayError, PreviousResponseNotFoundError
+from conversations.live import Fragment, get_hub, spawn
+from conversations.plans import TurnPlan
+from conversations.rendering import StreamingMarkdown
+from conversations.upstream import get_client
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Generation"]
+
+FLUSH_SECONDS = 0.05
+REMOTE_FLUSH_SECONDS = 0.2
+CHECKPOINT_SECONDS = 1.0
+HEARTBEAT_SECONDS = 10.0
+
+
+class InternalError(GatewayError):
+    default_user_message = "Something went wrong while generating this answer."
+
+
+class Generation:
+    def __init__(self, plan: TurnPlan) -> None:
+        self.plan = plan
+        self.message_id = plan.answer_id
+        self.state = AnswerState()
+        self.renderer = StreamingMarkdown()
+        self.seq = 0
+        self.remote_watchers: set[str] = set()
+        # The response this answer continued from: the plan's, until a replay drops it.
+        self.previous_id = plan.previous_id
+        self._hub = get_hub()
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task | None = None
+        self._stop_requested = False
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flushed_at = 0.0
+        self._remote_handle: asyncio.TimerHandle | None = None
+        self._remote_html: list[str] = []
+        self._remote_first_seq = 0
+        self._checkpointed_length = 0
+        self._checkpointed_at = time.monotonic()
+
+    # --- Control ------------------------------------------------------------------------
+
+    def launch(self) -> asyncio.Task:
+        """Start generating in the background; the hub keeps the task alive."""
+        self._hub.register(self)
+        self._task = asyncio.create_task(self.run(), name=f"generation-{self.message_id}")
+        return self._task
+
+    def stop(self) -> None:
+        """Stop the stream; the partial answer is kept and marked as stopped."""
+        if self._task is not None and not self._task.done() and not self._stop_requested:
+            self._stop_requested = True
+            self._task.cancel()
+
+    def snapshot(self) -> Fragment:
+        """Return the body so far, for a watcher that attaches mid-stream."""
+        self._flush()
+        html = fragments.live_body_html(
+            self.message_id, self.renderer.blocks_html(), self.renderer.tail_html()
+        )
+        return Fragment(self.message_id, self.seq, html, snapshot=True)
+
+    async def add_remote_watcher(self, channel: str) -> None:
+        self.remote_watchers.add(channel)
+        snapshot = self.snapshot()
+        await broadcast.send_to_channel(channel, live_fragment_event(snapshot))
+
+    # --- The stream ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        ticker = asyncio.create_task(self._tick())
+        try:
+            await self._stream_with_fallback()
+        except asyncio.CancelledError:
+            if not self._stop_requested:
+                # The process is shutting down: leave the checkpoint for recovery.
+                ticker.cancel()
+                self._hub.unregister(self)
+                raise
+            self.state.cancel()
+        except GatewayError as error:
+            self.state.fail(error)
+        except Exception:
+            logger.exception("generation %s failed", self.message_id)
+            self.state.fail(InternalError("unexpected error"))
+        finally:
+            ticker.cancel()
+        await self._finish()
+
+    async def _stream_with_fallback(self) -> None:
+        client = get_client()
+        try:
+            await self._stream(client, self.plan.request())
+        except PreviousResponseNotFoundError:
+            if self.state.text:
+                raise
+        else:
+            # Some gateways report it as an `error` event inside the stream instead.
+            outcome = self.state.outcome
+            if not (outcome and outcome.error_code == "previous_not_found" and not self.state.text):
+                return
+        # The gateway forgot the chain (expired, another account, store=false): replay
+        # the whole branch once, invisibly to the user.
+        logger.info("previous response %s not found; replaying", self.plan.previous_id)
+        self.previous_id = ""
+        self.state = AnswerState()
+        await self._stream(client, self.plan.request(replay=True))
+
+    async def _stream(self, client, request) -> None:
+        # aclosing: leaving early (stop, terminal event) releases the connection at once.
+        async with aclosing(client.stream(request)) as events:
+            async for event in events:
+                self.state.apply(event)
+                if self.state.text and self._flush_handle is None:
+                    delay = max(0.0, self._flushed_at + FLUSH_SECONDS - self._loop.time())
+                    self._flush_handle = self._loop.call_later(delay, self._flush)
+                if self.state.finished:
+                    break
+
+    # --- Fan-out ------------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        """Render the text that arrived since the last flush and hand it to watchers."""
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        pending = self.state.take_pending()
+        if not pending:
+            return
+        update = self.renderer.feed(pending)
+        if update.is_empty:
+            return
+        self.seq += 1
+        self._flushed_at = self._loop.time()
+        fragment = Fragment(
+            self.message_id,
+            self.seq,
+            fragments.delta_html(self.message_id, update.appended_html, update.tail_html),
+        )
+        self._publish(fragment)
+
+    def _publish(self, fragment: Fragment) -> None:
+        self._hub.publish(fragment)
+        if not self.remote_watchers:
+            return
+        if not self._remote_html:
+            self._remote_first_seq = fragment.seq
+        self._remote_html.append(fragment.html)
+        if fragment.final:
+            self._send_remote()
+        elif self._remote_handle is None:
+            self._remote_handle = self._loop.call_later(REMOTE_FLUSH_SECONDS, self._send_remote)
+
+    def _send_remote(self) -> None:
+        """Send the fragments gathered for other processes as one message per watcher."""
+        self._remote_handle = None
+        if not self._remote_html:
+            return
+        fragment = Fragment(self.message_id, self.seq, "".join(self._remote_html))
+        event = live_fragment_event(fragment, first_seq=self._remote_first_seq)
+        self._remote_html = []
+        for channel in tuple(self.remote_watchers):
+            spawn(self._send_or_forget(channel, event))
+
+    async def _send_or_forget(self, channel: str, event: dict) -> None:
+        if not await broadcast.send_to_channel(channel, event):
+            # A watcher that fell behind asks again and gets a fresh snapshot.
+            self.remote_watchers.discard(channel)
+
+    # --- Persistence --------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        """Checkpoint about once a second while text arrives, and heartbeat otherwise.
+
+        The heartbeat keeps `updated_at` fresh during long silences (a slow first
+        token), so recovery does not mistake a live answer for an orphan.
+        """
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            grown = len(self.state.text) != self._checkpointed_length
+            quiet_for = time.monotonic() - self._checkpointed_at
+            if grown or quiet_for >= HEARTBEAT_SECONDS:
+                self._checkpointed_length = len(self.state.text)
+                self._checkpointed_at = time.monotonic()
+                try:
+                    await database_sync_to_async(records.checkpoint)(
+                        self.message_id, self.state.text
+                    )
+                except Exception:
+                    logger.warning("checkpoint of %s failed", self.message_id, exc_info=True)
+
+    async def _finish(self) -> None:
+        """Write the answer once, publish its final form, and let everyone know."""
+        self._flush()
+        message = await database_sync_to_async(records.finish_answer)(
+            self.plan, self.state, previous_id=self.previous_id
+        )
+        self.seq += 1
+        self._publish(
+            Fragment(self.message_id, self.seq, fragments.message_html(message), final=True)
+        )
+        self._hub.unregister(self)
+        await broadcast.turn_finished(
+            self.plan.user_id, self.plan.conversation_id, answer_id=self.message_id
+        )
+        if self.plan.needs_title and message.status == message.Status.COMPLETE:
+            from conversations.titles import generate_title
+
+            await generate_title(self.plan, self.state.text)
+
+
+def live_fragment_event(fragment: Fragment, *, first_seq: int | None = None) -> dict:
+    """Return the channel-layer event that carries a fragment to another process."""
+    return {
+        "type": "live.fragment",
+        "message_id": fragment.message_id,
+        "first_seq": fragment.seq if first_seq is None else first_seq,
+        "seq": fragment.seq,
+        "html": fragment.html,
+        "snapshot": fragment.snapshot,
+        "final": fragment.final,
+    }

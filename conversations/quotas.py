@@ -1,0 +1,321 @@
+"""Token quotas: who may spend how much, and the reservations that enforce it.
+
+A turn's cost is known only when its stream ends, yet the limit must hold while many
+turns run at once (several tabs, a script, a double click). So a turn first *reserves*
+its input estimate plus its output cap, asks the gateway for no more output than it
+reserved, and at the end *settles* the reservation to the real usage, or *releases*
+it when the gateway never answered.
+
+The check and the hold are one statement on a per-user, per-period counter row::
+
+    UPDATE quotacounter SET reserved = reserved + ask
+    WHERE id = ... AND used + reserved <= limit - ask
+
+so the database, not Python, decides who wins: a read-then-write would let twenty
+concurrent sends all see the same room and all go through. PostgreSQL re-evaluates the
+WHERE clause on the newest row version after waiting for the row lock; SQLite runs one
+writer at a time (IMMEDIATE transactions). The day and the month rows are updated in
+one transaction, always day first, so a reservation holds both or neither and two
+reservations never wait on each other in opposite orders. When the UPDATE matches no
+row someone else got there first: the room is read again and the ask shrinks to fit,
+or the send is refused.
+
+A period is a row keyed by its first local day (settings.TIME_ZONE), so a reset is
+simply a new row: no job runs at midnight, and a hold leaked by a process that died
+mid-answer disappears with its period. The counters are kept for users without limits
+too, so a limit an admin sets later starts from the truth.
+
+Limits resolve field by field (tokens per day, tokens per month): the user's own value,
+else the most generous value among their groups, else the site-wide default, else no
+limit. An empty value falls back to the next level; 0 blocks. Among several groups the
+most generous wins because membership grants access: joining a group should never
+lower what someone could already do.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import formats, timezone
+
+from conversations.models import DefaultQuota, GroupQuota, Quota, QuotaCounter
+from conversations.periods import DAY, MONTH, Window, current_windows
+
+__all__ = [
+    "MIN_OUTPUT_TOKENS",
+    "Limit",
+    "PeriodStatus",
+    "QuotaExceeded",
+    "Reservation",
+    "charge",
+    "effective_limits",
+    "release",
+    "reserve",
+    "settle",
+    "status",
+]
+
+
+# An answer capped below this many output tokens is not worth sending: refuse instead.
+MIN_OUTPUT_TOKENS = 16
+# Each lost race means another reservation won, so this bound is only ever reached
+# under pathological contention; the send is then refused rather than spinning.
+RESERVE_ATTEMPTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    """An effective limit and where it came from, for pages that explain it."""
+
+    tokens: int | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodStatus:
+    """A user's standing in one period, for the usage page and the admin."""
+
+    period: str
+    limit: Limit
+    used: int
+    reserved: int
+    resets_at: datetime.datetime
+
+    @property
+    def remaining(self) -> int | None:
+        if self.limit.tokens is None:
+            return None
+        return max(self.limit.tokens - self.used - self.reserved, 0)
+
+    @property
+    def label(self) -> str:
+        return "Today" if self.period == DAY else "This month"
+
+    @property
+    def reset_description(self) -> str:
+        return describe_reset(self.period, self.resets_at)
+
+    @property
+    def percent_used(self) -> int:
+        if not self.limit.tokens:
+            return 100 if self.limit.tokens == 0 else 0
+        return min(round(100 * (self.used + self.reserved) / self.limit.tokens), 100)
+
+
+@dataclass(slots=True)
+class Reservation:
+    """Tokens held for one turn on the user's day and month counters.
+
+    `max_output_tokens` is the output cap to send to the gateway: the caller's cap,
+    lowered to what the quota still allows (None when neither sets one).
+    """
+
+    user_id: int
+    counter_ids: tuple[int, ...]
+    amount: int
+    max_output_tokens: int | None
+    is_open: bool = True
+
+
+class QuotaExceeded(Exception):
+    """The user may not start this turn; `user_message` says why, in their words."""
+
+    def __init__(
+        self, *, period: str, limit: int, used: int, reserved: int, resets_at: datetime.datetime
+    ) -> None:
+        self.period = period
+        self.limit = limit
+        self.used = used
+        self.reserved = reserved
+        self.resets_at = resets_at
+        super().__init__(self.user_message)
+
+    @property
+    def user_message(self) -> str:
+        span = "today" if self.period == DAY else "this month"
+        if self.limit == 0:
+            return (
+                f"Sending is switched off for your account (a limit of 0 tokens for {span}). "
+                "Ask an administrator to raise it."
+            )
+        message = f"You have used {self.used:,} of your {self.limit:,} tokens for {span}"
+        if self.reserved:
+            message += f", and answers still being written hold {self.reserved:,} more"
+        left = self.limit - self.used - self.reserved
+        if left > 0:
+            message += f"; the {left:,} left are not enough for this message"
+        return f"{message}. It resets {describe_reset(self.period, self.resets_at)}."
+
+
+def describe_reset(period: str, resets_at: datetime.datetime) -> str:
+    """Return "at 00:00 (Asia/Shanghai)" or "on 1 December at 00:00 (Asia/Shanghai)"."""
+    local = timezone.localtime(resets_at, timezone.get_default_timezone())
+    when = f"at {local:%H:%M} ({settings.TIME_ZONE})"
+    if period == DAY:
+        return when
+    return f"on {formats.date_format(local, 'j F')} {when}"
+
+
+def effective_limits(user) -> dict[str, Limit]:
+    """Return the user's limit per period: own, else most generous group, else default."""
+    own = Quota.objects.filter(user=user).first()
+    groups = list(GroupQuota.objects.filter(group__user=user).select_related("group"))
+    default = DefaultQuota.objects.filter(pk=1).first()
+    limits = {}
+    for period, field in ((DAY, "tokens_per_day"), (MONTH, "tokens_per_month")):
+        limits[period] = resolve_limit(field, own, groups, default)
+    return limits
+
+
+def resolve_limit(field: str, own, groups: list[GroupQuota], default) -> Limit:
+    if own is not None and getattr(own, field) is not None:
+        return Limit(getattr(own, field), "own limit")
+    setting = [group for group in groups if getattr(group, field) is not None]
+    if setting:
+        best = max(setting, key=lambda group: getattr(group, field))
+        return Limit(getattr(best, field), f"group {best.group.name}")
+    if default is not None and getattr(default, field) is not None:
+        return Limit(getattr(default, field), "default policy")
+    return Limit(None, "no limit")
+
+
+def reserve(
+    *,
+    user,
+    input_estimate: int,
+    max_output_tokens: int | None,
+    now: datetime.datetime | None = None,
+) -> Reservation:
+    """Hold input_estimate plus an output cap for a turn, or raise QuotaExceeded.
+
+    The output cap is lowered to what the tightest limit leaves after the input; a cap
+    below MIN_OUTPUT_TOKENS refuses the turn. Users without limits always pass.
+    """
+    windows = current_windows(now)
+    limits = effective_limits(user)
+    counters = counters_for(user, windows)
+    ids = tuple(counters[window.period].pk for window in windows)
+    caps = [limits[window.period].tokens for window in windows]
+    if all(cap is None for cap in caps):
+        amount = input_estimate + (max_output_tokens or 0)
+        hold(ids, caps, amount)
+        return Reservation(user.pk, ids, amount, max_output_tokens)
+    limited = [window for window in windows if limits[window.period].tokens is not None]
+    for _attempt in range(RESERVE_ATTEMPTS):
+        tightest = min(limited, key=lambda w: room(counters[w.period], limits[w.period].tokens))
+        counter = counters[tightest.period]
+        output = room(counter, limits[tightest.period].tokens) - input_estimate
+        if max_output_tokens is not None:
+            output = min(output, max_output_tokens)
+        if output < MIN_OUTPUT_TOKENS:
+            break
+        amount = input_estimate + output
+        if hold(ids, caps, amount):
+            return Reservation(user.pk, ids, amount, output)
+        counters = counter_rows(user, windows)
+    raise QuotaExceeded(
+        period=tightest.period,
+        limit=limits[tightest.period].tokens,
+        used=counter.used,
+        reserved=counter.reserved,
+        resets_at=tightest.resets_at,
+    )
+
+
+def settle(reservation: Reservation, *, total_tokens: int) -> None:
+    """Replace the held tokens with the tokens the turn really used.
+
+    Call once when the turn ends with usage (complete, cut off, stopped after output,
+    or with an estimate when the stream died). Real usage may exceed the hold; the next
+    reservation then sees the overrun. A second call does nothing.
+    """
+    if not reservation.is_open:
+        return
+    reservation.is_open = False
+    with transaction.atomic():
+        for counter_id in reservation.counter_ids:
+            QuotaCounter.objects.filter(pk=counter_id).update(
+                used=F("used") + total_tokens, reserved=F("reserved") - reservation.amount
+            )
+
+
+def release(reservation: Reservation) -> None:
+    """Give the held tokens back: the turn failed before using any. Idempotent."""
+    settle(reservation, total_tokens=0)
+
+
+def charge(*, user, total_tokens: int, now: datetime.datetime | None = None) -> None:
+    """Count tokens spent outside a reservation (e.g. a title), without any check."""
+    counters = counters_for(user, current_windows(now))
+    settle(
+        Reservation(user.pk, tuple(row.pk for row in counters.values()), 0, None),
+        total_tokens=total_tokens,
+    )
+
+
+def status(user, *, now: datetime.datetime | None = None) -> list[PeriodStatus]:
+    """Return the user's limit, use and reset time for today and this month."""
+    windows = current_windows(now)
+    limits = effective_limits(user)
+    rows = counter_rows(user, windows)
+    return [
+        PeriodStatus(
+            period=window.period,
+            limit=limits[window.period],
+            used=rows[window.period].used if window.period in rows else 0,
+            reserved=rows[window.period].reserved if window.period in rows else 0,
+            resets_at=window.resets_at,
+        )
+        for window in windows
+    ]
+
+
+def room(counter: QuotaCounter, limit: int) -> int:
+    return limit - counter.used - counter.reserved
+
+
+def counter_rows(user, windows: tuple[Window, ...]) -> dict[str, QuotaCounter]:
+    either = Q()
+    for window in windows:
+        either |= Q(period=window.period, starts_on=window.starts_on)
+    return {row.period: row for row in QuotaCounter.objects.filter(either, user=user)}
+
+
+def counters_for(user, windows: tuple[Window, ...]) -> dict[str, QuotaCounter]:
+    """Return the counter rows of `windows`, creating the missing ones.
+
+    INSERT ... ON CONFLICT DO NOTHING lets two first sends of a day race harmlessly.
+    """
+    rows = counter_rows(user, windows)
+    if len(rows) < len(windows):
+        QuotaCounter.objects.bulk_create(
+            [QuotaCounter(user=user, period=w.period, starts_on=w.starts_on) for w in windows],
+            ignore_conflicts=True,
+        )
+        rows = counter_rows(user, windows)
+    return rows
+
+
+class LostRace(Exception):
+    """Another reservation took the room first; roll back and look again."""
+
+
+def hold(counter_ids: tuple[int, ...], limits: list[int | None], amount: int) -> bool:
+    """Add `amount` to every counter's hold if each stays within its limit; all or none."""
+    try:
+        with transaction.atomic():
+            for counter_id, limit in zip(counter_ids, limits, strict=True):
+                rows = QuotaCounter.objects.filter(pk=counter_id)
+                if limit is not None:
+                    rows = rows.alias(load=F("used") + F("reserved")).filter(
+                        load__lte=limit - amount
+                    )
+                if not rows.update(reserved=F("reserved") + amount):
+                    raise LostRace
+    except LostRace:
+        return False
+    return True

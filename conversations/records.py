@@ -1,0 +1,306 @@
+"""The database side of a turn: create its rows, plan its request, checkpoint, finish.
+
+Plain synchronous functions, each one transaction, called from async code through
+`database_sync_to_async`. Django's ORM does not run transactions in async code, and
+keeping every write of a turn here makes the count of writes per answer easy to see:
+two inserts and a conversation update to start, a checkpoint a second, one final update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from conversations.answer import AnswerState
+from conversations.gateway.request import assistant_message, user_message
+from conversations.models import Conversation, Message, ModelChoice
+from conversations.plans import TurnPlan
+
+__all__ = [
+    "Refused",
+    "SendResult",
+    "checkpoint",
+    "finish_answer",
+    "prepare_retry",
+    "prepare_send",
+    "recover_orphans",
+    "streaming_answer",
+]
+
+# A streaming answer whose checkpoint is older than this has lost its process.
+ORPHAN_AFTER = timedelta(seconds=30)
+# Answers whose text is in the model's own memory upstream, so we can continue from them.
+CONTINUABLE = {Message.Status.COMPLETE, Message.Status.INCOMPLETE}
+REPLAYABLE = {
+    Message.Status.COMPLETE,
+    Message.Status.INCOMPLETE,
+    Message.Status.CANCELLED,
+    Message.Status.INTERRUPTED,
+    Message.Status.FAILED,
+}
+
+
+class Refused(Exception):
+    """The turn cannot start; `user_message` says why, in words for the user."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+@dataclass(frozen=True)
+class SendResult:
+    plan: TurnPlan
+    conversation: Conversation
+    created: bool
+
+
+def prepare_send(
+    *,
+    user,
+    conversation_id: int | None,
+    text: str,
+    model_id: int | None,
+    instructions: str | None,
+    worker_channel: str,
+) -> SendResult:
+    """Check the input, save the user's message and an empty answer, and plan the request."""
+    text = text.strip()
+    if not text:
+        raise Refused("Type a message first.")
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        raise Refused(
+            f"This message is {len(text):,} characters long; the limit is {limit:,}. "
+            "Shorten it or split it into several messages."
+        )
+    with transaction.atomic():
+        created = conversation_id is None
+        if created:
+            conversation = Conversation(owner=user)
+        else:
+            conversation = (
+                Conversation.objects.for_user(user).select_for_update().filter(pk=conversation_id)
+            ).first()
+            if conversation is None:
+                raise Refused("This conversation does not exist.")
+        check_concurrency(user)
+        model, notices = choose_model(conversation, model_id)
+        conversation.model = model
+        if instructions is not None:
+            conversation.instructions = instructions.strip()
+        conversation.updated_at = timezone.now()
+        conversation.save()
+
+        branch = conversation.visible_branch() if not created else []
+        parent = branch[-1] if branch else None
+        question = Message.objects.create(
+            conversation=conversation, parent=parent, role=Message.Role.USER, text=text
+        )
+        answer = new_answer(conversation, question, model, worker_channel)
+    plan = build_plan(conversation, [*branch, question], answer, model)
+    plan = replace(
+        plan,
+        user_message_id=question.pk,
+        needs_title=not conversation.title and not any(m.role == "assistant" for m in branch),
+        first_user_text=text if not branch else "",
+        notices=tuple(notices),
+    )
+    return SendResult(plan, conversation, created)
+
+
+def prepare_retry(*, user, message_id: int, worker_channel: str) -> tuple[TurnPlan, int]:
+    """Start a fresh answer beside a failed or stopped one; return its plan and the old id."""
+    with transaction.atomic():
+        old = (
+            Message.objects.select_related("conversation", "parent")
+            .filter(conversation__in=Conversation.objects.for_user(user))
+            .filter(pk=message_id, role=Message.Role.ASSISTANT)
+            .first()
+        )
+        if old is None or old.parent is None:
+            raise Refused("This answer does not exist.")
+        if old.is_streaming:
+            raise Refused("This answer is still being generated.")
+        conversation = old.conversation
+        check_concurrency(user)
+        model, notices = choose_model(conversation, None)
+        conversation.updated_at = timezone.now()
+        conversation.save(update_fields=["updated_at"])
+        answer = new_answer(conversation, old.parent, model, worker_channel)
+    plan = build_plan(conversation, branch_ending_at(old.parent), answer, model)
+    return replace(plan, notices=tuple(notices)), old.pk
+
+
+def branch_ending_at(message: Message) -> list[Message]:
+    """Return `message` and its ancestors, root first, from one query."""
+    by_id = {m.pk: m for m in Message.objects.filter(conversation_id=message.conversation_id)}
+    chain = []
+    node = by_id.get(message.pk)
+    while node is not None:
+        chain.append(node)
+        node = by_id.get(node.parent_id)
+    return chain[::-1]
+
+
+def new_answer(conversation, question, model, worker_channel) -> Message:
+    return Message.objects.create(
+        conversation=conversation,
+        parent=question,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model_name=model.upstream_id,
+        worker_channel=worker_channel,
+        reasoning_effort=model.default_reasoning_effort if model.supports_reasoning else "",
+    )
+
+
+def check_concurrency(user) -> None:
+    running = (
+        Message.objects.filter(
+            conversation__owner=user,
+            status=Message.Status.STREAMING,
+            updated_at__gte=timezone.now() - ORPHAN_AFTER,
+        )
+        .exclude(role=Message.Role.USER)
+        .count()
+    )
+    limit = settings.CHAT_MAX_CONCURRENT_GENERATIONS
+    if running >= limit:
+        raise Refused(
+            f"You already have {running} answers being generated (the limit is {limit}). "
+            "Wait for one to finish or stop it."
+        )
+
+
+def choose_model(conversation: Conversation, model_id: int | None) -> tuple[ModelChoice, list]:
+    """Return the model for this turn, and notices to show when it had to change."""
+    enabled = ModelChoice.objects.enabled()
+    if model_id is not None:
+        chosen = enabled.filter(pk=model_id).first()
+        if chosen is not None:
+            return chosen, []
+    if conversation.model is not None and conversation.model.enabled:
+        return conversation.model, []
+    default = enabled.default()
+    if default is None:
+        raise Refused("No models are available. Ask an administrator to enable one.")
+    notices = []
+    if conversation.model is not None and not conversation.model.enabled:
+        notices.append(
+            f"{conversation.model.label} is no longer available; "
+            f"this conversation continues on {default.label}."
+        )
+    return default, notices
+
+
+def build_plan(
+    conversation: Conversation, branch: list[Message], answer: Message, model: ModelChoice
+) -> TurnPlan:
+    """Plan the request for `answer`, whose question is the last message of `branch`."""
+    question = branch[-1]
+    parent = branch[-2] if len(branch) > 1 else None
+    store = settings.GATEWAY_STORE
+    previous_id = ""
+    if (
+        store
+        and parent is not None
+        and parent.role == Message.Role.ASSISTANT
+        and parent.status in CONTINUABLE
+        and parent.response_id
+    ):
+        previous_id = parent.response_id
+    return TurnPlan(
+        user_id=conversation.owner_id,
+        conversation_id=conversation.pk,
+        answer_id=answer.pk,
+        model=model.upstream_id,
+        model_choice_id=model.pk,
+        instructions=conversation.instructions,
+        store=store,
+        previous_id=previous_id,
+        new_input=(user_message(question.text),),
+        history=tuple(history_items(branch)),
+        max_output_tokens=model.max_output_tokens,
+        reasoning_effort=answer.reasoning_effort,
+        reasoning_model=model.supports_reasoning,
+    )
+
+
+def history_items(branch: list[Message]) -> list[dict]:
+    """Return the branch as input items, for a turn that cannot continue upstream."""
+    items: list[dict] = []
+    for message in branch:
+        if message.role == Message.Role.USER:
+            items.append(user_message(message.text))
+        elif message.status in REPLAYABLE and (message.text or message.replay_items):
+            if message.replay_items and message.status == Message.Status.COMPLETE:
+                items.extend(message.replay_items)
+            elif message.text:
+                items.append(assistant_message(message.text))
+    return items
+
+
+def checkpoint(message_id: int, text: str) -> None:
+    """Save the text so far of a streaming answer (and prove its process is alive)."""
+    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+        text=text, updated_at=timezone.now()
+    )
+
+
+def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Message:
+    """Write the answer's final state in one update and return it."""
+    outcome = state.outcome
+    assert outcome is not None
+    usage = state.usage
+    now = timezone.now()
+    fields = {
+        "text": state.text,
+        "status": outcome.status,
+        "error": outcome.error,
+        "error_code": outcome.error_code,
+        "response_id": state.response_id,
+        "previous_response_id": previous_id,
+        "replay_items": state.replay_items if not plan.store else [],
+        "input_tokens": usage.input_tokens if usage else None,
+        "output_tokens": usage.output_tokens if usage else None,
+        "reasoning_tokens": usage.reasoning_tokens if usage else None,
+        "worker_channel": "",
+        "updated_at": now,
+    }
+    with transaction.atomic():
+        Message.objects.filter(pk=plan.answer_id).update(**fields)
+        Conversation.objects.filter(pk=plan.conversation_id).update(updated_at=now)
+    return Message.objects.get(pk=plan.answer_id)
+
+
+def streaming_answer(user, message_id: int) -> Message | None:
+    """Return the user's answer `message_id` if it is still streaming."""
+    return (
+        Message.objects.filter(
+            conversation__in=Conversation.objects.for_user(user),
+            pk=message_id,
+            status=Message.Status.STREAMING,
+        )
+        .only("pk", "worker_channel", "conversation_id")
+        .first()
+    )
+
+
+def recover_orphans(conversation_id: int | None = None) -> int:
+    """Mark answers whose process died mid-stream as interrupted, keeping their text."""
+    orphans = Message.objects.filter(
+        status=Message.Status.STREAMING, updated_at__lt=timezone.now() - ORPHAN_AFTER
+    )
+    if conversation_id is not None:
+        orphans = orphans.filter(conversation_id=conversation_id)
+    return orphans.update(
+        status=Message.Status.INTERRUPTED,
+        error="The server restarted while this answer was being written.",
+        error_code="interrupted",
+        worker_channel="",
+    )

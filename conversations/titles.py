@@ -1,0 +1,76 @@
+"""Name a new conversation after its first answer.
+
+A short, non-streaming request asks the conversation's own model for a title; if that
+fails for any reason the first words of the question serve instead, so every
+conversation gets a readable name in the sidebar.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from channels.db import database_sync_to_async
+
+from conversations import broadcast
+from conversations.gateway.errors import GatewayError
+from conversations.gateway.request import ResponseRequest
+from conversations.models import Conversation
+from conversations.plans import TurnPlan
+from conversations.upstream import get_client
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["fallback_title", "generate_title"]
+
+TITLE_INSTRUCTIONS = (
+    "Write a title of at most six words for a conversation that starts with the user's "
+    "message below. Use the language of the message. Reply with the title only, "
+    "without quotes or a final full stop."
+)
+TITLE_MAX_CHARS = 80
+# Quotes a model may wrap a title in, Western and CJK.
+QUOTES = "\"' \u201c\u201d\u2018\u2019\u300c\u300d"
+
+
+def fallback_title(text: str) -> str:
+    """Return the question's first words, cut at a word boundary where there is one."""
+    words = " ".join(text.split())
+    if len(words) <= 48:
+        return words
+    cut = words[:48]
+    if " " in cut[24:]:
+        cut = cut[: cut.rfind(" ")]
+    return cut + "…"
+
+
+def clean_title(text: str) -> str:
+    title = " ".join(text.split()).strip(QUOTES)
+    return title.rstrip(".。")[:TITLE_MAX_CHARS]
+
+
+async def generate_title(plan: TurnPlan, answer_text: str) -> str:
+    """Ask the model for a title, fall back to the question, save, and tell the tabs."""
+    question = plan.first_user_text
+    try:
+        response = await get_client().create(
+            ResponseRequest(
+                model=plan.model,
+                input=question[:2000],
+                instructions=TITLE_INSTRUCTIONS,
+                store=False,
+                max_output_tokens=32,
+            )
+        )
+        title = clean_title(response.output_text) or fallback_title(question)
+    except GatewayError as error:
+        logger.info("title request failed (%s); using the question", type(error).__name__)
+        title = fallback_title(question)
+    saved = await database_sync_to_async(save_title)(plan.conversation_id, title)
+    if saved:
+        await broadcast.conversation_changed(plan.user_id, plan.conversation_id)
+    return title
+
+
+def save_title(conversation_id: int, title: str) -> bool:
+    """Save the title unless the user named the conversation meanwhile."""
+    return bool(Conversation.objects.filter(pk=conversation_id, title="").update(title=title))

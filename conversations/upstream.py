@@ -1,0 +1,63 @@
+"""The process's gateway client, built from settings.
+
+With OPENAI_API_KEY set it talks to OPENAI_BASE_URL. Without one it talks to the
+project's offline simulator in-process, through a transport that streams (httpx's own
+ASGITransport buffers whole responses), so `make run` needs no second command.
+
+One client per event loop: httpx's connection pool belongs to the loop that opened its
+connections. Under Daphne that is one client per process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+
+from django.conf import settings
+
+from conversations.gateway.client import ResponsesClient, Timeouts
+
+__all__ = ["get_client", "using_simulator"]
+
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ResponsesClient] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def using_simulator() -> bool:
+    return not settings.OPENAI_API_KEY
+
+
+def build_client() -> ResponsesClient:
+    timeouts = Timeouts(
+        connect=settings.GATEWAY_CONNECT_TIMEOUT,
+        read=settings.GATEWAY_READ_TIMEOUT,
+        write=30.0,
+        pool=10.0,
+    )
+    if not using_simulator():
+        return ResponsesClient(
+            settings.OPENAI_BASE_URL,
+            settings.OPENAI_API_KEY,
+            timeouts=timeouts,
+            max_retries=settings.GATEWAY_MAX_RETRIES,
+        )
+    from conversations.gateway.simulator import Simulator
+    from conversations.gateway.transport import StreamingASGITransport
+
+    app = Simulator(tokens_per_second=settings.SIMULATOR_TOKENS_PER_SECOND)
+    return ResponsesClient(
+        "http://simulator/v1",
+        timeouts=timeouts,
+        max_retries=settings.GATEWAY_MAX_RETRIES,
+        transport=StreamingASGITransport(app),
+    )
+
+
+def get_client() -> ResponsesClient:
+    """Return the running event loop's client, creating it on first use."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = _clients[loop] = build_client()
+    return client

@@ -1,0 +1,270 @@
+/* chatweb chat page: the few behaviours htmx does not cover.
+ *
+ * - Tell the server which conversation the page shows whenever the socket opens or
+ *   the conversation changes (the server then resyncs the transcript).
+ * - Composer: Enter sends, Shift+Enter adds a line, Enter during IME composition never
+ *   sends; the textarea grows; empty input is not sent; a visible length limit; text
+ *   that the server refuses is put back.
+ * - Reconnect when the socket closes for any reason but a refused login.
+ * - Copy buttons, scroll that follows the stream unless the reader scrolled up.
+ */
+(function () {
+  "use strict";
+
+  let socket = null;
+  let pendingText = "";
+  let composing = false;
+  let compositionEndedAt = 0;
+  let followStream = true;
+
+  const $ = (selector) => document.querySelector(selector);
+
+  function conversationId() {
+    const input = $("#composer-conversation");
+    return input ? input.value : "";
+  }
+
+  function sendWatch() {
+    if (socket) {
+      socket.send(JSON.stringify({ action: "watch", conversation: conversationId() }));
+    }
+  }
+
+  function markActiveConversation() {
+    const current = conversationId();
+    document.querySelectorAll(".conversation-link").forEach((link) => {
+      const active = link.dataset.conversationId === current;
+      link.classList.toggle("active", active);
+      if (active) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    });
+  }
+
+  // --- Socket lifecycle -------------------------------------------------------------
+
+  document.addEventListener("htmx:wsOpen", (event) => {
+    socket = event.detail.socketWrapper;
+    $("#connection").hidden = true;
+    sendWatch();
+  });
+
+  document.addEventListener("htmx:wsClose", (event) => {
+    const code = event.detail.event.code;
+    if (code === 4401) {
+      window.location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname);
+      return;
+    }
+    $("#connection").hidden = false;
+    // The extension retries only after abnormal closes; Daphne's timeout and server
+    // restarts close normally, so reconnect those ourselves.
+    if (![1006, 1011, 1012, 1013].includes(code)) {
+      const wrapper = event.detail.socketWrapper;
+      setTimeout(() => wrapper.reconnect(), 500 + Math.random() * 1500);
+    }
+  });
+
+  document.addEventListener("htmx:wsConfigSend", (event) => {
+    // The socket is already authenticated by its session; leave htmx's headers out.
+    event.detail.headers = null;
+    if (event.target.id !== "composer") return;
+    const textarea = $("#composer-text");
+    if (!textarea.value.trim() || tooLong(textarea)) {
+      event.preventDefault();
+      return;
+    }
+    pendingText = textarea.value;
+  });
+
+  document.addEventListener("htmx:wsAfterSend", (event) => {
+    if (event.target.id !== "composer") return;
+    const textarea = $("#composer-text");
+    textarea.value = "";
+    resize(textarea);
+    updateCount(textarea);
+    followStream = true;
+  });
+
+  // The sidebar link of a conversation with new activity arrives at the top of the
+  // list; drop its older copy further down, and links of deleted conversations.
+  function tidySidebar() {
+    const seen = new Set();
+    document.querySelectorAll("#conversation-list .conversation-link").forEach((link) => {
+      if (seen.has(link.id)) link.remove();
+      else seen.add(link.id);
+    });
+    document.querySelectorAll("template[data-remove]").forEach((marker) => {
+      document.querySelectorAll(marker.dataset.remove).forEach((element) => element.remove());
+      marker.remove();
+    });
+    markActiveConversation();
+  }
+
+  document.addEventListener("htmx:oobAfterSwap", tidySidebar);
+
+  document.addEventListener("htmx:wsAfterMessage", () => {
+    const error = $("#composer-error");
+    if (error && error.dataset.restore) {
+      delete error.dataset.restore;
+      const textarea = $("#composer-text");
+      if (textarea && !textarea.value && pendingText) {
+        textarea.value = pendingText;
+        resize(textarea);
+        updateCount(textarea);
+      }
+    }
+    const url = $("#conversation-url");
+    if (url && url.dataset.url && url.dataset.url !== location.pathname) {
+      history.pushState({}, "", url.dataset.url);
+      markActiveConversation();
+    }
+    if (followStream) scrollToLatest();
+  });
+
+  // A conversation was switched by htmx: watch the new one.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target.id !== "chat-main") return;
+    followStream = true;
+    sendWatch();
+    markActiveConversation();
+    scrollToLatest();
+    const textarea = $("#composer-text");
+    if (textarea) textarea.focus();
+    document.body.classList.remove("sidebar-open");
+  });
+
+  // --- Composer ----------------------------------------------------------------------
+
+  function resize(textarea) {
+    textarea.style.height = "auto";
+    textarea.style.height = Math.min(textarea.scrollHeight, window.innerHeight * 0.4) + "px";
+  }
+
+  function tooLong(textarea) {
+    return textarea.value.length > Number(textarea.dataset.maxChars || Infinity);
+  }
+
+  function updateCount(textarea) {
+    const count = $("#composer-count");
+    const limit = Number(textarea.dataset.maxChars || 0);
+    if (!count || !limit) return;
+    const length = textarea.value.length;
+    const over = length > limit;
+    count.textContent =
+      length > limit * 0.8
+        ? `${length.toLocaleString()} / ${limit.toLocaleString()}` + (over ? " · too long to send" : "")
+        : "";
+    count.classList.toggle("over", over);
+    if (over) count.setAttribute("role", "alert");
+    else count.removeAttribute("role");
+    const send = $(".send-button");
+    if (send) send.disabled = over;
+  }
+
+  document.addEventListener("compositionstart", (event) => {
+    if (event.target.id === "composer-text") composing = true;
+  });
+  document.addEventListener("compositionend", (event) => {
+    if (event.target.id === "composer-text") {
+      composing = false;
+      compositionEndedAt = event.timeStamp;
+    }
+  });
+
+  document.addEventListener("keydown", (event) => {
+    const textarea = event.target;
+    if (textarea.id !== "composer-text" || event.key !== "Enter") return;
+    if (event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+    // Enter that confirms an IME candidate must not send: isComposing covers Chrome and
+    // Firefox, keyCode 229 and the just-ended composition cover Safari.
+    if (event.isComposing || composing || event.keyCode === 229) return;
+    if (event.timeStamp - compositionEndedAt < 50) return;
+    event.preventDefault();
+    if (textarea.value.trim()) textarea.form.requestSubmit();
+  });
+
+  document.addEventListener("input", (event) => {
+    if (event.target.id !== "composer-text") return;
+    resize(event.target);
+    updateCount(event.target);
+  });
+
+  // --- Copy buttons, sidebar, scrolling ----------------------------------------------
+
+  async function copyText(text, button) {
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (error) {
+      const scratch = document.createElement("textarea");
+      scratch.value = text;
+      document.body.appendChild(scratch);
+      scratch.select();
+      document.execCommand("copy");
+      scratch.remove();
+    }
+    const label = button.textContent;
+    button.textContent = "Copied";
+    button.classList.add("copied");
+    setTimeout(() => {
+      button.textContent = label;
+      button.classList.remove("copied");
+    }, 1500);
+  }
+
+  document.addEventListener("click", (event) => {
+    const codeButton = event.target.closest(".copy-button");
+    if (codeButton) {
+      const code = codeButton.closest(".code-block").querySelector("code");
+      copyText(code.innerText, codeButton);
+      return;
+    }
+    const messageButton = event.target.closest("[data-copy-message]");
+    if (messageButton) {
+      const source = document.getElementById(`message-${messageButton.dataset.copyMessage}-source`);
+      copyText(source.content.textContent, messageButton);
+      return;
+    }
+    if (event.target.closest("[data-toggle-sidebar]")) {
+      document.body.classList.toggle("sidebar-open");
+      return;
+    }
+    if (event.target.closest("#jump-latest")) {
+      followStream = true;
+      scrollToLatest();
+    }
+  });
+
+  function transcript() {
+    return $("#transcript");
+  }
+
+  function scrollToLatest() {
+    const box = transcript();
+    if (box) box.scrollTop = box.scrollHeight;
+    const jump = $("#jump-latest");
+    if (jump) jump.hidden = true;
+  }
+
+  document.addEventListener(
+    "scroll",
+    (event) => {
+      const box = transcript();
+      if (event.target !== box) return;
+      const nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 80;
+      followStream = nearBottom;
+      const jump = $("#jump-latest");
+      if (jump) jump.hidden = nearBottom;
+    },
+    true
+  );
+
+  document.addEventListener("htmx:historyRestore", () => {
+    sendWatch();
+    markActiveConversation();
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const textarea = $("#composer-text");
+    if (textarea) resize(textarea);
+    scrollToLatest();
+  });
+})();
