@@ -155,6 +155,9 @@ class Message(models.Model):
     worker_channel = models.CharField(max_length=200, blank=True)
     # Output items replayed as input when the gateway keeps nothing (store=false).
     replay_items = models.JSONField(default=list, blank=True)
+    # The quota hold of a streaming answer ({"counter_ids": [...], "amount": n}), kept
+    # so the hold of an answer whose process died can be given back.
+    quota_hold = models.JSONField(default=dict, blank=True)
     reasoning_effort = models.CharField(max_length=16, blank=True)
     reasoning_summary = models.TextField(blank=True)
     citations = models.JSONField(default=list, blank=True)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conversations.gateway.request import Reasoning, ResponseRequest
+from conversations.quotas import Reservation
 
 __all__ = ["TurnPlan"]
 
@@ -37,6 +38,9 @@ class TurnPlan:
     first_user_text: str = ""
     user_message_id: int | None = None
     notices: tuple[str, ...] = field(default=())
+    # Tokens the history and instructions amount to, for estimates when usage is missing.
+    input_estimate: int = 0
+    reservation: Reservation | None = None
 
     def request(self, *, replay: bool = False) -> ResponseRequest:
         """Return the streaming request; `replay` sends the whole branch instead of the id."""

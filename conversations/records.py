@@ -15,9 +15,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from conversations import quotas, usage
 from conversations.answer import AnswerState
 from conversations.gateway.request import assistant_message, user_message
-from conversations.models import Conversation, Message, ModelChoice
+from conversations.models import Conversation, Message, ModelChoice, UsageRecord
 from conversations.plans import TurnPlan
 
 __all__ = [
@@ -102,7 +103,7 @@ def prepare_send(
             conversation=conversation, parent=parent, role=Message.Role.USER, text=text
         )
         answer = new_answer(conversation, question, model, worker_channel)
-    plan = build_plan(conversation, [*branch, question], answer, model)
+        plan = reserve(build_plan(conversation, [*branch, question], answer, model), user)
     plan = replace(
         plan,
         user_message_id=question.pk,
@@ -132,8 +133,32 @@ def prepare_retry(*, user, message_id: int, worker_channel: str) -> tuple[TurnPl
         conversation.updated_at = timezone.now()
         conversation.save(update_fields=["updated_at"])
         answer = new_answer(conversation, old.parent, model, worker_channel)
-    plan = build_plan(conversation, branch_ending_at(old.parent), answer, model)
+        plan = reserve(build_plan(conversation, branch_ending_at(old.parent), answer, model), user)
     return replace(plan, notices=tuple(notices)), old.pk
+
+
+def reserve(plan: TurnPlan, user) -> TurnPlan:
+    """Hold the turn's worst case on the user's quota, or refuse it before any request.
+
+    Runs inside the turn's transaction: if the turn is refused later, the hold goes too.
+    The output cap sent upstream shrinks to what the quota still allows.
+    """
+    try:
+        reservation = quotas.reserve(
+            user=user,
+            input_estimate=plan.input_estimate,
+            max_output_tokens=plan.max_output_tokens,
+        )
+    except quotas.QuotaExceeded as error:
+        raise Refused(error.user_message) from None
+    Message.objects.filter(pk=plan.answer_id).update(
+        quota_hold={
+            "counter_ids": list(reservation.counter_ids),
+            "amount": reservation.amount,
+            "input_estimate": plan.input_estimate,
+        }
+    )
+    return replace(plan, reservation=reservation, max_output_tokens=reservation.max_output_tokens)
 
 
 def branch_ending_at(message: Message) -> list[Message]:
@@ -228,6 +253,9 @@ def build_plan(
         max_output_tokens=model.max_output_tokens,
         reasoning_effort=answer.reasoning_effort,
         reasoning_model=model.supports_reasoning,
+        input_estimate=usage.estimate_tokens(
+            conversation.instructions + "".join(message.text for message in branch)
+        ),
     )
 
 
@@ -272,10 +300,86 @@ def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Me
         "worker_channel": "",
         "updated_at": now,
     }
+    fields["quota_hold"] = {}
     with transaction.atomic():
         Message.objects.filter(pk=plan.answer_id).update(**fields)
         Conversation.objects.filter(pk=plan.conversation_id).update(updated_at=now)
-    return Message.objects.get(pk=plan.answer_id)
+        message = Message.objects.select_related("conversation__owner").get(pk=plan.answer_id)
+        spent = record_answer_usage(plan, state, message)
+        if plan.reservation is not None:
+            quotas.settle(plan.reservation, total_tokens=spent)
+    return message
+
+
+def record_answer_usage(plan: TurnPlan, state: AnswerState, message: Message) -> int:
+    """Record what the answer cost and return its total tokens.
+
+    The gateway's own numbers when it sent them; an estimate, marked as such, when the
+    stream died or was stopped after the request reached the gateway; nothing when the
+    gateway refused the request outright.
+    """
+    reported = state.usage
+    if reported is not None:
+        counts = {
+            "input_tokens": reported.input_tokens,
+            "cached_tokens": reported.cached_tokens,
+            "output_tokens": reported.output_tokens,
+            "reasoning_tokens": reported.reasoning_tokens,
+            "total_tokens": reported.total_tokens,
+        }
+    elif state.response_id or state.text:
+        output = usage.estimate_tokens(state.text)
+        counts = {
+            "input_tokens": plan.input_estimate,
+            "cached_tokens": 0,
+            "output_tokens": output,
+            "reasoning_tokens": 0,
+            "total_tokens": plan.input_estimate + output,
+        }
+    else:
+        return 0
+    usage.record_usage(
+        user=message.conversation.owner,
+        conversation=message.conversation,
+        message=message,
+        model_choice=ModelChoice.objects.filter(pk=plan.model_choice_id).first(),
+        model_name=plan.model,
+        estimated=reported is None,
+        purpose=UsageRecord.Purpose.ANSWER,
+        **counts,
+    )
+    return counts["total_tokens"]
+
+
+def charge_orphan(orphan: Message) -> None:
+    """Settle the hold of an answer whose process died, on an estimate of its use.
+
+    The gateway's usage was lost with the process; the request did reach it, so the
+    checkpointed text and the question are charged as an estimate, not forgotten.
+    """
+    hold = orphan.quota_hold
+    if not hold:
+        return
+    input_tokens = hold.get("input_estimate", 0)
+    output_tokens = usage.estimate_tokens(orphan.text)
+    owner = orphan.conversation.owner
+    quotas.settle(
+        quotas.Reservation(owner.pk, tuple(hold["counter_ids"]), hold["amount"], None),
+        total_tokens=input_tokens + output_tokens,
+    )
+    usage.record_usage(
+        user=owner,
+        conversation=orphan.conversation,
+        message=orphan,
+        model_choice=None,
+        model_name=orphan.model_name,
+        input_tokens=input_tokens,
+        cached_tokens=0,
+        output_tokens=output_tokens,
+        reasoning_tokens=0,
+        total_tokens=input_tokens + output_tokens,
+        estimated=True,
+    )
 
 
 def streaming_answer(user, message_id: int) -> Message | None:
@@ -298,9 +402,17 @@ def recover_orphans(conversation_id: int | None = None) -> int:
     )
     if conversation_id is not None:
         orphans = orphans.filter(conversation_id=conversation_id)
-    return orphans.update(
-        status=Message.Status.INTERRUPTED,
-        error="The server restarted while this answer was being written.",
-        error_code="interrupted",
-        worker_channel="",
-    )
+    recovered = 0
+    for orphan in orphans.select_related("conversation__owner"):
+        with transaction.atomic():
+            claimed = Message.objects.filter(pk=orphan.pk, status=Message.Status.STREAMING).update(
+                status=Message.Status.INTERRUPTED,
+                error="The server restarted while this answer was being written.",
+                error_code="interrupted",
+                worker_channel="",
+                quota_hold={},
+            )
+            if claimed:
+                charge_orphan(orphan)
+            recovered += claimed
+    return recovered

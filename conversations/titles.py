@@ -11,10 +11,10 @@ import logging
 
 from channels.db import database_sync_to_async
 
-from conversations import broadcast
+from conversations import broadcast, quotas, usage
 from conversations.gateway.errors import GatewayError
 from conversations.gateway.request import ResponseRequest
-from conversations.models import Conversation
+from conversations.models import Conversation, UsageRecord
 from conversations.plans import TurnPlan
 from conversations.upstream import get_client
 
@@ -62,6 +62,8 @@ async def generate_title(plan: TurnPlan, answer_text: str) -> str:
             )
         )
         title = clean_title(response.output_text) or fallback_title(question)
+        if response.usage is not None:
+            await database_sync_to_async(charge_title)(plan, response)
     except GatewayError as error:
         logger.info("title request failed (%s); using the question", type(error).__name__)
         title = fallback_title(question)
@@ -69,6 +71,27 @@ async def generate_title(plan: TurnPlan, answer_text: str) -> str:
     if saved:
         await broadcast.conversation_changed(plan.user_id, plan.conversation_id)
     return title
+
+
+def charge_title(plan: TurnPlan, response) -> None:
+    """Count the title request against the user's usage and quota, like any response."""
+    conversation = Conversation.objects.select_related("owner").get(pk=plan.conversation_id)
+    reported = response.usage
+    usage.record_usage(
+        user=conversation.owner,
+        conversation=conversation,
+        message=None,
+        model_choice=None,
+        model_name=plan.model,
+        input_tokens=reported.input_tokens,
+        cached_tokens=reported.cached_tokens,
+        output_tokens=reported.output_tokens,
+        reasoning_tokens=reported.reasoning_tokens,
+        total_tokens=reported.total_tokens,
+        estimated=False,
+        purpose=UsageRecord.Purpose.TITLE,
+    )
+    quotas.charge(user=conversation.owner, total_tokens=reported.total_tokens)
 
 
 def save_title(conversation_id: int, title: str) -> bool:
