@@ -24,6 +24,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 
 from chatweb.routing import websocket_urlpatterns
+from conversations.startup import recover_on_start
+
+recover_on_start()
 
 application = ProtocolTypeRouter(
     {
