@@ -24,9 +24,6 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 
 from chatweb.routing import websocket_urlpatterns
-from conversations.startup import recover_on_start
-
-recover_on_start()
 
 application = ProtocolTypeRouter(
     {

@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 if TYPE_CHECKING:
@@ -131,4 +132,8 @@ def get_hub() -> Hub:
     hub = _hubs.get(loop)
     if hub is None:
         hub = _hubs[loop] = Hub()
+        # The process has just started serving: settle what a dead one left behind.
+        from conversations.startup import recover_on_start
+
+        spawn(database_sync_to_async(recover_on_start)())
     return hub

@@ -1,10 +1,10 @@
-"""Work done once when a server process starts."""
+"""Work done once when a server process starts serving (its first socket or answer)."""
 
 from __future__ import annotations
 
 import logging
 
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 
 from conversations import records
 
@@ -24,7 +24,5 @@ def recover_on_start() -> None:
     except DatabaseError as error:
         logger.warning("start-up recovery skipped: %s", error.__class__.__name__)
         return
-    finally:
-        connection.close()
     if recovered:
         logger.info("marked %d orphaned answers as interrupted", recovered)
