@@ -32,6 +32,7 @@ from conversations.models import (
     UsageRecord,
 )
 from conversations.periods import local_midnight, local_today
+from conversations.tools import all_tools
 from conversations.usage import daily_totals, totals, totals_by
 
 # --- Model catalogue -------------------------------------------------------------------
@@ -62,6 +63,7 @@ class ModelChoiceForm(forms.ModelForm):
             "supports_web_search",
             "supports_images",
             "supports_function_tools",
+            "tools",
             "reasoning_efforts",
             "default_reasoning_effort",
             "max_output_tokens",
@@ -69,6 +71,13 @@ class ModelChoiceForm(forms.ModelForm):
             "price_cached_input",
             "price_output",
         )
+
+    tools = forms.TypedMultipleChoiceField(
+        choices=lambda: [(tool.name, f"{tool.name}: {tool.description}") for tool in all_tools()],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Server-side tools the model may call (needs function tools above).",
+    )
 
     def _get_validation_exclusions(self):
         # Ticking "default" on a second model moves the mark (see make_default); the
@@ -103,6 +112,7 @@ class ModelChoiceAdmin(admin.ModelAdmin):
                     "reasoning_efforts",
                     "default_reasoning_effort",
                     "max_output_tokens",
+                    "tools",
                 )
             },
         ),

@@ -1,20 +1,28 @@
 """What an answer amounts to so far, built up one gateway event at a time.
 
 `AnswerState.apply()` is the only place that interprets stream events, so the
-generation, the tests and any future consumer of events agree on what was said, how
-the response ended and what it cost.
+generation, the tests and any future consumer of events agree on what was said, what
+the model thought and searched, how the response ended and what it cost.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from conversations.gateway import errors, events
 from conversations.gateway.errors import GatewayError
-from conversations.gateway.request import replay_output
-from conversations.gateway.response import Response, Usage
+from conversations.gateway.request import function_call_output, replay_output
+from conversations.gateway.response import (
+    FunctionCallItem,
+    MessageItem,
+    Response,
+    UrlCitation,
+    Usage,
+    WebSearchCallItem,
+)
 
-__all__ = ["AnswerState", "Outcome"]
+__all__ = ["AnswerState", "Outcome", "safe_citation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,20 @@ INCOMPLETE_REASONS = {
 }
 
 
+def safe_citation(url: str, title: str, start: int, end: int) -> dict | None:
+    """Return a citation fit to link to, or None: only http(s) URLs become links."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return {
+        "url": url,
+        "title": (title or parts.hostname)[:300],
+        "domain": parts.hostname.removeprefix("www."),
+        "start_index": start,
+        "end_index": end,
+    }
+
+
 @dataclass
 class AnswerState:
     text: str = ""
@@ -41,17 +63,46 @@ class AnswerState:
     usage: Usage | None = None
     outcome: Outcome | None = None
     replay_items: list[dict] = field(default_factory=list)
+    # What the bubble shows beside the text: reasoning summary parts, web searches,
+    # tool steps and cited sources. `extras_changed` tells the renderer to re-send them.
+    reasoning: dict[tuple[str, int], str] = field(default_factory=dict)
+    searches: list[dict] = field(default_factory=list)
+    tool_calls: list[dict] = field(default_factory=list)
+    citations: list[dict] = field(default_factory=list)
+    extras_changed: bool = False
+    # Usage of earlier rounds of a tool-calling turn, oldest first.
+    round_usages: list[Usage] = field(default_factory=list)
     _pending: list[str] = field(default_factory=list)
+    _item_start: int = 0
 
     @property
     def finished(self) -> bool:
         return self.outcome is not None
+
+    @property
+    def reasoning_text(self) -> str:
+        return "\n\n".join(text for text in self.reasoning.values() if text.strip())
+
+    @property
+    def pending_calls(self) -> tuple[FunctionCallItem, ...]:
+        """Return the function calls the last completed response asks the app to make."""
+        if self.response is None or self.outcome is None or self.outcome.status != "complete":
+            return ()
+        return self.response.function_calls
+
+    @property
+    def has_pending(self) -> bool:
+        return bool(self._pending)
 
     def take_pending(self) -> str:
         """Return the text added since the last call, for the live renderer."""
         pending = "".join(self._pending)
         self._pending.clear()
         return pending
+
+    def take_extras_changed(self) -> bool:
+        changed, self.extras_changed = self.extras_changed, False
+        return changed
 
     def add_text(self, delta: str) -> None:
         self.text += delta
@@ -60,18 +111,31 @@ class AnswerState:
     def apply(self, event: events.Event) -> None:
         """Fold one stream event into the answer."""
         match event:
-            case (
-                events.ResponseCreated(response=response)
-                | events.ResponseInProgress(response=response)
+            case events.ResponseCreated(response=response) | events.ResponseInProgress(
+                response=response
             ):
                 self.response_id = response.id or self.response_id
+            case events.OutputItemAdded(item=MessageItem()):
+                if self.text and not self.text.endswith("\n\n"):
+                    self.add_text("\n\n")  # a new message item after a tool round
+                self._item_start = len(self.text)
+            case events.OutputItemAdded(item=WebSearchCallItem(id=item_id)):
+                self._search(item_id, status="searching")
+            case events.OutputItemDone(item=WebSearchCallItem(id=item_id, query=query)):
+                self._search(item_id, status="completed", query=query)
             case events.OutputTextDelta(delta=delta):
                 self.add_text(delta)
+            case events.OutputTextAnnotationAdded(annotation=UrlCitation() as cite):
+                self._cite(cite)
             case events.RefusalDelta(delta=delta):
                 self.refusal += delta
             case events.RefusalDone(refusal=refusal):
                 self.refusal = refusal
                 self.add_text(("\n\n" if self.text else "") + refusal)
+            case events.ReasoningSummaryTextDelta(item_id=item_id, summary_index=index, delta=d):
+                self._think((item_id, index), d)
+            case events.ReasoningTextDelta(item_id=item_id, content_index=index, delta=d):
+                self._think((item_id, -1 - index), d)
             case events.ResponseCompleted(response=response):
                 self._end(response, Outcome("complete"))
             case events.ResponseIncomplete(response=response):
@@ -86,6 +150,29 @@ class AnswerState:
             case _:
                 pass
 
+    def next_round(self) -> None:
+        """Get ready for the response that follows the app's function-call outputs."""
+        if self.usage is not None:
+            self.round_usages.append(self.usage)
+        self.usage = None
+        self.outcome = None
+        self.response = None
+
+    def record_tool_call(self, call: FunctionCallItem, result) -> None:
+        """Keep a tool step for the transcript, and its output for stateless replays."""
+        self.replay_items.append(function_call_output(call.call_id, result.output))
+        self.tool_calls.append(
+            {
+                "call_id": call.call_id,
+                "name": call.name,
+                "arguments": call.arguments,
+                "output": result.output,
+                "ok": result.ok,
+                "duration_ms": round(result.duration_ms, 1),
+            }
+        )
+        self.extras_changed = True
+
     def fail(self, error: GatewayError) -> None:
         """End the answer because the gateway call failed outside the stream."""
         if not self.finished:
@@ -95,11 +182,37 @@ class AnswerState:
         if not self.finished:
             self.outcome = Outcome("cancelled", "Stopped.", "stopped")
 
+    def _think(self, key: tuple[str, int], delta: str) -> None:
+        self.reasoning[key] = self.reasoning.get(key, "") + delta
+        self.extras_changed = True
+
+    def _search(self, item_id: str, *, status: str, query: str | None = None) -> None:
+        for search in self.searches:
+            if search["id"] == item_id:
+                search["status"] = status
+                search["query"] = query or search["query"]
+                break
+        else:
+            self.searches.append({"id": item_id, "status": status, "query": query or ""})
+        self.extras_changed = True
+
+    def _cite(self, cite: UrlCitation) -> None:
+        start = self._item_start
+        citation = safe_citation(
+            cite.url, cite.title, start + cite.start_index, start + cite.end_index
+        )
+        if citation is not None and citation not in self.citations:
+            self.citations.append(citation)
+            self.extras_changed = True
+
     def _end(self, response: Response, outcome: Outcome) -> None:
         self.response = response
         self.response_id = response.id or self.response_id
         self.usage = response.usage
-        self.replay_items = replay_output(response.output)
+        self.replay_items.extend(replay_output(response.output))
+        for item in response.output:
+            if isinstance(item, WebSearchCallItem):
+                self._search(item.id, status="completed", query=item.query)
         if not self.finished:
             self.outcome = outcome
 

@@ -22,6 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from conversations import broadcast, fragments, reads, turns
 from conversations.live import Fragment, get_hub, spawn
+from conversations.plans import TurnOptions
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             text=text_field(frame, "text"),
             model_id=optional_id(frame, "model"),
             instructions=text_field(frame, "instructions") if "instructions" in frame else None,
+            options=TurnOptions(
+                effort=text_field(frame, "effort"),
+                summary=text_field(frame, "summary"),
+                web_search=frame.get("web_search") == "on",
+                attachment_ids=id_list(frame, "attachments"),
+            ),
         )
         if result.conversation.pk != self.conversation_id:
             await self.unfollow_all()
@@ -267,6 +274,16 @@ def required_id(frame: dict, key: str) -> int:
     if number is None:
         raise Malformed(f"{key} is missing")
     return number
+
+
+def id_list(frame: dict, key: str) -> tuple[int, ...]:
+    """Return the ids of a field htmx sends as one value or, when repeated, a list."""
+    values = frame.get(key) or []
+    if not isinstance(values, list):
+        values = [values]
+    if len(values) > 20:
+        raise Malformed(f"too many {key}")
+    return tuple(required_id({key: value}, key) for value in values)
 
 
 def text_field(frame: dict, key: str) -> str:

@@ -8,20 +8,26 @@ into the page by id.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from django.template.loader import render_to_string
 
+from conversations.answer import AnswerState
+from conversations.citations import number_citations
 from conversations.models import Conversation, Message
 from conversations.reads import TranscriptView
 from conversations.rendering import render_markdown, render_plain
 
 __all__ = [
-    "body_html",
+    "Bubble",
+    "bubble",
+    "bubbles",
     "composer_error_html",
     "conversation_changed_html",
     "delta_html",
     "live_body_html",
+    "live_extras",
     "message_html",
-    "message_items",
     "new_messages_html",
     "toast_html",
     "transcript_html",
@@ -31,46 +37,97 @@ __all__ = [
 PAGE = "conversations/chat.html"
 
 
+@dataclass(frozen=True)
+class Extras:
+    """What an answer bubble shows beside its text."""
+
+    reasoning: str = ""
+    searches: list[dict] = field(default_factory=list)
+    tool_calls: list[dict] = field(default_factory=list)
+    sources: list[dict] = field(default_factory=list)
+    live: bool = False
+    answer_started: bool = True
+
+    def __bool__(self) -> bool:
+        return bool(self.reasoning or self.searches or self.tool_calls or self.sources)
+
+    @property
+    def reasoning_html(self) -> str:
+        """Summaries are Markdown (bold section titles), and model output like any other."""
+        return render_markdown(self.reasoning)
+
+
+@dataclass(frozen=True)
+class Bubble:
+    message: Message
+    body: str
+    extras: Extras
+
+
 def render(partial: str, context: dict) -> str:
     return render_to_string(f"{PAGE}#{partial}", context)
 
 
-def body_html(message: Message) -> str:
-    """Return the rendered body of a message: plain text for people, Markdown for models."""
+def bubble(message: Message) -> Bubble:
+    """Return a message ready to render: its body HTML and its extras."""
     if message.role == Message.Role.USER:
-        return render_plain(message.text)
-    return render_markdown(message.text)
+        return Bubble(message, render_plain(message.text), Extras())
+    text, sources = number_citations(message.text, message.citations)
+    extras = Extras(
+        reasoning=message.reasoning_summary,
+        searches=message.web_searches,
+        tool_calls=message.tool_calls,
+        sources=sources,
+        live=message.is_streaming,
+    )
+    return Bubble(message, render_markdown(text), extras)
 
 
-def message_items(messages: list[Message]) -> list[tuple[Message, str]]:
-    return [(message, body_html(message)) for message in messages]
+def bubbles(messages: list[Message]) -> list[Bubble]:
+    return [bubble(message) for message in messages]
+
+
+def live_extras(state: AnswerState, *, answer_started: bool) -> Extras:
+    return Extras(
+        reasoning=state.reasoning_text,
+        searches=state.searches,
+        tool_calls=state.tool_calls,
+        live=True,
+        answer_started=answer_started,
+    )
 
 
 def message_html(message: Message) -> str:
     """Return one bubble that replaces the page's copy of it."""
-    return render("message", {"message": message, "body": body_html(message), "oob": True})
+    return render("message", {"bubble": bubble(message), "oob": True})
 
 
 def new_messages_html(messages: list[Message], *, replaces: int | None = None) -> str:
     """Return bubbles to append to the transcript, removing the one they replace."""
-    return render("new_messages", {"items": message_items(messages), "replaces": replaces})
+    return render("new_messages", {"items": bubbles(messages), "replaces": replaces})
 
 
 def transcript_html(view: TranscriptView) -> str:
     """Return the whole transcript, replacing the page's (a resync after reconnecting)."""
-    return render("transcript_oob", {"items": message_items(view.messages)})
+    return render("transcript_oob", {"items": bubbles(view.messages)})
 
 
-def live_body_html(message_id: int, blocks: str, tail: str) -> str:
+def live_body_html(message_id: int, blocks: str, tail: str, *, extras: Extras) -> str:
     """Return a streaming answer's whole body so far, replacing the page's copy."""
     return render(
-        "live_body", {"message_id": message_id, "blocks": blocks, "tail": tail, "oob": True}
+        "live_snapshot",
+        {"message_id": message_id, "blocks": blocks, "tail": tail, "extras": extras, "oob": True},
     )
 
 
-def delta_html(message_id: int, appended: str, tail: str) -> str:
-    """Return newly finished blocks to append and the open tail to replace."""
-    return render("answer_delta", {"message_id": message_id, "appended": appended, "tail": tail})
+def delta_html(
+    message_id: int, appended: str, tail: str | None, *, extras: Extras | None = None
+) -> str:
+    """Return newly finished blocks to append, the open tail and changed extras."""
+    return render(
+        "answer_delta",
+        {"message_id": message_id, "appended": appended, "tail": tail, "extras": extras},
+    )
 
 
 def turn_accepted_html(conversation: Conversation, notices: list[str]) -> str:

@@ -22,13 +22,16 @@ import time
 from contextlib import aclosing
 
 from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
 
 from conversations import broadcast, fragments, records
-from conversations.answer import AnswerState
+from conversations.answer import AnswerState, Outcome
 from conversations.gateway.errors import GatewayError, PreviousResponseNotFoundError
+from conversations.gateway.request import function_call_output
 from conversations.live import Fragment, get_hub, spawn
 from conversations.plans import TurnPlan
 from conversations.rendering import StreamingMarkdown
+from conversations.tools import REGISTRY, ToolContext, run_call
 from conversations.upstream import get_client
 
 logger = logging.getLogger(__name__)
@@ -37,6 +40,7 @@ __all__ = ["Generation"]
 
 FLUSH_SECONDS = 0.05
 REMOTE_FLUSH_SECONDS = 0.2
+MAX_TOOL_ROUNDS = 5
 CHECKPOINT_SECONDS = 1.0
 HEARTBEAT_SECONDS = 10.0
 
@@ -59,6 +63,7 @@ class Generation:
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task | None = None
         self._stop_requested = False
+        self._replay: list[dict] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flushed_at = 0.0
         self._remote_handle: asyncio.TimerHandle | None = None
@@ -85,7 +90,10 @@ class Generation:
         """Return the body so far, for a watcher that attaches mid-stream."""
         self._flush()
         html = fragments.live_body_html(
-            self.message_id, self.renderer.blocks_html(), self.renderer.tail_html()
+            self.message_id,
+            self.renderer.blocks_html(),
+            self.renderer.tail_html(),
+            extras=fragments.live_extras(self.state, answer_started=bool(self.state.text)),
         )
         return Fragment(self.message_id, self.seq, html, snapshot=True)
 
@@ -99,7 +107,7 @@ class Generation:
     async def run(self) -> None:
         ticker = asyncio.create_task(self._tick())
         try:
-            await self._stream_with_fallback()
+            await self._generate()
         except asyncio.CancelledError:
             if not self._stop_requested:
                 # The process is shutting down: leave the checkpoint for recovery.
@@ -116,8 +124,36 @@ class Generation:
             ticker.cancel()
         await self._finish()
 
-    async def _stream_with_fallback(self) -> None:
+    async def _generate(self) -> None:
+        """Stream the answer, running the tools it asks for, for a few rounds at most."""
         client = get_client()
+        await self._stream_with_fallback(client)
+        rounds = 0
+        while calls := self.state.pending_calls:
+            if rounds == MAX_TOOL_ROUNDS:
+                self.state.outcome = Outcome(
+                    "incomplete",
+                    f"The model kept calling tools; stopped after {MAX_TOOL_ROUNDS} rounds.",
+                    "tool_rounds",
+                )
+                return
+            rounds += 1
+            asked_by = self.state.response_id
+            outputs = []
+            for call in calls:
+                result = await database_sync_to_async(run_tool_call)(self.plan, call)
+                self.state.record_tool_call(call, result)
+                outputs.append(function_call_output(call.call_id, result.output))
+            self._schedule_flush()
+            if self.plan.store:
+                request = self.plan.followup(outputs, previous_id=asked_by)
+            else:
+                history = [*await self._history(), *self.state.replay_items]
+                request = self.plan.followup([], previous_id="", history=history)
+            self.state.next_round()
+            await self._stream(client, request)
+
+    async def _stream_with_fallback(self, client) -> None:
         try:
             await self._stream(client, self.plan.request())
         except PreviousResponseNotFoundError:
@@ -133,40 +169,54 @@ class Generation:
         logger.info("previous response %s not found; replaying", self.plan.previous_id)
         self.previous_id = ""
         self.state = AnswerState()
-        await self._stream(client, self.plan.request(replay=True))
+        await self._stream(client, self.plan.request(history=await self._history()))
+
+    async def _history(self) -> list[dict]:
+        """Return the branch as input items (read from the database once, if needed)."""
+        if self._replay is None:
+            if self.plan.history is not None:
+                self._replay = list(self.plan.history)
+            else:
+                self._replay = await database_sync_to_async(records.replay_history)(self.plan)
+        return self._replay
 
     async def _stream(self, client, request) -> None:
         # aclosing: leaving early (stop, terminal event) releases the connection at once.
         async with aclosing(client.stream(request)) as events:
             async for event in events:
                 self.state.apply(event)
-                if self.state.text and self._flush_handle is None:
-                    delay = max(0.0, self._flushed_at + FLUSH_SECONDS - self._loop.time())
-                    self._flush_handle = self._loop.call_later(delay, self._flush)
+                self._schedule_flush()
                 if self.state.finished:
                     break
 
     # --- Fan-out ------------------------------------------------------------------------
 
+    def _schedule_flush(self) -> None:
+        """Flush within ~50 ms of new text or extras, coalescing what arrives meanwhile."""
+        if self._flush_handle is None and (self.state.has_pending or self.state.extras_changed):
+            delay = max(0.0, self._flushed_at + FLUSH_SECONDS - self._loop.time())
+            self._flush_handle = self._loop.call_later(delay, self._flush)
+
     def _flush(self) -> None:
-        """Render the text that arrived since the last flush and hand it to watchers."""
+        """Render what arrived since the last flush and hand it to watchers."""
         if self._flush_handle is not None:
             self._flush_handle.cancel()
             self._flush_handle = None
-        pending = self.state.take_pending()
-        if not pending:
-            return
-        update = self.renderer.feed(pending)
-        if update.is_empty:
+        update = self.renderer.feed(self.state.take_pending())
+        extras = None
+        if self.state.take_extras_changed():
+            extras = fragments.live_extras(self.state, answer_started=bool(self.state.text))
+        if update.is_empty and extras is None:
             return
         self.seq += 1
         self._flushed_at = self._loop.time()
-        fragment = Fragment(
+        html = fragments.delta_html(
             self.message_id,
-            self.seq,
-            fragments.delta_html(self.message_id, update.appended_html, update.tail_html),
+            update.appended_html,
+            update.tail_html if update.tail_changed else None,
+            extras=extras,
         )
-        self._publish(fragment)
+        self._publish(Fragment(self.message_id, self.seq, html))
 
     def _publish(self, fragment: Fragment) -> None:
         self._hub.publish(fragment)
@@ -236,6 +286,14 @@ class Generation:
             from conversations.titles import generate_title
 
             await generate_title(self.plan, self.state.text)
+
+
+def run_tool_call(plan: TurnPlan, call):
+    """Run one function call the model asked for, as the turn's user, never raising."""
+    user = get_user_model().objects.get(pk=plan.user_id)
+    offered = {name: REGISTRY[name] for name in plan.tools if name in REGISTRY}
+    context = ToolContext(user=user, conversation_id=plan.conversation_id)
+    return run_call(call.name, call.arguments, context, tools=offered)
 
 
 def live_fragment_event(fragment: Fragment, *, first_seq: int | None = None) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -53,6 +55,12 @@ class ModelChoice(models.Model):
     )
     price_output = models.DecimalField(
         "output price", max_digits=12, decimal_places=4, default=0, help_text="Per million tokens."
+    )
+    tools = models.JSONField(
+        "enabled tools",
+        default=list,
+        blank=True,
+        help_text="Names of the server-side function tools this model may call.",
     )
 
     objects = ModelChoiceQuerySet.as_manager()
@@ -111,7 +119,7 @@ class Conversation(models.Model):
         it retried. One query, then a walk in memory.
         """
         children: dict[int | None, Message] = {}
-        for message in self.messages.order_by("created_at", "pk"):
+        for message in self.messages.order_by("created_at", "pk").prefetch_related("attachments"):
             children[message.parent_id] = message
         branch = []
         node = children.get(None)
@@ -162,6 +170,10 @@ class Message(models.Model):
     reasoning_summary = models.TextField(blank=True)
     citations = models.JSONField(default=list, blank=True)
     tool_calls = models.JSONField(default=list, blank=True)
+    web_searches = models.JSONField(default=list, blank=True)
+    # Per-message choices from the composer: web search on, reasoning summary wanted.
+    web_search = models.BooleanField(default=False)
+    reasoning_summary_mode = models.CharField(max_length=16, blank=True)
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -181,6 +193,35 @@ class Message(models.Model):
     @property
     def is_streaming(self) -> bool:
         return self.status == self.Status.STREAMING
+
+
+def attachment_path(attachment: Attachment, filename: str) -> str:
+    """Store under a random name: the uploaded file name is never used as a path."""
+    return f"attachments/{attachment.owner_id}/{uuid.uuid4().hex}"
+
+
+class Attachment(models.Model):
+    """An image a user uploaded, private to them and the conversations it is sent in."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments"
+    )
+    message = models.ForeignKey(
+        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments"
+    )
+    file = models.FileField(upload_to=attachment_path)
+    content_type = models.CharField(max_length=40)
+    original_name = models.CharField(max_length=200, blank=True)
+    size = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.original_name or f"Image {self.pk}"
 
 
 # --- Usage and quotas ---

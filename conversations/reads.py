@@ -44,18 +44,20 @@ def transcript(user, conversation_id: int) -> TranscriptView | None:
 
 
 def message(user, message_id: int) -> Message | None:
-    return Message.objects.filter(
-        conversation__in=Conversation.objects.for_user(user), pk=message_id
-    ).first()
+    return (
+        Message.objects.filter(conversation__in=Conversation.objects.for_user(user), pk=message_id)
+        .prefetch_related("attachments")
+        .first()
+    )
 
 
 def messages(user, message_ids: list[int | None]) -> list[Message]:
     """Return the user's messages among `message_ids`, oldest first."""
     wanted = [pk for pk in message_ids if pk is not None]
     return list(
-        Message.objects.filter(
-            conversation__in=Conversation.objects.for_user(user), pk__in=wanted
-        ).order_by("created_at", "pk")
+        Message.objects.filter(conversation__in=Conversation.objects.for_user(user), pk__in=wanted)
+        .order_by("created_at", "pk")
+        .prefetch_related("attachments")
     )
 
 

@@ -15,11 +15,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import quotas, usage
+from conversations import attachments, quotas, usage
 from conversations.answer import AnswerState
 from conversations.gateway.request import assistant_message, user_message
-from conversations.models import Conversation, Message, ModelChoice, UsageRecord
-from conversations.plans import TurnPlan
+from conversations.gateway.response import Usage
+from conversations.models import Attachment, Conversation, Message, ModelChoice, UsageRecord
+from conversations.plans import SUMMARY_MODES, TurnOptions, TurnPlan
+from conversations.tools import get_tool
 
 __all__ = [
     "Refused",
@@ -68,6 +70,7 @@ def prepare_send(
     model_id: int | None,
     instructions: str | None,
     worker_channel: str,
+    options: TurnOptions = TurnOptions(),  # noqa: B008 - frozen, so sharing it is safe
 ) -> SendResult:
     """Check the input, save the user's message and an empty answer, and plan the request."""
     text = text.strip()
@@ -102,7 +105,8 @@ def prepare_send(
         question = Message.objects.create(
             conversation=conversation, parent=parent, role=Message.Role.USER, text=text
         )
-        answer = new_answer(conversation, question, model, worker_channel)
+        attach_images(user, question, model, options.attachment_ids)
+        answer = new_answer(conversation, question, model, worker_channel, options)
         plan = reserve(build_plan(conversation, [*branch, question], answer, model), user)
     plan = replace(
         plan,
@@ -172,7 +176,29 @@ def branch_ending_at(message: Message) -> list[Message]:
     return chain[::-1]
 
 
-def new_answer(conversation, question, model, worker_channel) -> Message:
+def attach_images(user, question: Message, model: ModelChoice, ids: tuple[int, ...]) -> None:
+    """Give the question the images the user uploaded for it, if the model takes images."""
+    if not ids:
+        return
+    if not model.supports_images:
+        raise Refused(f"{model.label} does not accept images. Remove them or pick another model.")
+    try:
+        claimed = attachments.claim(user=user, ids=list(ids))
+    except attachments.AttachmentError as error:
+        raise Refused(error.user_message) from None
+    Attachment.objects.filter(pk__in=[a.pk for a in claimed]).update(message=question)
+
+
+def new_answer(
+    conversation, question, model, worker_channel, options: TurnOptions = TurnOptions()  # noqa: B008
+) -> Message:
+    """Create the empty answer, with the reasoning and search choices this turn uses."""
+    effort = ""
+    summary = ""
+    if model.supports_reasoning:
+        effort = options.effort if options.effort in model.effort_choices else ""
+        effort = effort or model.default_reasoning_effort
+        summary = options.summary if options.summary in SUMMARY_MODES else ""
     return Message.objects.create(
         conversation=conversation,
         parent=question,
@@ -180,7 +206,9 @@ def new_answer(conversation, question, model, worker_channel) -> Message:
         status=Message.Status.STREAMING,
         model_name=model.upstream_id,
         worker_channel=worker_channel,
-        reasoning_effort=model.default_reasoning_effort if model.supports_reasoning else "",
+        reasoning_effort=effort,
+        reasoning_summary_mode=summary,
+        web_search=options.web_search and model.supports_web_search,
     )
 
 
@@ -248,15 +276,35 @@ def build_plan(
         instructions=conversation.instructions,
         store=store,
         previous_id=previous_id,
-        new_input=(user_message(question.text),),
-        history=tuple(history_items(branch)),
+        new_input=(user_message(question.text, images_of(question)),),
+        history=None if previous_id else tuple(history_items(branch)),
         max_output_tokens=model.max_output_tokens,
         reasoning_effort=answer.reasoning_effort,
+        reasoning_summary=answer.reasoning_summary_mode,
         reasoning_model=model.supports_reasoning,
+        tools=tools_of(model),
+        web_search=answer.web_search,
         input_estimate=usage.estimate_tokens(
             conversation.instructions + "".join(message.text for message in branch)
         ),
     )
+
+
+def tools_of(model: ModelChoice) -> tuple[str, ...]:
+    """Return the registered tools the admin enabled for the model."""
+    if not model.supports_function_tools:
+        return ()
+    return tuple(name for name in model.tools if get_tool(name) is not None)
+
+
+def images_of(message: Message) -> list[tuple[str, bytes]]:
+    return [attachments.image_input(image) for image in message.attachments.all()]
+
+
+def replay_history(plan: TurnPlan) -> list[dict]:
+    """Return the whole branch of `plan`'s answer as input items, for a replay."""
+    question = Message.objects.get(pk=plan.answer_id).parent
+    return history_items(branch_ending_at(question))
 
 
 def history_items(branch: list[Message]) -> list[dict]:
@@ -264,7 +312,7 @@ def history_items(branch: list[Message]) -> list[dict]:
     items: list[dict] = []
     for message in branch:
         if message.role == Message.Role.USER:
-            items.append(user_message(message.text))
+            items.append(user_message(message.text, images_of(message)))
         elif message.status in REPLAYABLE and (message.text or message.replay_items):
             if message.replay_items and message.status == Message.Status.COMPLETE:
                 items.extend(message.replay_items)
@@ -281,11 +329,11 @@ def checkpoint(message_id: int, text: str) -> None:
 
 
 def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Message:
-    """Write the answer's final state in one update and return it."""
+    """Write the answer's final state in one update, charge it, and return it."""
     outcome = state.outcome
     assert outcome is not None
-    usage = state.usage
     now = timezone.now()
+    all_usage = [*state.round_usages, *([state.usage] if state.usage else [])]
     fields = {
         "text": state.text,
         "status": outcome.status,
@@ -294,17 +342,25 @@ def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Me
         "response_id": state.response_id,
         "previous_response_id": previous_id,
         "replay_items": state.replay_items if not plan.store else [],
-        "input_tokens": usage.input_tokens if usage else None,
-        "output_tokens": usage.output_tokens if usage else None,
-        "reasoning_tokens": usage.reasoning_tokens if usage else None,
+        "reasoning_summary": state.reasoning_text,
+        "citations": state.citations,
+        "tool_calls": state.tool_calls,
+        "web_searches": [{"query": s["query"], "status": s["status"]} for s in state.searches],
+        "input_tokens": sum(u.input_tokens for u in all_usage) if all_usage else None,
+        "output_tokens": sum(u.output_tokens for u in all_usage) if all_usage else None,
+        "reasoning_tokens": sum(u.reasoning_tokens for u in all_usage) if all_usage else None,
         "worker_channel": "",
+        "quota_hold": {},
         "updated_at": now,
     }
-    fields["quota_hold"] = {}
     with transaction.atomic():
         Message.objects.filter(pk=plan.answer_id).update(**fields)
         Conversation.objects.filter(pk=plan.conversation_id).update(updated_at=now)
-        message = Message.objects.select_related("conversation__owner").get(pk=plan.answer_id)
+        message = (
+            Message.objects.select_related("conversation__owner")
+            .prefetch_related("attachments")
+            .get(pk=plan.answer_id)
+        )
         spent = record_answer_usage(plan, state, message)
         if plan.reservation is not None:
             quotas.settle(plan.reservation, total_tokens=spent)
@@ -312,43 +368,37 @@ def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Me
 
 
 def record_answer_usage(plan: TurnPlan, state: AnswerState, message: Message) -> int:
-    """Record what the answer cost and return its total tokens.
+    """Record what each response of the answer cost and return the total tokens.
 
-    The gateway's own numbers when it sent them; an estimate, marked as such, when the
-    stream died or was stopped after the request reached the gateway; nothing when the
-    gateway refused the request outright.
+    Earlier rounds of a tool-calling turn count as tool rounds. The last response counts
+    with the gateway's own numbers when it sent them; as an estimate, marked as such,
+    when the stream died or was stopped after the request reached the gateway; and not
+    at all when the gateway refused the request outright.
     """
-    reported = state.usage
-    if reported is not None:
-        counts = {
-            "input_tokens": reported.input_tokens,
-            "cached_tokens": reported.cached_tokens,
-            "output_tokens": reported.output_tokens,
-            "reasoning_tokens": reported.reasoning_tokens,
-            "total_tokens": reported.total_tokens,
-        }
+    model_choice = ModelChoice.objects.filter(pk=plan.model_choice_id).first()
+    responses = [(u, False, UsageRecord.Purpose.TOOL_ROUND) for u in state.round_usages]
+    if state.usage is not None:
+        responses.append((state.usage, False, UsageRecord.Purpose.ANSWER))
     elif state.response_id or state.text:
         output = usage.estimate_tokens(state.text)
-        counts = {
-            "input_tokens": plan.input_estimate,
-            "cached_tokens": 0,
-            "output_tokens": output,
-            "reasoning_tokens": 0,
-            "total_tokens": plan.input_estimate + output,
-        }
-    else:
-        return 0
-    usage.record_usage(
-        user=message.conversation.owner,
-        conversation=message.conversation,
-        message=message,
-        model_choice=ModelChoice.objects.filter(pk=plan.model_choice_id).first(),
-        model_name=plan.model,
-        estimated=reported is None,
-        purpose=UsageRecord.Purpose.ANSWER,
-        **counts,
-    )
-    return counts["total_tokens"]
+        estimate = Usage(plan.input_estimate, 0, output, 0, plan.input_estimate + output)
+        responses.append((estimate, True, UsageRecord.Purpose.ANSWER))
+    for counts, estimated, purpose in responses:
+        usage.record_usage(
+            user=message.conversation.owner,
+            conversation=message.conversation,
+            message=message,
+            model_choice=model_choice,
+            model_name=plan.model,
+            input_tokens=counts.input_tokens,
+            cached_tokens=counts.cached_tokens,
+            output_tokens=counts.output_tokens,
+            reasoning_tokens=counts.reasoning_tokens,
+            total_tokens=counts.total_tokens,
+            estimated=estimated,
+            purpose=purpose,
+        )
+    return sum(counts.total_tokens for counts, _, _ in responses)
 
 
 def charge_orphan(orphan: Message) -> None:

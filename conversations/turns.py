@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from conversations import broadcast, records
 from conversations.generation import Generation
 from conversations.live import get_hub
+from conversations.plans import TurnOptions
 from conversations.records import Refused, SendResult
 
 __all__ = ["Refused", "retry", "send", "stop"]
@@ -24,6 +25,7 @@ async def send(
     text: str,
     model_id: int | None = None,
     instructions: str | None = None,
+    options: TurnOptions = TurnOptions(),  # noqa: B008 - frozen, so sharing it is safe
 ) -> SendResult:
     """Save the user's message, start generating the answer, and tell the other tabs."""
     worker_channel = await get_hub().ensure_worker_channel()
@@ -34,6 +36,7 @@ async def send(
         model_id=model_id,
         instructions=instructions,
         worker_channel=worker_channel,
+        options=options,
     )
     plan = result.plan
     Generation(plan).launch()

@@ -25,7 +25,7 @@ def chat_context(request, view: reads.TranscriptView | None) -> dict:
         selected = conversation.model
     return {
         "conversation": conversation,
-        "items": fragments.message_items(view.messages) if view else [],
+        "items": fragments.bubbles(view.messages) if view else [],
         "models": models,
         "selected_model": selected or ModelChoice.objects.default(),
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
@@ -53,6 +53,13 @@ def conversation(request, pk: int):
     if view is None:
         raise Http404("No such conversation.")
     return render_chat(request, view)
+
+
+@require_GET
+def composer_options(request):
+    """The composer's per-model choices (effort, thinking, web search) for the picked model."""
+    model = ModelChoice.objects.enabled().filter(pk=request.GET.get("model") or 0).first()
+    return render(request, f"{PAGE}#composer_options", {"model": model or ModelChoice()})
 
 
 @require_GET

@@ -120,6 +120,17 @@
     if (followStream) scrollToLatest();
   });
 
+  // The model picker swapped in that model's options: offer images only if it takes them.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const options = document.getElementById("composer-options");
+    if (!options || !event.detail.target.isConnected) return;
+    const form = document.getElementById("composer");
+    const images = options.dataset.images === "1";
+    form.dataset.images = images ? "1" : "0";
+    const attach = form.querySelector("[data-attach]");
+    if (attach) attach.hidden = !images;
+  });
+
   // A conversation was switched by htmx: watch the new one.
   document.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target.id !== "chat-main") return;

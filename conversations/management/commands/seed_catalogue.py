@@ -13,6 +13,7 @@ from django.db import transaction
 
 from conversations.gateway.simulator.catalogue import MODELS, ModelSpec
 from conversations.models import ModelChoice
+from conversations.tools import all_tools
 
 POSITION_STEP = 10  # gaps leave room to slot a model in between without renumbering
 
@@ -27,6 +28,7 @@ def catalogue_entry(spec: ModelSpec, position: int) -> dict:
         "supports_web_search": spec.web_search,
         "supports_images": spec.images,
         "supports_function_tools": spec.function_tools,
+        "tools": [tool.name for tool in all_tools()] if spec.function_tools else [],
         "reasoning_efforts": ",".join(spec.reasoning_efforts),
         "default_reasoning_effort": spec.default_effort or "",
         "max_output_tokens": spec.max_output_tokens,

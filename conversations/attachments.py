@@ -1,0 +1,286 @@
+"""Images people attach to messages: validated by content, stored privately, thumbnailed.
+
+An upload is checked with Pillow, never by the name or content type the browser sent,
+and stored under a random name (see `models.attachment_path`). It belongs to its
+uploader until a turn claims it for a message; from then on whoever may see the
+conversation may see the image. `can_view` is the one permission check.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image, ImageOps
+
+from conversations.models import Attachment, Conversation
+
+__all__ = [
+    "EXTENSIONS",
+    "AttachmentError",
+    "ImageInfo",
+    "can_view",
+    "claim",
+    "delete_files",
+    "delete_unsent",
+    "discard",
+    "image_input",
+    "store_upload",
+    "thumbnail_bytes",
+    "thumbnail_name",
+    "validate_image",
+    "viewable",
+]
+
+logger = logging.getLogger(__name__)
+
+# Pillow format name -> the content type we store and serve. MPO is how Pillow names
+# the multi-picture JPEGs many phone cameras write; browsers show them as JPEG.
+FORMATS = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
+# Decoders Pillow may try; a JPEG with an MPO header still opens through "JPEG".
+DECODERS = ["PNG", "JPEG", "WEBP", "GIF"]
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
+THUMBNAIL_SIZE = 320
+THUMBNAIL_TYPE = "image/webp"
+
+NOT_AN_IMAGE = "This file is not a PNG, JPEG, WebP or GIF image."
+
+
+class AttachmentError(Exception):
+    """An upload or a claim was refused; `user_message` says why in plain words."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    content_type: str
+    width: int
+    height: int
+
+
+def describe_bytes(size: int) -> str:
+    """Return a byte count the way people read it: 10 MB, 512 KB, 900 bytes."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.3g} MB"
+    if size >= 1024:
+        return f"{size / 1024:.3g} KB"
+    return f"{size} bytes"
+
+
+def pixel_limit_error(width: int | None = None, height: int | None = None) -> AttachmentError:
+    limit = f"{settings.CHAT_MAX_IMAGE_PIXELS:,} pixels"
+    if width is None or height is None:
+        return AttachmentError(f"This image has too many pixels; the limit is {limit}.")
+    size = f"{width} × {height}"  # noqa: RUF001 - the multiplication sign is meant
+    return AttachmentError(f"This image is {size} pixels; the limit is {limit}.")
+
+
+def validate_image(uploaded_file) -> ImageInfo:
+    """Return what the file is, or raise AttachmentError unless it is an image we accept."""
+    size = uploaded_file.size
+    if not size:
+        raise AttachmentError("This file is empty.")
+    if size > settings.CHAT_MAX_IMAGE_BYTES:
+        raise AttachmentError(
+            f"This image is {describe_bytes(size)}; "
+            f"the limit is {describe_bytes(settings.CHAT_MAX_IMAGE_BYTES)}."
+        )
+    try:
+        uploaded_file.seek(0)
+        # open() reads only the header, so the pixel check runs before any decoding.
+        # Pillow refuses outright dimensions far past its own bomb limit.
+        with Image.open(uploaded_file, formats=DECODERS) as image:
+            image_format, (width, height) = image.format, image.size
+            if width * height > settings.CHAT_MAX_IMAGE_PIXELS:
+                raise pixel_limit_error(width, height)
+            image.verify()
+        # verify() leaves the image unusable and does not decode pixel data; decoding
+        # the first frame is what catches a truncated JPEG.
+        uploaded_file.seek(0)
+        with Image.open(uploaded_file, formats=DECODERS) as image:
+            image.load()
+    except AttachmentError:
+        raise
+    except Image.DecompressionBombError:
+        raise pixel_limit_error() from None
+    except Exception:
+        # Pillow's decoders raise many kinds of error on hostile or broken input (OSError,
+        # SyntaxError, ValueError, struct.error, ...); each means "not an image we take".
+        raise AttachmentError(NOT_AN_IMAGE) from None
+    finally:
+        uploaded_file.seek(0)
+    if image_format not in FORMATS:
+        raise AttachmentError(NOT_AN_IMAGE)
+    return ImageInfo(FORMATS[image_format], width, height)
+
+
+def display_name(name: str | None) -> str:
+    """Return the upload's name as display text: its last path part, printable, short."""
+    last = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return "".join(ch for ch in last if ch.isprintable()).strip()[:200]
+
+
+def store_upload(*, user, uploaded_file) -> Attachment:
+    """Validate and store an upload as the user's unsent attachment."""
+    info = validate_image(uploaded_file)
+    attachment = Attachment(
+        owner=user,
+        content_type=info.content_type,
+        original_name=display_name(uploaded_file.name),
+        size=uploaded_file.size,
+        width=info.width,
+        height=info.height,
+    )
+    # The name given here is ignored: `attachment_path` picks a random one.
+    attachment.file.save("upload", uploaded_file, save=False)
+    try:
+        attachment.save()
+    except BaseException:
+        attachment.file.storage.delete(attachment.file.name)
+        raise
+    return attachment
+
+
+def parse_ids(ids: Iterable[int | str]) -> list[int]:
+    """Return the ids as distinct integers in their order; the socket sends strings."""
+    parsed: list[int] = []
+    for raw in ids:
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise AttachmentError("An attached image is not valid; attach it again.") from None
+        if value not in parsed:
+            parsed.append(value)
+    return parsed
+
+
+def claim(*, user, ids: Iterable[int | str]) -> list[Attachment]:
+    """Return the user's unsent attachments with these ids, in the order given.
+
+    Call it inside the turn's transaction and set `message` on the result: the rows are
+    locked (on PostgreSQL) so two sends cannot both take the same image.
+    """
+    wanted = parse_ids(ids)
+    limit = settings.CHAT_MAX_IMAGES_PER_MESSAGE
+    if len(wanted) > limit:
+        raise AttachmentError(
+            f"A message can carry at most {limit} image{'s' if limit != 1 else ''}."
+        )
+    if not wanted:
+        return []
+    found = {
+        attachment.pk: attachment
+        for attachment in Attachment.objects.select_for_update().filter(
+            owner=user, message__isnull=True, pk__in=wanted
+        )
+    }
+    if len(found) != len(wanted):
+        raise AttachmentError(
+            "An attached image is no longer available; remove it and attach it again."
+        )
+    return [found[pk] for pk in wanted]
+
+
+def can_view(user, attachment: Attachment) -> bool:
+    """Return whether `user` may see the image: the one permission check for attachments."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if attachment.message_id is None:
+        return attachment.owner_id == user.pk
+    return Conversation.objects.for_user(user).filter(messages=attachment.message_id).exists()
+
+
+def viewable(user, attachment_id: int) -> Attachment | None:
+    """Return the attachment if `user` may see it, else None (the caller answers 404)."""
+    found = Attachment.objects.filter(pk=attachment_id).first()
+    if found is None or not can_view(user, found):
+        return None
+    return found
+
+
+def discard(*, user, attachment_id: int) -> bool:
+    """Delete one of the user's unsent attachments; return whether there was one."""
+    deleted, _ = Attachment.objects.filter(
+        pk=attachment_id, owner=user, message__isnull=True
+    ).delete()
+    return bool(deleted)
+
+
+def delete_unsent(*, older_than: timedelta = timedelta(days=1)) -> int:
+    """Delete attachments uploaded but never sent before `older_than` ago; return how many."""
+    cutoff = timezone.now() - older_than
+    deleted, _ = Attachment.objects.filter(message__isnull=True, created_at__lt=cutoff).delete()
+    return deleted
+
+
+def image_input(attachment: Attachment) -> tuple[str, bytes]:
+    """Return the image's content type and bytes, for the gateway's input_image data URL."""
+    with attachment.file.storage.open(attachment.file.name, "rb") as stored:
+        return attachment.content_type, stored.read()
+
+
+def thumbnail_name(name: str) -> str:
+    return f"{name}.thumb.webp"
+
+
+def thumbnail_bytes(attachment: Attachment) -> tuple[str, bytes]:
+    """Return a WebP at most 320 px on its long side, made once and kept in storage."""
+    storage = attachment.file.storage
+    name = thumbnail_name(attachment.file.name)
+    if storage.exists(name):
+        with storage.open(name, "rb") as stored:
+            return THUMBNAIL_TYPE, stored.read()
+    with storage.open(attachment.file.name, "rb") as original, Image.open(original) as image:
+        # A JPEG then decodes at a fraction of its size, which is all a thumbnail needs.
+        image.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        # Phone photos are often stored sideways with an EXIF note to turn them.
+        upright = ImageOps.exif_transpose(image)
+        has_alpha = "A" in upright.getbands() or "transparency" in upright.info
+        # Convert first: resizing a palette image would fall back to nearest-neighbour.
+        thumbnail = upright.convert("RGBA" if has_alpha else "RGB")
+        thumbnail.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        buffer = io.BytesIO()
+        thumbnail.save(buffer, "WEBP", quality=80)
+    data = buffer.getvalue()
+    saved = storage.save(name, ContentFile(data))
+    if saved != name:
+        # Another request made the same thumbnail first; keep theirs, drop our copy.
+        storage.delete(saved)
+    return THUMBNAIL_TYPE, data
+
+
+def remove_stored(storage: Storage, name: str) -> None:
+    for stored in (name, thumbnail_name(name)):
+        try:
+            storage.delete(stored)
+        except OSError:
+            logger.warning("Could not delete stored attachment file %s", stored, exc_info=True)
+
+
+def delete_files(sender, instance: Attachment, using: str, **kwargs) -> None:
+    """Remove a deleted attachment's image and thumbnail once the deletion commits.
+
+    Connected to post_delete in `ConversationsConfig.ready`, so deleting a message, a
+    conversation or a user (all cascades) cleans storage too.
+    """
+    name = instance.file.name
+    if name:
+        storage = instance.file.storage
+        transaction.on_commit(lambda: remove_stored(storage, name), using=using)
