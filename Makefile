@@ -32,6 +32,12 @@ test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## bench: benchmark suite on real processes (~10 min; BENCH_QUICK=1 ~2 min per backend); not part of test
+bench: $(VENV)/.installed-dev
+	$(PY) -c "import websockets, psutil, pyinstrument" 2>/dev/null || \
+		$(PY) -m pip install --quiet websockets psutil pyinstrument
+	$(PY) -m bench.run
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .

@@ -165,6 +165,9 @@ CHAT_MAX_CONCURRENT_GENERATIONS = env_int("CHAT_MAX_CONCURRENT_GENERATIONS", 3, 
 CHAT_MAX_IMAGE_BYTES = env_int("CHAT_MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1)
 CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
 CHAT_MAX_IMAGES_PER_MESSAGE = env_int("CHAT_MAX_IMAGES_PER_MESSAGE", 4, minimum=1)
+# Deleting a user deletes their conversations and share links; when this is on, a frozen
+# copy of each conversation is kept for admin review (conversations/sharing.py).
+RETAIN_DELETED_USER_CONVERSATIONS = env_bool("RETAIN_DELETED_USER_CONVERSATIONS", default=False)
 
 # --- Auth ------------------------------------------------------------------------------
 

@@ -12,23 +12,32 @@ import datetime
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseBadRequest
-from django.urls import path
+from django.db.models import Count
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from conversations import quotas
+from conversations import attachments, quotas, share_views, sharing
 from conversations.charts import bar_chart
 from conversations.models import (
     DefaultQuota,
     GroupQuota,
+    Message,
     ModelChoice,
     Quota,
+    RetainedTranscript,
+    ReviewedConversation,
+    ShareLink,
+    SharingPolicy,
+    TranscriptAccess,
     UsageRecord,
 )
 from conversations.periods import local_midnight, local_today
@@ -503,3 +512,389 @@ def report(changelist, order: str) -> dict:
         "chart": bar_chart(daily_totals(records, first=first, last=last)),
         "time_zone": timezone.get_default_timezone_name(),
     }
+
+
+# --- Sharing and review ----------------------------------------------------------------
+
+REVIEW_PERMISSION = "conversations.review_conversations"
+
+
+@admin.register(SharingPolicy)
+class SharingPolicyAdmin(admin.ModelAdmin):
+    """The site-wide sharing switch: one row, edited in place, never added or deleted."""
+
+    fields = ("mode",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        policy = SharingPolicy.load()
+        return redirect(reverse("admin:conversations_sharingpolicy_change", args=[policy.pk]))
+
+
+class LinkStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("active", "active"), ("expired", "expired"), ("revoked", "revoked"))
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "active":
+            return queryset.open(now)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    """Every share link on the site, to find (paste a token into search) and revoke.
+
+    The token itself is never shown: it opens the transcript, and reading transcripts
+    is what the review permission and its audit trail are for.
+    """
+
+    list_display = (
+        "conversation",
+        "owner",
+        "visibility",
+        "state",
+        "messages",
+        "created_at",
+        "snapshot_at",
+        "expires_at",
+        "revoked_at",
+    )
+    list_filter = (LinkStateFilter, "visibility")
+    list_select_related = ("conversation__owner",)
+    search_fields = ("=token", "conversation__title", "conversation__owner__username")
+    fields = (
+        "conversation",
+        "owner",
+        "visibility",
+        "state",
+        "messages",
+        "created_at",
+        "snapshot_at",
+        "expires_at",
+        "revoked_at",
+        "revoked_by",
+    )
+    readonly_fields = fields
+    actions = ("revoke_links",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="owner", ordering="conversation__owner__username")
+    def owner(self, link: ShareLink) -> str:
+        return link.conversation.owner.get_username()
+
+    @admin.display(description="state")
+    def state(self, link: ShareLink) -> str:
+        return link.state()
+
+    @admin.display(description="messages")
+    def messages(self, link: ShareLink) -> int:
+        return len(link.message_ids)
+
+    @admin.action(description="Revoke the selected links", permissions=("change",))
+    def revoke_links(self, request, queryset) -> None:
+        revoked = 0
+        for link in queryset.filter(revoked_at__isnull=True):
+            sharing.revoke(link, by=request.user)
+            self.log_change(request, link, "Revoked the link.")
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} link{'s' if revoked != 1 else ''}.")
+
+
+class ActiveBetweenFilter(CreatedBetweenFilter):
+    """Conversations with a message in the chosen days, both ends included."""
+
+    title = "activity"
+
+    def queryset(self, request, queryset):
+        first, last = self.days()
+        if not (first or last):
+            return queryset
+        messages = Message.objects.all()
+        if first:
+            messages = messages.filter(created_at__gte=local_midnight(first))
+        if last:
+            messages = messages.filter(
+                created_at__lt=local_midnight(last + datetime.timedelta(days=1))
+            )
+        return queryset.filter(pk__in=messages.values("conversation_id"))
+
+
+class AnswerModelFilter(admin.SimpleListFilter):
+    """The models that answered, by the name kept on each answer."""
+
+    title = "model"
+    parameter_name = "answered_by"
+
+    def lookups(self, request, model_admin):
+        names = (
+            Message.objects.exclude(model_name="")
+            .order_by("model_name")
+            .values_list("model_name", flat=True)
+            .distinct()
+        )
+        return [(name, name) for name in names]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        answered = Message.objects.filter(model_name=self.value()).values("conversation_id")
+        return queryset.filter(pk__in=answered)
+
+
+def review_only(model_admin: admin.ModelAdmin, request, obj=None) -> bool:
+    return request.user.has_perm(REVIEW_PERMISSION)
+
+
+@admin.register(ReviewedConversation)
+class ReviewedConversationAdmin(admin.ModelAdmin):
+    """Admin review: find any conversation and read it, read-only; every read is audited."""
+
+    list_display = ("__str__", "owner", "model", "message_count", "created_at", "updated_at")
+    list_filter = (
+        ActiveBetweenFilter,
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        AnswerModelFilter,
+        "archived",
+    )
+    list_select_related = ("owner", "model")
+    search_fields = ("title", "owner__username", "messages__text")
+    list_per_page = 50
+
+    class Media:
+        css = {"all": ["chatweb/usage.css"]}  # the date range filter's form
+
+    has_view_permission = review_only
+    has_module_permission = review_only
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(message_count=Count("messages"))
+
+    @admin.display(description="messages", ordering="message_count")
+    def message_count(self, conversation) -> int:
+        return conversation.message_count
+
+    def changelist_view(self, request, extra_context=None):
+        subtitle = "Search by text, owner or title. Opening a transcript is recorded."
+        return super().changelist_view(request, {"subtitle": subtitle, **(extra_context or {})})
+
+    def get_urls(self):
+        image = self.admin_site.admin_view(self.image_view)
+        name = "conversations_reviewedconversation"
+        return [
+            path("<path:object_id>/images/<int:pk>/", image, name=f"{name}_image"),
+            path(
+                "<path:object_id>/images/<int:pk>/thumb/",
+                image,
+                {"thumbnail": True},
+                name=f"{name}_image_thumbnail",
+            ),
+            *super().get_urls(),
+        ]
+
+    def reviewed(self, request, object_id: str):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        conversation = self.get_object(request, unquote(object_id))
+        if conversation is None:
+            raise Http404("No such conversation.")
+        return conversation
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """Show the transcript as its owner sees it, and record who looked."""
+        conversation = self.reviewed(request, object_id)
+        share_views.audit(request, TranscriptAccess.Via.REVIEW, conversation=conversation)
+        back = reverse("admin:conversations_reviewedconversation_changelist")
+        if filters := request.GET.get("_changelist_filters"):
+            back = f"{back}?{filters}"
+
+        def image_url(pk: int, thumbnail: bool) -> str:
+            name = "image_thumbnail" if thumbnail else "image"
+            return reverse(
+                f"admin:conversations_reviewedconversation_{name}", args=[conversation.pk, pk]
+            )
+
+        return share_views.render_transcript(
+            request,
+            sharing.review_transcript(conversation),
+            image_url=image_url,
+            review_back=back,
+        )
+
+    def image_view(self, request, object_id: str, pk: int, thumbnail: bool = False):
+        conversation = self.reviewed(request, object_id)
+        shown = set(conversation.messages.values_list("pk", flat=True))
+        found = attachments.viewable(request.user, pk, shown_messages=shown)
+        if found is None:
+            raise Http404("No such image.")
+        return share_views.image_response(found, thumbnail=thumbnail)
+
+
+@admin.register(RetainedTranscript)
+class RetainedTranscriptAdmin(admin.ModelAdmin):
+    """Frozen copies of deleted users' conversations: review permission to read, audited."""
+
+    list_display = (
+        "__str__",
+        "owner_name",
+        "model_label",
+        "conversation_created_at",
+        "conversation_updated_at",
+        "retained_at",
+    )
+    list_filter = ("retained_at",)
+    search_fields = ("title", "owner_name", "messages")
+
+    has_view_permission = review_only
+    has_module_permission = review_only
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        retained = self.get_object(request, unquote(object_id))
+        if retained is None:
+            raise Http404("No such transcript.")
+        share_views.audit(request, TranscriptAccess.Via.REVIEW, retained=retained)
+        deleted = timezone.localtime(retained.retained_at).strftime("%d %b %Y")
+        return share_views.render_transcript(
+            request,
+            sharing.retained_transcript(retained),
+            image_url=None,
+            review_back=reverse("admin:conversations_retainedtranscript_changelist"),
+            notice=f"Kept when the account was deleted on {deleted}. Its images were deleted.",
+        )
+
+
+AUDIT_CSV_HEADER = (
+    "time",
+    "via",
+    "viewer",
+    "ip_address",
+    "user_agent",
+    "conversation_id",
+    "conversation_title",
+    "owner",
+    "share_link_id",
+)
+
+
+def audit_csv_response(rows) -> HttpResponse:
+    """Return audit rows as a CSV download, times in settings.TIME_ZONE."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="transcript-views.csv"'
+    writer = csv.writer(response)
+    writer.writerow(AUDIT_CSV_HEADER)
+    for row in rows.order_by("created_at", "pk").iterator():
+        writer.writerow(
+            (
+                timezone.localtime(row.created_at).isoformat(timespec="seconds"),
+                row.via,
+                spreadsheet_safe(row.viewer_name or "anonymous"),
+                row.ip_address or "",
+                spreadsheet_safe(row.user_agent),
+                row.conversation_ref,
+                spreadsheet_safe(row.conversation_title),
+                spreadsheet_safe(row.owner_name),
+                row.share_link_id or "",
+            )
+        )
+    return response
+
+
+@admin.register(TranscriptAccess)
+class TranscriptAccessAdmin(admin.ModelAdmin):
+    """The audit log of transcript reads: filter and export it; nobody edits or deletes it."""
+
+    list_display = (
+        "created_at",
+        "viewer_label",
+        "ip_address",
+        "via",
+        "conversation_label",
+        "owner_name",
+        "share_link",
+    )
+    list_filter = (
+        CreatedBetweenFilter,
+        "via",
+        ("viewer", admin.RelatedOnlyFieldListFilter),
+    )
+    search_fields = ("viewer_name", "owner_name", "conversation_title", "=conversation_ref")
+    actions = ("export_csv",)
+    list_per_page = 100
+
+    class Media:
+        css = {"all": ["chatweb/usage.css"]}  # the date range filter's form
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="viewer", ordering="viewer_name")
+    def viewer_label(self, row: TranscriptAccess) -> str:
+        return row.viewer_name or "anonymous"
+
+    @admin.display(description="conversation", ordering="conversation_ref")
+    def conversation_label(self, row: TranscriptAccess) -> str:
+        return f"{row.conversation_title or 'Untitled'} (#{row.conversation_ref})"
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_view)
+        return [
+            path("export.csv", export, name="conversations_transcriptaccess_export"),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Export selected rows as CSV", permissions=("view",))
+    def export_csv(self, request, queryset) -> HttpResponse:
+        return audit_csv_response(queryset)
+
+    def export_view(self, request) -> HttpResponse:
+        """Return every row the current filters select, as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("Unknown or malformed filter.")
+        return audit_csv_response(changelist.get_queryset(request))

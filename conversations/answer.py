@@ -111,8 +111,9 @@ class AnswerState:
     def apply(self, event: events.Event) -> None:
         """Fold one stream event into the answer."""
         match event:
-            case events.ResponseCreated(response=response) | events.ResponseInProgress(
-                response=response
+            case (
+                events.ResponseCreated(response=response)
+                | events.ResponseInProgress(response=response)
             ):
                 self.response_id = response.id or self.response_id
             case events.OutputItemAdded(item=MessageItem()):

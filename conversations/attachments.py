@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -198,8 +198,14 @@ def claim(*, user, ids: Iterable[int | str]) -> list[Attachment]:
     return [found[pk] for pk in wanted]
 
 
-def can_view(user, attachment: Attachment) -> bool:
-    """Return whether `user` may see the image: the one permission check for attachments."""
+def can_view(user, attachment: Attachment, *, shown_messages: Collection[int] = ()) -> bool:
+    """Return whether `user` may see the image: the one permission check for attachments.
+
+    `shown_messages` are messages the caller has already let this reader see (a share
+    link's snapshot, a transcript under admin review); their images go with them.
+    """
+    if attachment.message_id is not None and attachment.message_id in shown_messages:
+        return True
     if not user.is_authenticated or not user.is_active:
         return False
     if attachment.message_id is None:
@@ -207,10 +213,12 @@ def can_view(user, attachment: Attachment) -> bool:
     return Conversation.objects.for_user(user).filter(messages=attachment.message_id).exists()
 
 
-def viewable(user, attachment_id: int) -> Attachment | None:
+def viewable(
+    user, attachment_id: int, *, shown_messages: Collection[int] = ()
+) -> Attachment | None:
     """Return the attachment if `user` may see it, else None (the caller answers 404)."""
     found = Attachment.objects.filter(pk=attachment_id).first()
-    if found is None or not can_view(user, found):
+    if found is None or not can_view(user, found, shown_messages=shown_messages):
         return None
     return found
 

@@ -19,6 +19,7 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "branch_switched",
     "conversation_changed",
     "send_to_channel",
     "turn_finished",
@@ -46,9 +47,13 @@ async def turn_started(
     *,
     user_message_id: int | None,
     answer_id: int,
-    replaces: int | None = None,
+    branched: bool = False,
 ) -> None:
-    """Tell the user's sockets that a new answer (and maybe a question) exists."""
+    """Tell the user's sockets that a new answer (and maybe a question) exists.
+
+    `branched` turns (edits, regenerations) change which branch is on show, so the
+    sockets showing that conversation redraw it rather than append.
+    """
     await _group_send(
         user_id,
         {
@@ -56,9 +61,14 @@ async def turn_started(
             "conversation_id": conversation_id,
             "user_message_id": user_message_id,
             "answer_id": answer_id,
-            "replaces": replaces,
+            "branched": branched,
         },
     )
+
+
+async def branch_switched(user_id: int, conversation_id: int) -> None:
+    """Tell the user's sockets that another branch of the conversation is on show."""
+    await _group_send(user_id, {"type": "chat.branch_switched", "conversation_id": conversation_id})
 
 
 async def turn_finished(user_id: int, conversation_id: int, *, answer_id: int) -> None:

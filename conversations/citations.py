@@ -19,11 +19,7 @@ def number_citations(text: str, citations: list[dict]) -> tuple[str, list[dict]]
         if citation["url"] not in numbers:
             numbers[citation["url"]] = len(numbers) + 1
             sources.append({**citation, "number": numbers[citation["url"]]})
-    spans = [
-        c
-        for c in citations
-        if 0 <= c["start_index"] < c["end_index"] <= len(text)
-    ]
+    spans = [c for c in citations if 0 <= c["start_index"] < c["end_index"] <= len(text)]
     taken_until = len(text) + 1
     for citation in sorted(spans, key=lambda c: c["start_index"], reverse=True):
         start, end = citation["start_index"], citation["end_index"]

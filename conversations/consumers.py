@@ -8,7 +8,9 @@ Frames from the page are JSON objects with an `action`:
     {"action": "send", "conversation": "12" or "", "text": "...", "model": "3",
      "instructions": "..."}
     {"action": "stop", "message": "45"}
-    {"action": "retry", "message": "45"}
+    {"action": "regenerate", "message": "45", "model": "3"}   (also "retry")
+    {"action": "edit", "message": "44", "text": "..."}
+    {"action": "branch", "message": "46"}
 """
 
 from __future__ import annotations
@@ -72,8 +74,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.send_turn(frame)
             elif action == "stop":
                 await turns.stop(user=self.user, message_id=required_id(frame, "message"))
-            elif action == "retry":
-                await self.retry(required_id(frame, "message"))
+            elif action in ("regenerate", "retry"):
+                plan = await turns.regenerate(
+                    user=self.user,
+                    message_id=required_id(frame, "message"),
+                    model_id=optional_id(frame, "model"),
+                )
+                await self.redraw(plan.conversation_id)
+            elif action == "edit":
+                plan = await turns.edit(
+                    user=self.user,
+                    message_id=required_id(frame, "message"),
+                    text=text_field(frame, "text"),
+                )
+                await self.redraw(plan.conversation_id)
+            elif action == "branch":
+                conversation_id = await turns.switch_branch(
+                    user=self.user, message_id=required_id(frame, "message")
+                )
+                await self.redraw(conversation_id)
             else:
                 raise Malformed(f"unknown action {action!r}")
         except Malformed as error:
@@ -119,18 +138,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
             text_data=fragments.turn_accepted_html(result.conversation, list(result.plan.notices))
         )
 
-    async def retry(self, message_id: int) -> None:
-        plan, replaced = await turns.retry(user=self.user, message_id=message_id)
-        await self.show_new_turn(None, plan.answer_id, replaces=replaced)
+    async def redraw(self, conversation_id: int) -> None:
+        """Draw the conversation's branch on show again (after an edit or a switch)."""
+        if conversation_id == self.conversation_id:
+            await self.watch(conversation_id)
 
     # --- Events from the channel layer --------------------------------------------------
 
     async def chat_turn_started(self, event: dict) -> None:
         """Another tab (maybe on another process) started a turn in this conversation."""
-        if event["conversation_id"] == self.conversation_id:
-            await self.show_new_turn(
-                event["user_message_id"], event["answer_id"], replaces=event["replaces"]
-            )
+        if event["conversation_id"] != self.conversation_id:
+            return
+        if event["branched"]:
+            if event["answer_id"] not in self.following:
+                await self.watch(self.conversation_id)
+        else:
+            await self.show_new_turn(event["user_message_id"], event["answer_id"])
+
+    async def chat_branch_switched(self, event: dict) -> None:
+        await self.redraw(event["conversation_id"])
 
     async def chat_turn_finished(self, event: dict) -> None:
         """An answer is final; re-read it if its last fragment did not reach us."""
@@ -169,9 +195,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- Following answers --------------------------------------------------------------
 
-    async def show_new_turn(
-        self, user_message_id: int | None, answer_id: int, *, replaces: int | None = None
-    ) -> None:
+    async def show_new_turn(self, user_message_id: int | None, answer_id: int) -> None:
         if answer_id in self.following:
             return
         messages = await database_sync_to_async(reads.messages)(
@@ -179,7 +203,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if not messages:
             return
-        await self.send(text_data=fragments.new_messages_html(messages, replaces=replaces))
+        await self.send(text_data=fragments.new_messages_html(messages))
         answer = messages[-1]
         if answer.is_streaming:
             await self.follow(answer.pk, answer.worker_channel)

@@ -58,10 +58,33 @@ class Extras:
 
 
 @dataclass(frozen=True)
+class Branches:
+    """Where a message stands among its alternatives, shown as "2 / 3"."""
+
+    position: int
+    count: int
+    previous_id: int | None
+    next_id: int | None
+
+
+@dataclass(frozen=True)
 class Bubble:
     message: Message
     body: str
     extras: Extras
+
+    @property
+    def branches(self) -> Branches | None:
+        siblings = getattr(self.message, "siblings", None) or []
+        if len(siblings) < 2 or self.message.pk not in siblings:
+            return None
+        index = siblings.index(self.message.pk)
+        return Branches(
+            position=index + 1,
+            count=len(siblings),
+            previous_id=siblings[index - 1] if index > 0 else None,
+            next_id=siblings[index + 1] if index + 1 < len(siblings) else None,
+        )
 
 
 def render(partial: str, context: dict) -> str:
@@ -102,9 +125,9 @@ def message_html(message: Message) -> str:
     return render("message", {"bubble": bubble(message), "oob": True})
 
 
-def new_messages_html(messages: list[Message], *, replaces: int | None = None) -> str:
-    """Return bubbles to append to the transcript, removing the one they replace."""
-    return render("new_messages", {"items": bubbles(messages), "replaces": replaces})
+def new_messages_html(messages: list[Message]) -> str:
+    """Return bubbles to append to the transcript."""
+    return render("new_messages", {"items": bubbles(messages)})
 
 
 def transcript_html(view: TranscriptView) -> str:
@@ -148,7 +171,10 @@ def conversation_changed_html(
     conversation_id: int, conversation: Conversation | None, *, active: int | None
 ) -> str:
     """Move the conversation to the top of the sidebar, or remove it if it is gone."""
-    return render(
+    html = render(
         "conversation_changed",
         {"conversation_id": conversation_id, "conversation": conversation, "active_id": active},
     )
+    if conversation is not None and conversation.pk == active:
+        html += render("conversation_actions", {"conversation": conversation, "oob": True})
+    return html

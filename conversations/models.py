@@ -98,6 +98,12 @@ class Conversation(models.Model):
     model = models.ForeignKey(ModelChoice, on_delete=models.SET_NULL, null=True, blank=True)
     instructions = models.TextField(blank=True)
     archived = models.BooleanField(default=False)
+    pinned = models.BooleanField(default=False)
+    # The last message of the branch on show: edits and regenerations fork the tree, and
+    # the conversation reopens on the branch the user last looked at.
+    current_leaf = models.ForeignKey(
+        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now, help_text="Last activity.")
 
@@ -115,18 +121,36 @@ class Conversation(models.Model):
     def visible_branch(self) -> list[Message]:
         """Return the messages of the branch on show, root first.
 
-        At each fork the newest child is shown, so a retried answer replaces the one
-        it retried. One query, then a walk in memory.
+        The branch runs through `current_leaf` (the one the user last chose or added to)
+        and, below it or where none is set, through the newest child at each fork. Each
+        message gets `siblings`: the ids of the alternatives at its place, oldest first,
+        for the branch switcher. One query, then a walk in memory.
         """
-        children: dict[int | None, Message] = {}
+        children: dict[int | None, list[Message]] = {}
+        by_id: dict[int, Message] = {}
         for message in self.messages.order_by("created_at", "pk").prefetch_related("attachments"):
-            children[message.parent_id] = message
-        branch = []
-        node = children.get(None)
+            children.setdefault(message.parent_id, []).append(message)
+            by_id[message.pk] = message
+        branch: list[Message] = []
+        node = by_id.get(self.current_leaf_id) if self.current_leaf_id else None
         while node is not None:
             branch.append(node)
-            node = children.get(node.pk)
+            node = by_id.get(node.parent_id)
+        branch.reverse()
+        if not branch and children.get(None):
+            branch.append(children[None][-1])
+        while branch and children.get(branch[-1].pk):
+            branch.append(children[branch[-1].pk][-1])
+        for message in branch:
+            message.siblings = [sibling.pk for sibling in children[message.parent_id]]
         return branch
+
+    def newest_leaf_under(self, message: Message) -> Message:
+        """Return the end of the branch below `message`, following the newest children."""
+        node = message
+        while (child := node.children.order_by("-created_at", "-pk").first()) is not None:
+            node = child
+        return node
 
 
 class Message(models.Model):
@@ -358,3 +382,213 @@ class QuotaCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.period} from {self.starts_on}"
+
+
+# --- Sharing and review ---
+
+
+def new_share_token() -> str:
+    """Return 32 random bytes (256 bits) as URL-safe text: a token nobody can guess."""
+    import secrets
+
+    return secrets.token_urlsafe(32)
+
+
+class SharingPolicy(models.Model):
+    """The site-wide sharing switch: one row, pk 1, that admins edit."""
+
+    class Mode(models.TextChoices):
+        ON = "on", "Team and public links"
+        TEAM = "team", "Team links only"
+        OFF = "off", "Off"
+
+    mode = models.CharField(
+        max_length=8,
+        choices=Mode.choices,
+        default=Mode.ON,
+        help_text=(
+            "Team only: public links ask for sign-in, like team links. Off: no link opens "
+            "and none can be made; links come back if sharing is turned on again."
+        ),
+    )
+
+    class Meta:
+        verbose_name = verbose_name_plural = "sharing policy"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_sharing_policy")]
+
+    def __str__(self) -> str:
+        return f"Sharing: {self.get_mode_display()}"
+
+    @classmethod
+    def load(cls) -> SharingPolicy:
+        """Return the policy row, creating the default (sharing on) the first time."""
+        return cls.objects.get_or_create(pk=1)[0]
+
+
+class ShareLinkQuerySet(models.QuerySet):
+    def for_owner(self, user) -> ShareLinkQuerySet:
+        """Return the links of the conversations `user` owns."""
+        return self.filter(conversation__in=Conversation.objects.for_user(user))
+
+    def open(self, now=None) -> ShareLinkQuerySet:
+        """Return the links neither revoked nor expired."""
+        now = now or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+
+class ShareLink(models.Model):
+    """A read-only snapshot of a conversation's visible branch, behind a random token.
+
+    The snapshot is the list of message ids on show when it was taken, so later turns,
+    edits and retries leave the shared transcript as it was until the owner updates it.
+    The link dies with its conversation, and so with its owner's account.
+    """
+
+    class Visibility(models.TextChoices):
+        TEAM = "team", "signed-in team members"
+        PUBLIC = "public", "anyone with the link"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="share_links"
+    )
+    token = models.CharField(max_length=64, unique=True, default=new_share_token, editable=False)
+    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.TEAM)
+    message_ids = models.JSONField("snapshot", default=list, help_text="Message ids, root first.")
+    snapshot_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = ShareLinkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "share link"
+
+    def __str__(self) -> str:
+        return f"Share link {self.pk} of {self.conversation}"
+
+    def state(self, now=None) -> str:
+        """Return "revoked", "expired" or "active"."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= (now or timezone.now()):
+            return "expired"
+        return "active"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state() == "active"
+
+
+class ReviewedConversation(Conversation):
+    """Conversations as admin review sees them: read-only, any owner, audited.
+
+    A proxy so the review permission and its admin page stay apart from the owners'
+    own conversations.
+    """
+
+    class Meta:
+        proxy = True
+        default_permissions = ()
+        permissions = [("review_conversations", "Can read any conversation for review")]
+        verbose_name = "transcript"
+        verbose_name_plural = "transcripts (review)"
+
+
+class RetainedTranscript(models.Model):
+    """A frozen copy of a deleted user's conversation, kept for admin review only.
+
+    Written when an account is deleted and RETAIN_DELETED_USER_CONVERSATIONS is on; it
+    points at nothing, so it outlives the user, the conversation and their files.
+    """
+
+    conversation_ref = models.PositiveBigIntegerField("conversation id")
+    owner_ref = models.PositiveBigIntegerField("owner id")
+    owner_name = models.CharField("owner", max_length=150)
+    title = models.CharField(max_length=200, blank=True)
+    model_label = models.CharField("model", max_length=100, blank=True)
+    messages = models.JSONField(default=list, help_text="The visible branch, root first.")
+    conversation_created_at = models.DateTimeField("started")
+    conversation_updated_at = models.DateTimeField("last activity")
+    retained_at = models.DateTimeField("account deleted", default=timezone.now)
+
+    class Meta:
+        ordering = ["-retained_at", "-pk"]
+        verbose_name = "retained transcript"
+        verbose_name_plural = "retained transcripts (deleted users)"
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.conversation_ref}"
+
+
+class TranscriptAccess(models.Model):
+    """One audit row: someone read a transcript through a share link or admin review.
+
+    Names and ids are copied into the row so it still says who read what after the
+    user, the conversation or the link is gone.
+    """
+
+    class Via(models.TextChoices):
+        LINK = "link", "share link"
+        CONTINUE = "continue", "copied from share link"
+        REVIEW = "review", "admin review"
+
+    via = models.CharField(max_length=12, choices=Via.choices)
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    conversation_ref = models.PositiveBigIntegerField("conversation id")
+    conversation_title = models.CharField(max_length=200, blank=True)
+    owner_name = models.CharField("owner", max_length=150, blank=True)
+    share_link = models.ForeignKey(
+        ShareLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="accesses"
+    )
+    retained = models.ForeignKey(
+        RetainedTranscript, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    viewer_name = models.CharField(
+        "viewer", max_length=150, blank=True, help_text="Empty for an anonymous visitor."
+    )
+    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField("time", default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = "transcript view"
+        verbose_name_plural = "transcript views (audit log)"
+
+    def __str__(self) -> str:
+        who = self.viewer_name or "anonymous"
+        return f"{who} read conversation {self.conversation_ref} via {self.get_via_display()}"
+
+
+def retain_deleted_users_conversations(sender, instance, **kwargs) -> None:
+    """Freeze a deleted user's conversations for review, when the retention setting says so.
+
+    Connected here rather than in `ConversationsConfig.ready` so it is in place whenever
+    the models are, whatever deletes the user (admin, shell, management command).
+    """
+    from conversations import sharing
+
+    sharing.retain_conversations(instance)
+
+
+models.signals.pre_delete.connect(
+    retain_deleted_users_conversations,
+    sender=settings.AUTH_USER_MODEL,
+    dispatch_uid="retain_deleted_users_conversations",
+)

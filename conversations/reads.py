@@ -8,13 +8,24 @@ nobody watches a "generating" bubble that will never finish.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
-from django.core.paginator import Paginator
+from django.db.models import Q
+from django.utils import timezone
 
 from conversations import records
 from conversations.models import Conversation, Message, ModelChoice
 
-__all__ = ["TranscriptView", "conversation", "message", "messages", "sidebar", "transcript"]
+__all__ = [
+    "SidebarPage",
+    "TranscriptView",
+    "archived",
+    "conversation",
+    "message",
+    "messages",
+    "sidebar",
+    "transcript",
+]
 
 SIDEBAR_PAGE_SIZE = 50
 
@@ -44,32 +55,129 @@ def transcript(user, conversation_id: int) -> TranscriptView | None:
 
 
 def message(user, message_id: int) -> Message | None:
-    return (
+    found = (
         Message.objects.filter(conversation__in=Conversation.objects.for_user(user), pk=message_id)
         .prefetch_related("attachments")
         .first()
     )
+    return with_siblings([found])[0] if found else None
+
+
+def with_siblings(messages: list[Message]) -> list[Message]:
+    """Give each message `siblings` (ids at its place in the tree) for the branch switcher."""
+    if not messages:
+        return messages
+    by_parent: dict[tuple[int, int | None], list[int]] = {}
+    parents = {m.parent_id for m in messages}
+    conversation_ids = {m.conversation_id for m in messages}
+    rows = (
+        Message.objects.filter(conversation_id__in=conversation_ids)
+        .filter(Q(parent_id__in=[p for p in parents if p]) | Q(parent__isnull=True))
+        .order_by("created_at", "pk")
+        .values_list("conversation_id", "parent_id", "pk")
+    )
+    for conversation_id, parent_id, pk in rows:
+        by_parent.setdefault((conversation_id, parent_id), []).append(pk)
+    for m in messages:
+        m.siblings = by_parent.get((m.conversation_id, m.parent_id), [m.pk])
+    return messages
 
 
 def messages(user, message_ids: list[int | None]) -> list[Message]:
     """Return the user's messages among `message_ids`, oldest first."""
     wanted = [pk for pk in message_ids if pk is not None]
-    return list(
-        Message.objects.filter(conversation__in=Conversation.objects.for_user(user), pk__in=wanted)
-        .order_by("created_at", "pk")
-        .prefetch_related("attachments")
+    return with_siblings(
+        list(
+            Message.objects.filter(
+                conversation__in=Conversation.objects.for_user(user), pk__in=wanted
+            )
+            .order_by("created_at", "pk")
+            .prefetch_related("attachments")
+        )
     )
 
 
-def sidebar(user, page_number: int = 1):
-    """Return one page of the user's conversations, most recent activity first."""
+@dataclass(frozen=True)
+class SidebarPage:
+    """One page of the sidebar: pinned chats (first page only), then groups by age."""
+
+    pinned: list[Conversation]
+    groups: list[tuple[str, list[Conversation]]]
+    next_cursor: str
+    continues_group: str
+
+    @property
+    def last_group(self) -> str:
+        return self.groups[-1][0] if self.groups else self.continues_group
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.pinned and not self.groups and not self.continues_group
+
+
+def sidebar(user, *, cursor: str = "", continues_group: str = "") -> SidebarPage:
+    """Return a page of the user's conversations, most recent activity first.
+
+    Keyset pagination on (updated_at, pk), served by the sidebar index: every page costs
+    the same however many conversations the user has.
+    """
     conversations = (
         Conversation.objects.for_user(user)
         .filter(archived=False)
-        .only("pk", "title", "updated_at")
+        .only("pk", "title", "updated_at", "pinned", "archived")
         .order_by("-updated_at", "-pk")
     )
-    return Paginator(conversations, SIDEBAR_PAGE_SIZE).get_page(page_number)
+    pinned = [] if cursor else list(conversations.filter(pinned=True)[:SIDEBAR_PAGE_SIZE])
+    rest = conversations.filter(pinned=False)
+    if cursor:
+        rest = after_cursor(rest, cursor)
+    rows = list(rest[: SIDEBAR_PAGE_SIZE + 1])
+    next_cursor = ""
+    if len(rows) > SIDEBAR_PAGE_SIZE:
+        rows = rows[:SIDEBAR_PAGE_SIZE]
+        last = rows[-1]
+        next_cursor = f"{last.updated_at.isoformat()}|{last.pk}"
+    groups: list[tuple[str, list[Conversation]]] = []
+    today = timezone.localdate()
+    for conversation in rows:
+        label = age_group(timezone.localdate(conversation.updated_at), today)
+        if groups and groups[-1][0] == label:
+            groups[-1][1].append(conversation)
+        else:
+            groups.append((label, [conversation]))
+    return SidebarPage(pinned, groups, next_cursor, continues_group)
+
+
+def after_cursor(conversations, cursor: str):
+    """Return the conversations older than the cursor `<updated_at iso>|<pk>`."""
+    try:
+        stamp, pk = cursor.rsplit("|", 1)
+        moment = datetime.fromisoformat(stamp)
+        pk = int(pk)
+    except ValueError:
+        return conversations.none()
+    return conversations.filter(Q(updated_at__lt=moment) | Q(updated_at=moment, pk__lt=pk))
+
+
+def age_group(day: date, today: date) -> str:
+    if day >= today:
+        return "Today"
+    if day == today - timedelta(days=1):
+        return "Yesterday"
+    if day >= today - timedelta(days=7):
+        return "Previous 7 days"
+    if day >= today - timedelta(days=30):
+        return "Previous 30 days"
+    return "Older"
+
+
+def archived(user) -> list[Conversation]:
+    return list(
+        Conversation.objects.for_user(user)
+        .filter(archived=True)
+        .only("pk", "title", "updated_at")
+        .order_by("-updated_at", "-pk")[:500]
+    )
 
 
 def model_choices() -> list[ModelChoice]:

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations import attachments, quotas, usage
+from conversations import attachments, quotas, reads, usage
 from conversations.answer import AnswerState
 from conversations.gateway.request import assistant_message, user_message
 from conversations.gateway.response import Usage
@@ -28,10 +28,12 @@ __all__ = [
     "SendResult",
     "checkpoint",
     "finish_answer",
-    "prepare_retry",
+    "prepare_edit",
+    "prepare_regenerate",
     "prepare_send",
     "recover_orphans",
     "streaming_answer",
+    "switch_branch",
 ]
 
 # A streaming answer whose checkpoint is older than this has lost its process.
@@ -73,25 +75,13 @@ def prepare_send(
     options: TurnOptions = TurnOptions(),  # noqa: B008 - frozen, so sharing it is safe
 ) -> SendResult:
     """Check the input, save the user's message and an empty answer, and plan the request."""
-    text = text.strip()
-    if not text:
-        raise Refused("Type a message first.")
-    limit = settings.CHAT_MAX_MESSAGE_CHARS
-    if len(text) > limit:
-        raise Refused(
-            f"This message is {len(text):,} characters long; the limit is {limit:,}. "
-            "Shorten it or split it into several messages."
-        )
+    text = checked_text(text, images=bool(options.attachment_ids))
     with transaction.atomic():
         created = conversation_id is None
         if created:
             conversation = Conversation(owner=user)
         else:
-            conversation = (
-                Conversation.objects.for_user(user).select_for_update().filter(pk=conversation_id)
-            ).first()
-            if conversation is None:
-                raise Refused("This conversation does not exist.")
+            conversation = owned_conversation(user, conversation_id)
         check_concurrency(user)
         model, notices = choose_model(conversation, model_id)
         conversation.model = model
@@ -106,8 +96,7 @@ def prepare_send(
             conversation=conversation, parent=parent, role=Message.Role.USER, text=text
         )
         attach_images(user, question, model, options.attachment_ids)
-        answer = new_answer(conversation, question, model, worker_channel, options)
-        plan = reserve(build_plan(conversation, [*branch, question], answer, model), user)
+        plan = start_answer(user, conversation, [*branch, question], model, worker_channel, options)
     plan = replace(
         plan,
         user_message_id=question.pk,
@@ -118,27 +107,117 @@ def prepare_send(
     return SendResult(plan, conversation, created)
 
 
-def prepare_retry(*, user, message_id: int, worker_channel: str) -> tuple[TurnPlan, int]:
-    """Start a fresh answer beside a failed or stopped one; return its plan and the old id."""
+def prepare_regenerate(
+    *,
+    user,
+    message_id: int,
+    worker_channel: str,
+    model_id: int | None = None,
+    options: TurnOptions = TurnOptions(),  # noqa: B008
+) -> TurnPlan:
+    """Answer a question again, as a new sibling of `message_id` (an answer).
+
+    The new answer continues from the response before its question, so no history is
+    resent; the old answer stays in the tree, one click away in the branch switcher.
+    """
     with transaction.atomic():
-        old = (
-            Message.objects.select_related("conversation", "parent")
-            .filter(conversation__in=Conversation.objects.for_user(user))
-            .filter(pk=message_id, role=Message.Role.ASSISTANT)
-            .first()
-        )
-        if old is None or old.parent is None:
-            raise Refused("This answer does not exist.")
+        old = owned_message(user, message_id, role=Message.Role.ASSISTANT)
         if old.is_streaming:
             raise Refused("This answer is still being generated.")
-        conversation = old.conversation
+        conversation = owned_conversation(user, old.conversation_id)
+        check_concurrency(user)
+        model, notices = choose_model(conversation, model_id)
+        touch(conversation)
+        question = old.parent
+        plan = start_answer(
+            user, conversation, branch_ending_at(question), model, worker_channel, options
+        )
+    return replace(plan, notices=tuple(notices))
+
+
+def prepare_edit(
+    *,
+    user,
+    message_id: int,
+    text: str,
+    worker_channel: str,
+    options: TurnOptions = TurnOptions(),  # noqa: B008
+) -> TurnPlan:
+    """Save an edited question as a sibling of `message_id` and answer it afresh."""
+    text = checked_text(text, images=False)
+    with transaction.atomic():
+        old = owned_message(user, message_id, role=Message.Role.USER)
+        conversation = owned_conversation(user, old.conversation_id)
         check_concurrency(user)
         model, notices = choose_model(conversation, None)
-        conversation.updated_at = timezone.now()
-        conversation.save(update_fields=["updated_at"])
-        answer = new_answer(conversation, old.parent, model, worker_channel)
-        plan = reserve(build_plan(conversation, branch_ending_at(old.parent), answer, model), user)
-    return replace(plan, notices=tuple(notices)), old.pk
+        touch(conversation)
+        question = Message.objects.create(
+            conversation=conversation, parent=old.parent, role=Message.Role.USER, text=text
+        )
+        plan = start_answer(
+            user, conversation, branch_ending_at(question), model, worker_channel, options
+        )
+    return replace(plan, user_message_id=question.pk, notices=tuple(notices))
+
+
+def switch_branch(*, user, message_id: int) -> int:
+    """Show the branch through `message_id` (its newest continuation); return the chat's id."""
+    with transaction.atomic():
+        message = owned_message(user, message_id)
+        conversation = owned_conversation(user, message.conversation_id)
+        conversation.current_leaf = conversation.newest_leaf_under(message)
+        conversation.save(update_fields=["current_leaf"])
+    return conversation.pk
+
+
+def start_answer(
+    user, conversation, branch: list[Message], model, worker_channel, options
+) -> TurnPlan:
+    """Create the empty answer to the last message of `branch`, show it, hold the quota."""
+    question = branch[-1]
+    answer = new_answer(conversation, question, model, worker_channel, options)
+    Conversation.objects.filter(pk=conversation.pk).update(current_leaf=answer)
+    return reserve(build_plan(conversation, branch, answer, model), user)
+
+
+def checked_text(text: str, *, images: bool) -> str:
+    text = text.strip()
+    if not text and not images:
+        raise Refused("Type a message first.")
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        raise Refused(
+            f"This message is {len(text):,} characters long; the limit is {limit:,}. "
+            "Shorten it or split it into several messages."
+        )
+    return text
+
+
+def owned_conversation(user, conversation_id: int) -> Conversation:
+    """Return the user's conversation, locked for this transaction, or refuse."""
+    conversation = (
+        Conversation.objects.for_user(user).select_for_update().filter(pk=conversation_id).first()
+    )
+    if conversation is None:
+        raise Refused("This conversation does not exist.")
+    return conversation
+
+
+def owned_message(user, message_id: int, *, role: str | None = None) -> Message:
+    found = Message.objects.filter(
+        conversation__in=Conversation.objects.for_user(user), pk=message_id
+    )
+    if role is not None:
+        found = found.filter(role=role)
+    message = found.select_related("parent").first()
+    if message is None or (role == Message.Role.ASSISTANT and message.parent is None):
+        raise Refused("This message does not exist.")
+    return message
+
+
+def touch(conversation: Conversation) -> None:
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["updated_at"])
 
 
 def reserve(plan: TurnPlan, user) -> TurnPlan:
@@ -190,7 +269,11 @@ def attach_images(user, question: Message, model: ModelChoice, ids: tuple[int, .
 
 
 def new_answer(
-    conversation, question, model, worker_channel, options: TurnOptions = TurnOptions()  # noqa: B008
+    conversation,
+    question,
+    model,
+    worker_channel,
+    options: TurnOptions = TurnOptions(),  # noqa: B008
 ) -> Message:
     """Create the empty answer, with the reasoning and search choices this turn uses."""
     effort = ""
@@ -364,7 +447,7 @@ def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Me
         spent = record_answer_usage(plan, state, message)
         if plan.reservation is not None:
             quotas.settle(plan.reservation, total_tokens=spent)
-    return message
+    return reads.with_siblings([message])[0]
 
 
 def record_answer_usage(plan: TurnPlan, state: AnswerState, message: Message) -> int:

@@ -6,7 +6,7 @@ import logging
 
 from django.db import DatabaseError
 
-from conversations import records
+from conversations import attachments, records
 
 logger = logging.getLogger(__name__)
 
@@ -26,3 +26,6 @@ def recover_on_start() -> None:
         return
     if recovered:
         logger.info("marked %d orphaned answers as interrupted", recovered)
+    removed = attachments.delete_unsent()
+    if removed:
+        logger.info("removed %d images uploaded but never sent", removed)

@@ -12,10 +12,10 @@ from channels.db import database_sync_to_async
 from conversations import broadcast, records
 from conversations.generation import Generation
 from conversations.live import get_hub
-from conversations.plans import TurnOptions
+from conversations.plans import TurnOptions, TurnPlan
 from conversations.records import Refused, SendResult
 
-__all__ = ["Refused", "retry", "send", "stop"]
+__all__ = ["Refused", "edit", "regenerate", "send", "stop", "switch_branch"]
 
 
 async def send(
@@ -50,21 +50,55 @@ async def send(
     return result
 
 
-async def retry(*, user, message_id: int):
-    """Generate a fresh answer in place of a failed or stopped one."""
+async def regenerate(
+    *,
+    user,
+    message_id: int,
+    model_id: int | None = None,
+    options: TurnOptions = TurnOptions(),  # noqa: B008
+) -> TurnPlan:
+    """Answer the question of answer `message_id` again, as a new branch."""
     worker_channel = await get_hub().ensure_worker_channel()
-    plan, replaced = await database_sync_to_async(records.prepare_retry)(
-        user=user, message_id=message_id, worker_channel=worker_channel
+    plan = await database_sync_to_async(records.prepare_regenerate)(
+        user=user,
+        message_id=message_id,
+        worker_channel=worker_channel,
+        model_id=model_id,
+        options=options,
     )
+    await launch(user, plan, branched=True)
+    return plan
+
+
+async def edit(*, user, message_id: int, text: str) -> TurnPlan:
+    """Ask an edited version of question `message_id`, as a new branch."""
+    worker_channel = await get_hub().ensure_worker_channel()
+    plan = await database_sync_to_async(records.prepare_edit)(
+        user=user, message_id=message_id, text=text, worker_channel=worker_channel
+    )
+    await launch(user, plan, branched=True)
+    return plan
+
+
+async def switch_branch(*, user, message_id: int) -> int:
+    """Show the branch through `message_id` in every tab of the user."""
+    conversation_id = await database_sync_to_async(records.switch_branch)(
+        user=user, message_id=message_id
+    )
+    await broadcast.branch_switched(user.pk, conversation_id)
+    return conversation_id
+
+
+async def launch(user, plan: TurnPlan, *, branched: bool = False) -> None:
+    """Start generating the planned answer and tell the user's other tabs."""
     Generation(plan).launch()
     await broadcast.turn_started(
         user.pk,
         plan.conversation_id,
-        user_message_id=None,
+        user_message_id=plan.user_message_id,
         answer_id=plan.answer_id,
-        replaces=replaced,
+        branched=branched,
     )
-    return plan, replaced
 
 
 async def stop(*, user, message_id: int) -> bool:

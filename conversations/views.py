@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import broadcast, fragments, reads
-from conversations.models import ModelChoice
+from conversations.models import Conversation, ModelChoice
 
 PAGE = "conversations/chat.html"
 
@@ -41,6 +41,15 @@ def render_chat(request, view: reads.TranscriptView | None):
     return render(request, PAGE, context)
 
 
+def render_panel(request, partial: str, context: dict):
+    """Render a panel of the chat page: alone for htmx, inside the whole page otherwise."""
+    if request.htmx and request.htmx.target == "chat-main":
+        return render(request, f"{PAGE}#{partial}", context)
+    page = chat_context(request, None)
+    page.update(context, page=reads.sidebar(request.user), panel=partial)
+    return render(request, PAGE, page)
+
+
 @require_GET
 def chat(request):
     """A new, empty chat: the conversation is created when the first message is sent."""
@@ -64,9 +73,53 @@ def composer_options(request):
 
 @require_GET
 def sidebar(request):
-    page = reads.sidebar(request.user, request.GET.get("page", 1))
-    active_id = request.GET.get("active")
-    return render(request, f"{PAGE}#sidebar_page", {"page": page, "active_id": active_id})
+    """The next page of the sidebar, loaded when its end scrolls into view."""
+    page = reads.sidebar(
+        request.user,
+        cursor=request.GET.get("cursor", ""),
+        continues_group=request.GET.get("group", ""),
+    )
+    return render(
+        request, f"{PAGE}#sidebar_page", {"page": page, "continues_page": True, "active_id": None}
+    )
+
+
+@require_GET
+def archive(request):
+    return render_panel(request, "archive_panel", {"conversations": reads.archived(request.user)})
+
+
+@require_POST
+def delete_archived(request):
+    """Delete every archived conversation of the user (the page asked to confirm)."""
+    found = Conversation.objects.for_user(request.user).filter(archived=True)
+    found.delete()
+    return render(request, f"{PAGE}#archive_panel", {"conversations": []})
+
+
+@require_POST
+def pin_conversation(request, pk: int):
+    return toggle(request, pk, "pinned")
+
+
+@require_POST
+def archive_conversation(request, pk: int):
+    return toggle(request, pk, "archived")
+
+
+def toggle(request, pk: int, field: str):
+    """Flip pinned or archived, and update the sidebar and header of every tab."""
+    found = reads.conversation(request.user, pk)
+    if found is None:
+        raise Http404("No such conversation.")
+    setattr(found, field, not getattr(found, field))
+    found.save(update_fields=[field])
+    async_to_sync(broadcast.conversation_changed)(request.user.pk, found.pk)
+    html = fragments.conversation_changed_html(found.pk, found, active=found.pk)
+    actions = render(
+        request, f"{PAGE}#conversation_actions", {"conversation": found, "oob": True}
+    ).content.decode()
+    return HttpResponse(html + actions)
 
 
 @require_POST

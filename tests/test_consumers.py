@@ -304,7 +304,7 @@ async def test_gateway_failure_is_shown_in_the_bubble_with_retry(gateway, user):
     await socket.disconnect()
 
 
-async def test_retry_replaces_a_failed_answer(gateway, user):
+async def test_retry_answers_again_as_a_new_branch(gateway, user):
     model = await use_model("sim-chat+fault=failed,times:1,tag:retry")
     socket = await open_socket(user)
     await chat_turn(socket, "Hello", model=str(model))
@@ -316,7 +316,9 @@ async def test_retry_replaces_a_failed_answer(gateway, user):
     retried = (await answers())[1]
     assert retried.status == "complete"
     assert retried.parent_id == failed.parent_id
-    assert f'id="message-{failed.pk}" hx-swap-oob="delete"' in "".join(frames)
+    redrawn = next(frame for frame in frames if 'id="messages" hx-swap-oob="innerHTML"' in frame)
+    assert f'id="message-{failed.pk}"' not in redrawn
+    assert "2 / 2" in visible_text(frames[-1])
     await socket.disconnect()
 
 

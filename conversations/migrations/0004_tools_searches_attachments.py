@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 import conversations.models
 
-
 # The tools that existed when per-model tools arrived; later tools are opted in by admins.
 FIRST_TOOLS = ["get_current_time", "calculate", "search_conversations"]
 

@@ -16,6 +16,7 @@
   let composing = false;
   let compositionEndedAt = 0;
   let followStream = true;
+  let linkPending = false;
 
   const $ = (selector) => document.querySelector(selector);
 
@@ -68,7 +69,8 @@
     event.detail.headers = null;
     if (event.target.id !== "composer") return;
     const textarea = $("#composer-text");
-    if (!textarea.value.trim() || tooLong(textarea)) {
+    const images = document.querySelector("#composer-attachments [data-attachment-id]");
+    if ((!textarea.value.trim() && !images) || tooLong(textarea)) {
       event.preventDefault();
       return;
     }
@@ -76,6 +78,7 @@
   });
 
   document.addEventListener("htmx:wsAfterSend", (event) => {
+    if (event.target.classList.contains("edit-form")) event.target.hidden = true;
     if (event.target.id !== "composer") return;
     const textarea = $("#composer-text");
     textarea.value = "";
@@ -96,10 +99,16 @@
       document.querySelectorAll(marker.dataset.remove).forEach((element) => element.remove());
       marker.remove();
     });
+    document.querySelectorAll("#conversation-list .sidebar-group").forEach((group) => {
+      group.hidden = !group.querySelector(".conversation-link");
+    });
+    const empty = $("#sidebar-empty");
+    if (empty) empty.hidden = Boolean(document.querySelector("#conversation-list .conversation-link"));
     markActiveConversation();
   }
 
   document.addEventListener("htmx:oobAfterSwap", tidySidebar);
+  document.addEventListener("htmx:afterSettle", tidySidebar);
 
   document.addEventListener("htmx:wsAfterMessage", () => {
     const error = $("#composer-error");
@@ -117,27 +126,23 @@
       history.pushState({}, "", url.dataset.url);
       markActiveConversation();
     }
-    if (followStream) scrollToLatest();
-  });
-
-  // The model picker swapped in that model's options: offer images only if it takes them.
-  document.addEventListener("htmx:afterSwap", (event) => {
-    const options = document.getElementById("composer-options");
-    if (!options || !event.detail.target.isConnected) return;
-    const form = document.getElementById("composer");
-    const images = options.dataset.images === "1";
-    form.dataset.images = images ? "1" : "0";
-    const attach = form.querySelector("[data-attach]");
-    if (attach) attach.hidden = !images;
+    if (linkPending) {
+      // The resync after watching redrew the transcript: show the linked message again.
+      linkPending = false;
+      showLinkedMessage();
+    } else if (followStream) {
+      scrollToLatest();
+    }
   });
 
   // A conversation was switched by htmx: watch the new one.
   document.addEventListener("htmx:afterSwap", (event) => {
     if (event.detail.target.id !== "chat-main") return;
     followStream = true;
+    linkPending = Boolean(new URLSearchParams(location.search).get("m"));
     sendWatch();
     markActiveConversation();
-    scrollToLatest();
+    if (!showLinkedMessage()) scrollToLatest();
     const textarea = $("#composer-text");
     if (textarea) textarea.focus();
     document.body.classList.remove("sidebar-open");
@@ -190,13 +195,58 @@
     if (event.isComposing || composing || event.keyCode === 229) return;
     if (event.timeStamp - compositionEndedAt < 50) return;
     event.preventDefault();
-    if (textarea.value.trim()) textarea.form.requestSubmit();
+    const images = document.querySelector("#composer-attachments [data-attachment-id]");
+    if (textarea.value.trim() || images) textarea.form.requestSubmit();
   });
 
   document.addEventListener("input", (event) => {
     if (event.target.id !== "composer-text") return;
     resize(event.target);
     updateCount(event.target);
+  });
+
+  // --- Keyboard shortcuts -----------------------------------------------------------
+
+  function typing(target) {
+    return target.closest("input, textarea, select, [contenteditable]") !== null;
+  }
+
+  function toggleShortcuts(show) {
+    const dialog = $("#shortcuts");
+    if (!dialog) return;
+    if (show === undefined) show = !dialog.open;
+    if (show && !dialog.open) dialog.showModal();
+    else if (!show && dialog.open) dialog.close();
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const mod = event.ctrlKey || event.metaKey;
+    const key = event.key.toLowerCase();
+    if (mod && event.shiftKey && key === "o") {
+      event.preventDefault();
+      $("#new-chat").click();
+    } else if (mod && key === "k") {
+      event.preventDefault();
+      const search = $("#sidebar-search");
+      if (search) {
+        document.body.classList.add("sidebar-open");
+        search.focus();
+        search.select();
+      }
+    } else if (event.shiftKey && key === "escape") {
+      event.preventDefault();
+      const textarea = $("#composer-text");
+      if (textarea) textarea.focus();
+    } else if (key === "escape" && !event.shiftKey) {
+      const stop = document.querySelector(".stop-button");
+      if (stop && !$("#shortcuts")?.open) {
+        event.preventDefault();
+        stop.click();
+      }
+    } else if (event.key === "?" && !typing(event.target)) {
+      event.preventDefault();
+      toggleShortcuts();
+    }
   });
 
   // --- Copy buttons, sidebar, scrolling ----------------------------------------------
@@ -238,6 +288,20 @@
       document.body.classList.toggle("sidebar-open");
       return;
     }
+    const edit = event.target.closest("[data-edit-message]");
+    if (edit) {
+      const form = document.getElementById(`message-${edit.dataset.editMessage}-edit`);
+      form.hidden = false;
+      const area = form.querySelector("textarea");
+      area.focus();
+      area.setSelectionRange(area.value.length, area.value.length);
+      return;
+    }
+    const cancel = event.target.closest("[data-cancel-edit]");
+    if (cancel) {
+      document.getElementById(`message-${cancel.dataset.cancelEdit}-edit`).hidden = true;
+      return;
+    }
     if (event.target.closest("#jump-latest")) {
       followStream = true;
       scrollToLatest();
@@ -246,6 +310,18 @@
 
   function transcript() {
     return $("#transcript");
+  }
+
+  // A search result opens the conversation at its message: /c/12/?m=345.
+  function showLinkedMessage() {
+    const id = new URLSearchParams(location.search).get("m");
+    const message = id && document.getElementById(`message-${id}`);
+    if (!message) return false;
+    followStream = false;
+    linkPending = !socket || linkPending;
+    message.scrollIntoView({ block: "center" });
+    message.classList.add("highlight");
+    return true;
   }
 
   function scrollToLatest() {
@@ -274,8 +350,9 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => {
+    tidySidebar();
     const textarea = $("#composer-text");
     if (textarea) resize(textarea);
-    scrollToLatest();
+    if (!showLinkedMessage()) scrollToLatest();
   });
 })();

@@ -1,0 +1,89 @@
+"""Helpers shared by the orchestrator and the load clients: statistics and fragment parsing."""
+
+from __future__ import annotations
+
+import functools
+import html
+import re
+import statistics
+
+TAIL_MARK = re.compile(r'<div id="message-(\d+)-tail" class="stream-tail" hx-swap-oob="true">')
+APPENDED_MARK = re.compile(r'<div hx-swap-oob="beforeend:#message-(\d+)-blocks">')
+ASSISTANT = re.compile(r'<article id="message-(\d+)" class="message message-assistant status-(\w+)')
+CONVERSATION = re.compile(r'id="composer-conversation" name="conversation" value="(\d+)"')
+TAGS = re.compile(r"<[^>]*>")
+SPACE = re.compile(r"\s+")
+
+# The question every load client asks: the simulator answers it with ~142 tokens of
+# Markdown (heading, list, fenced Python code), about 4.7 s at 30 tokens/s.
+QUESTION = "Write a python function to sort numbers for the report"
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """Return the q-th percentile (0-100) by linear interpolation, None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def visible_chars(markup: str) -> int:
+    """Return how many non-space characters of text `markup` shows."""
+    return len(SPACE.sub("", html.unescape(TAGS.sub("", markup))))
+
+
+def frame_text(frame: str) -> tuple[int | None, int | None, int | None]:
+    """Return (answer id, visible chars appended, visible chars of the tail) of a delta frame.
+
+    A delta frame carries newly finished blocks (appended once) and the open tail block
+    (replaced each time); either may be missing. The tail div is the last part of the frame.
+    """
+    tail = TAIL_MARK.search(frame)
+    appended = APPENDED_MARK.search(frame)
+    if tail is None and appended is None:
+        return None, None, None
+    answer_id = int((tail or appended).group(1))
+    added = None
+    if appended is not None:
+        end = tail.start() if tail is not None else len(frame)
+        added = visible_chars(frame[appended.end() : end])
+    tail_chars = visible_chars(frame[tail.end() :]) if tail is not None else None
+    return answer_id, added, tail_chars
+
+
+@functools.lru_cache(maxsize=8)
+def prefix_visibility(tokens: tuple[str, ...]) -> tuple[int, ...]:
+    """Return, for each k, the visible chars the page shows after tokens[: k + 1].
+
+    Uses the app's own StreamingMarkdown, fed one token at a time, so a frame's visible
+    length maps back to the last token it contains, whatever the Markdown turns into.
+    """
+    from conversations.rendering import StreamingMarkdown
+
+    renderer = StreamingMarkdown()
+    shown = []
+    for token in tokens:
+        renderer.feed(token)
+        shown.append(visible_chars(renderer.blocks_html() + renderer.tail_html()))
+    return tuple(shown)
+
+
+def token_index(visibility: tuple[int, ...], chars: int, start: int = 0) -> int:
+    """Return the first token index whose prefix shows at least `chars` characters."""
+    for index in range(start, len(visibility)):
+        if visibility[index] >= chars:
+            return index
+    return len(visibility) - 1
+
+
+def ms(value: float | None) -> str:
+    return "-" if value is None else f"{value * 1000:.0f}"

@@ -1,0 +1,201 @@
+"""In-process measurements: page server time and queries, live Markdown CPU.
+
+    python -m bench.inprocess pages <messages> <conversations>
+    python -m bench.inprocess markdown
+
+`pages` builds its data in whatever DATABASE_URL names (the backend's bench database)
+and uses Django's test client with CaptureQueriesContext. `markdown` needs no database.
+Each prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+
+REPEATS = 7
+CODE_ANSWER = (
+    "## Python example: Sort numbers report\n\nHere's a short Python example:\n\n"
+    "- `sort_numbers_report` takes some items and returns a result.\n"
+    "- It has no dependencies, so you can paste it anywhere.\n"
+    "- Run the file to see it print the result.\n\n```python\n"
+    "def sort_numbers_report(items):\n    results = []\n    for item in items:\n"
+    "        results.append(item)\n    return results\n```\n\nAdapt the body to your own data."
+)
+
+
+def timed(function, repeats: int = REPEATS) -> tuple[float, list[float]]:
+    """Return the median wall time of `function()` after one warm-up, and all times."""
+    function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def pages(message_count: int, conversation_count: int) -> dict:
+    os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    # Daphne-less: no collectstatic manifest here, and static URLs are not what we time.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from conversations.models import Conversation, Message, ModelChoice
+
+    users = get_user_model()
+    model = ModelChoice.objects.default()
+    reader = users.objects.create(username="bench-pages-reader")
+    heavy = users.objects.create(username="bench-pages-sidebar")
+    light = users.objects.create(username="bench-pages-light")
+
+    def thread(owner, length: int) -> Conversation:
+        conversation = Conversation.objects.create(owner=owner, title="Long", model=model)
+        parent = None
+        now = timezone.now()
+        with transaction.atomic():
+            for index in range(length):
+                assistant = index % 2 == 1
+                parent = Message.objects.create(
+                    conversation=conversation,
+                    parent=parent,
+                    role="assistant" if assistant else "user",
+                    text=CODE_ANSWER if assistant else f"Question {index}: sort these numbers?",
+                    model_name="sim-chat" if assistant else "",
+                    created_at=now + timezone.timedelta(milliseconds=index),
+                )
+        conversation.current_leaf = parent
+        conversation.save()
+        return conversation
+
+    long_thread = thread(reader, message_count)
+    short_thread = thread(reader, 10)
+    now = timezone.now()
+    Conversation.objects.bulk_create(
+        Conversation(
+            owner=heavy,
+            title=f"Chat {index}",
+            model=model,
+            updated_at=now - timezone.timedelta(minutes=index),
+        )
+        for index in range(conversation_count)
+    )
+    Conversation.objects.bulk_create(
+        Conversation(owner=light, title=f"Chat {index}", model=model) for index in range(10)
+    )
+
+    def measure(user, path: str) -> dict:
+        client = Client()
+        client.force_login(user)
+        status = client.get(path).status_code
+        with CaptureQueriesContext(connection) as queries:
+            client.get(path)
+        median, times = timed(lambda: client.get(path))
+        return {
+            "path": path,
+            "status": status,
+            "ms": median * 1000,
+            "ms_all": [t * 1000 for t in times],
+            "queries": len(queries),
+        }
+
+    return {
+        "conversation_long": measure(reader, f"/c/{long_thread.pk}/"),
+        "conversation_short": measure(reader, f"/c/{short_thread.pk}/"),
+        "sidebar_heavy": measure(heavy, "/"),
+        "sidebar_light": measure(light, "/"),
+        "sidebar_heavy_partial": measure(heavy, "/sidebar/"),
+        "messages": message_count,
+        "conversations": conversation_count,
+    }
+
+
+def markdown_document(size: int = 20_000) -> str:
+    """Return ~`size` characters of typical answer Markdown: prose, lists, code, tables."""
+    section = (
+        "## Step {n}: sorting the report\n\n"
+        "The numbers arrive unsorted, so we **sort** them first and then *group* them by "
+        "range. This keeps the report stable, and `sorted()` is fast enough here.\n\n"
+        "- Read the input file line by line.\n- Convert each value with `int()`.\n"
+        "- Skip blank lines and [log](https://example.com/log) the rest.\n\n"
+        "```python\ndef sort_numbers(items):\n    values = [int(v) for v in items if v]\n"
+        "    return sorted(values)\n\n\nprint(sort_numbers(['3', '1', '2']))\n```\n\n"
+        "| range | count | share |\n|---|---|---|\n| 0-9 | 12 | 40% |\n| 10-99 | 18 | 60% |\n\n"
+    )
+    parts, n = [], 1
+    while sum(map(len, parts)) < size:
+        parts.append(section.format(n=n))
+        n += 1
+    return "".join(parts)[:size]
+
+
+def markdown() -> dict:
+    from conversations.rendering import StreamingMarkdown, render_markdown
+
+    text = markdown_document()
+    deltas = [text[i : i + 4] for i in range(0, len(text), 4)]
+
+    def once() -> None:
+        render_markdown(text)
+
+    def streaming(per_flush: int, final: bool):
+        def run() -> None:
+            renderer = StreamingMarkdown()
+            for i in range(0, len(deltas), per_flush):
+                for delta in deltas[i : i + per_flush]:
+                    renderer.append(delta)
+                renderer.flush()
+            if final:
+                renderer.finish()
+
+        return run
+
+    def cpu(function) -> float:
+        function()
+        samples = []
+        for _ in range(5):
+            start = time.process_time()
+            function()
+            samples.append(time.process_time() - start)
+        return statistics.median(samples)
+
+    once_cpu = cpu(once)
+    # 30 tokens/s of ~4 characters, flushed every 50 ms: ~1.5 deltas a flush. We feed 2.
+    stream_cpu = cpu(streaming(2, final=False))
+    stream_final_cpu = cpu(streaming(2, final=True))
+    per_delta_cpu = cpu(streaming(1, final=False))
+    return {
+        "chars": len(text),
+        "deltas": len(deltas),
+        "once_ms": once_cpu * 1000,
+        "stream_ms": stream_cpu * 1000,
+        "stream_with_final_ms": stream_final_cpu * 1000,
+        "stream_every_delta_ms": per_delta_cpu * 1000,
+        "ratio": stream_cpu / once_cpu,
+        "ratio_with_final": stream_final_cpu / once_cpu,
+    }
+
+
+def main() -> None:
+    pages_wanted = sys.argv[1] == "pages"
+    result = pages(int(sys.argv[2]), int(sys.argv[3])) if pages_wanted else markdown()
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The sidebar: groups by age, pinned first, keyset pages; pin, archive and delete."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from conversations import reads
+from conversations.models import Conversation
+
+
+def make_conversations(user, count: int, *, days_ago: int = 0) -> list[Conversation]:
+    now = timezone.now() - timedelta(days=days_ago)
+    return Conversation.objects.bulk_create(
+        Conversation(owner=user, title=f"Chat {i}", updated_at=now - timedelta(seconds=i))
+        for i in range(count)
+    )
+
+
+def test_sidebar_groups_conversations_by_age(user):
+    make_conversations(user, 1)
+    make_conversations(user, 1, days_ago=1)
+    make_conversations(user, 1, days_ago=3)
+    make_conversations(user, 1, days_ago=100)
+
+    page = reads.sidebar(user)
+
+    assert [label for label, _ in page.groups] == [
+        "Today",
+        "Yesterday",
+        "Previous 7 days",
+        "Older",
+    ]
+
+
+def test_sidebar_pages_follow_each_other_without_gaps_or_repeats(user):
+    made = make_conversations(user, 120)
+
+    seen, cursor = [], ""
+    while True:
+        page = reads.sidebar(user, cursor=cursor)
+        seen += [c.pk for _, group in page.groups for c in group]
+        if not page.next_cursor:
+            break
+        cursor = page.next_cursor
+
+    assert seen == [c.pk for c in made]
+
+
+def test_sidebar_page_query_count_does_not_grow(user, django_assert_max_num_queries):
+    make_conversations(user, 300)
+
+    with django_assert_max_num_queries(2):
+        reads.sidebar(user)
+
+
+def test_pinned_conversations_come_first_and_archived_ones_leave(user):
+    old, new = make_conversations(user, 2, days_ago=40)
+    Conversation.objects.filter(pk=new.pk).update(pinned=True)
+    Conversation.objects.filter(pk=old.pk).update(archived=True)
+
+    page = reads.sidebar(user)
+
+    assert [c.pk for c in page.pinned] == [new.pk]
+    assert page.groups == []
+
+
+def test_pin_and_archive_toggle_from_the_header(client, user):
+    client.force_login(user)
+    conversation = make_conversations(user, 1)[0]
+
+    client.post(f"/c/{conversation.pk}/pin/")
+    client.post(f"/c/{conversation.pk}/archive/")
+
+    conversation.refresh_from_db()
+    assert conversation.pinned and conversation.archived
+    assert "Chat 0" in client.get("/archive/").content.decode()
+
+
+def test_delete_archived_removes_only_archived_own_conversations(client, user, other_user):
+    client.force_login(user)
+    keep, drop = make_conversations(user, 2)
+    theirs = make_conversations(other_user, 1)[0]
+    Conversation.objects.filter(pk__in=[drop.pk, theirs.pk]).update(archived=True)
+
+    client.post("/archive/delete/")
+
+    assert set(Conversation.objects.values_list("pk", flat=True)) == {keep.pk, theirs.pk}
+
+
+def test_another_users_conversation_cannot_be_pinned(client, user, other_user):
+    client.force_login(user)
+    theirs = make_conversations(other_user, 1)[0]
+
+    assert client.post(f"/c/{theirs.pk}/pin/").status_code == 404
+    assert client.post(f"/c/{theirs.pk}/archive/").status_code == 404
