@@ -29,6 +29,7 @@ from conversations.plans import TurnOptions
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_ACCESS_REVOKED = 4403
 CLOSE_TOO_SLOW = 1013  # "try again later": the page reconnects and resyncs
 MAX_FRAME_CHARS = 200_000
 MAX_OUTBOX = 2_000
@@ -154,6 +155,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.watch(self.conversation_id)
         else:
             await self.show_new_turn(event["user_message_id"], event["answer_id"])
+
+    async def chat_access_revoked(self, event: dict) -> None:
+        """The account was deactivated or deleted: stop showing anything at once."""
+        await self.unfollow_all()
+        await self.close(code=CLOSE_ACCESS_REVOKED)
 
     async def chat_branch_switched(self, event: dict) -> None:
         await self.redraw(event["conversation_id"])

@@ -343,3 +343,16 @@ async def test_anonymous_socket_is_refused():
 
     assert not connected
     assert code == 4401
+
+
+async def test_deactivating_a_user_closes_their_open_socket(gateway, user):
+    socket = await open_socket(user)
+    await chat_turn(socket, "Hello")
+
+    user.is_active = False
+    await sync_to_async(user.save)()
+    output = await socket.receive_output(timeout=5)
+    while output["type"] == "websocket.send":  # a title or sidebar update still in flight
+        output = await socket.receive_output(timeout=5)
+
+    assert output == {"type": "websocket.close", "code": 4403}

@@ -51,7 +51,7 @@
 
   document.addEventListener("htmx:wsClose", (event) => {
     const code = event.detail.event.code;
-    if (code === 4401) {
+    if (code === 4401 || code === 4403) {
       window.location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname);
       return;
     }
