@@ -4,7 +4,8 @@
     python -m bench.inprocess markdown
 
 `pages` builds its data in whatever DATABASE_URL names (the backend's bench database)
-and uses Django's test client with CaptureQueriesContext. `markdown` needs no database.
+and uses Django's test client, counting queries with connection.execute_wrapper.
+`markdown` needs no database.
 Each prints one JSON line.
 """
 
@@ -40,6 +41,7 @@ def timed(function, repeats: int = REPEATS) -> tuple[float, list[float]]:
 
 def pages(message_count: int, conversation_count: int) -> dict:
     os.environ["ALLOWED_HOSTS"] = "testserver,127.0.0.1"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatweb.settings")
     import django
 
     django.setup()
@@ -53,7 +55,6 @@ def pages(message_count: int, conversation_count: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from conversations.models import Conversation, Message, ModelChoice
@@ -103,7 +104,10 @@ def pages(message_count: int, conversation_count: int) -> dict:
         client = Client()
         client.force_login(user)
         status = client.get(path).status_code
-        with CaptureQueriesContext(connection) as queries:
+        queries = []
+        with connection.execute_wrapper(
+            lambda run, sql, *rest: queries.append(sql) or run(sql, *rest)
+        ):
             client.get(path)
         median, times = timed(lambda: client.get(path))
         return {

@@ -153,6 +153,8 @@ if OPENAI_BASE_URL and not OPENAI_API_KEY:
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 120.0, minimum=1.0)
 GATEWAY_MAX_RETRIES = env_int("GATEWAY_MAX_RETRIES", 2)
+# One connection per streaming answer: the most answers one process streams at once.
+GATEWAY_MAX_CONNECTIONS = env_int("GATEWAY_MAX_CONNECTIONS", 1000, minimum=1)
 # False keeps nothing upstream: every turn then replays the history from our database.
 GATEWAY_STORE = env_bool("GATEWAY_STORE", default=True)
 # Tokens per second of the embedded simulator (used only when OPENAI_API_KEY is unset).

@@ -9,6 +9,7 @@ into the page by id.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.template.loader import render_to_string
 
@@ -91,6 +92,16 @@ def render(partial: str, context: dict) -> str:
     return render_to_string(f"{PAGE}#{partial}", context)
 
 
+@lru_cache(maxsize=2048)
+def markdown_at_rest(text: str) -> str:
+    """Render a finished answer; finished text never changes, so its HTML is kept.
+
+    Keyed by the text itself: a reloaded page or a resync renders only what it has not
+    seen, and an edited answer is a new text with its own entry.
+    """
+    return render_markdown(text)
+
+
 def bubble(message: Message) -> Bubble:
     """Return a message ready to render: its body HTML and its extras."""
     if message.role == Message.Role.USER:
@@ -103,7 +114,8 @@ def bubble(message: Message) -> Bubble:
         sources=sources,
         live=message.is_streaming,
     )
-    return Bubble(message, render_markdown(text), extras)
+    body = render_markdown(text) if message.is_streaming else markdown_at_rest(text)
+    return Bubble(message, body, extras)
 
 
 def bubbles(messages: list[Message]) -> list[Bubble]:

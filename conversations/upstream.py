@@ -41,6 +41,7 @@ def build_client() -> ResponsesClient:
             settings.OPENAI_API_KEY,
             timeouts=timeouts,
             max_retries=settings.GATEWAY_MAX_RETRIES,
+            max_connections=settings.GATEWAY_MAX_CONNECTIONS,
         )
     from conversations.gateway.simulator import Simulator
     from conversations.gateway.transport import StreamingASGITransport

@@ -324,7 +324,13 @@ def test_thumbnail_turns_photos_upright_by_exif(user):
 
 
 def test_thumbnail_of_transparent_gif_keeps_alpha(user):
-    data = image_bytes("GIF", (50, 50), mode="P", transparency=0)
+    # Not noise: palette index 0, the transparent one, must really be used.
+    image = Image.new("P", (50, 50), 0)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    image.paste(1, (10, 10, 40, 40))
+    buffer = io.BytesIO()
+    image.save(buffer, "GIF", transparency=0)
+    data = buffer.getvalue()
     attachment = stored(user, data, "anim.gif")
 
     _, thumb = attachments.thumbnail_bytes(attachment)

@@ -131,16 +131,14 @@ async def test_bubble_shows_thinking_live_and_collapsed_at_rest(gateway, user):
 
     assert any("Thinking…" in frame for frame in frames[:-1])
     assert "Thought process" in frames[-1]
-    assert "<details class=\"thinking\" open" not in frames[-1]
+    assert '<details class="thinking" open' not in frames[-1]
     await socket.disconnect()
 
 
 async def test_bubble_shows_search_progress_and_numbered_sources(gateway, user):
     socket = await open_socket(user)
 
-    await send(
-        socket, action="send", conversation="", text="Look up htmx", web_search="on"
-    )
+    await send(socket, action="send", conversation="", text="Look up htmx", web_search="on")
     frames = await receive_until(socket, final_answer)
 
     assert any("Searching the web" in frame for frame in frames[:-1])

@@ -431,7 +431,12 @@ def test_audit_row_outlives_the_owner(client, user, other_user, conversation):
     user.delete()
 
     row = TranscriptAccess.objects.get()
-    assert (row.conversation, row.conversation_title, row.owner_name) == (None, "Trip plans", "ming")
+    assert row.conversation is None
+    assert (row.conversation_ref, row.conversation_title, row.owner_name) == (
+        conversation.pk,
+        "Trip plans",
+        "ming",
+    )
 
 
 # --- Admin review ----------------------------------------------------------------------
@@ -615,8 +620,9 @@ def test_retained_transcripts_need_the_review_permission(client, settings, staff
     settings.RETAIN_DELETED_USER_CONVERSATIONS = True
     user.delete()
     client.force_login(staff("view_transcriptaccess"))
+    changelist = reverse("admin:conversations_retainedtranscript_changelist")
 
-    assert client.get(reverse("admin:conversations_retainedtranscript_changelist")).status_code == 403
+    assert client.get(changelist).status_code == 403
 
 
 # --- Not found -------------------------------------------------------------------------
@@ -628,3 +634,24 @@ def test_not_found_page_is_the_sites_own(client, user):
     response = client.get("/no-such-page/")
 
     assert response.status_code == 404 and b"Page not found" in response.content
+
+
+def test_retained_transcripts_are_searchable_by_text(client, settings, staff, user, conversation):
+    settings.RETAIN_DELETED_USER_CONVERSATIONS = True
+    user.delete()
+    client.force_login(staff("review_conversations"))
+    changelist = reverse("admin:conversations_retainedtranscript_changelist")
+
+    assert b"Trip plans" in client.get(changelist, {"q": "coast"}).content
+    assert b"Trip plans" not in client.get(changelist, {"q": "mountains"}).content
+
+
+def test_admin_share_link_page_is_read_only(client, staff, conversation):
+    link = share(conversation)
+    client.force_login(staff("view_sharelink", "change_sharelink"))
+    change = reverse("admin:conversations_sharelink_change", args=[link.pk])
+
+    client.post(change, {"visibility": "public"})
+
+    assert client.get(change).status_code == 200
+    assert ShareLink.objects.get().visibility == "team"

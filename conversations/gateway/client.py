@@ -109,6 +109,7 @@ class ResponsesClient:
         *,
         timeouts: Timeouts = Timeouts(),  # frozen, so one shared default is safe
         max_retries: int = 2,
+        max_connections: int = 1000,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
         backoff: Backoff = Backoff(),
@@ -120,11 +121,18 @@ class ResponsesClient:
         default_headers = {"User-Agent": USER_AGENT, **(headers or {})}
         if api_key:
             default_headers["Authorization"] = f"Bearer {api_key}"
+        # Every streaming answer holds a connection for its whole length, so httpx's
+        # default of 100 would queue the 101st answer of a busy process for the pool
+        # timeout and then fail it.
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=default_headers,
             timeout=timeouts.to_httpx(),
             transport=transport,
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=min(200, max_connections),
+            ),
         )
 
     def __repr__(self) -> str:
