@@ -1,0 +1,227 @@
+"""Helpers for tests that drive the chat page in Chromium (tests/browser, scale-out)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+
+# The simulator's scripted answer to STORY (conversations/gateway/simulator/answers.py):
+# one plain paragraph, so every state of it while streaming is a prefix of the whole.
+STORY = "Tell me a story"
+STORY_ANSWER = (
+    "Got it: “Tell me a story”. I'm Sim Chat, an offline simulator. What would you like to do next?"
+)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+# Installed in every page before its own scripts: after each batch of DOM changes it
+# records the latest answer bubble (status, committed blocks, open tail, whole body), so
+# a test sees every state the page went through, however briefly, without polling. It
+# also counts the chat socket's openings.
+RECORDER_JS = """
+(() => {
+  window.__bubbleStates = [];
+  window.__socketOpens = 0;
+  document.addEventListener("htmx:wsOpen", () => { window.__socketOpens += 1; });
+  let last = "";
+  const text = (element) => (element ? element.innerText : null);
+  const record = () => {
+    const articles = document.querySelectorAll("article.message-assistant");
+    const article = articles[articles.length - 1];
+    if (!article) return;
+    const status = (article.className.match(/status-(\\w+)/) || [])[1] || "";
+    const state = {
+      socket_opens: window.__socketOpens,
+      id: article.id,
+      status: status,
+      blocks: text(article.querySelector('[id$="-blocks"]')),
+      tail: text(article.querySelector('[id$="-tail"]')),
+      body: text(article.querySelector(".message-body")) || "",
+    };
+    const key = JSON.stringify(state);
+    if (key !== last) {
+      last = key;
+      window.__bubbleStates.push(state);
+    }
+  };
+  new MutationObserver(record).observe(document, {
+    childList: true, subtree: true, characterData: true, attributes: true,
+    attributeFilter: ["class"],
+  });
+})();
+"""
+
+
+@dataclass(frozen=True)
+class BubbleState:
+    socket_opens: int  # how many times the page's socket had opened by then
+    id: str
+    status: str
+    blocks: str | None
+    tail: str | None
+    body: str
+
+    @property
+    def live_text(self) -> str:
+        """The text a reader sees in the bubble while it streams."""
+        return folded(f"{self.blocks or ''} {self.tail or ''}")
+
+
+def folded(text: str) -> str:
+    """Whitespace folded to single spaces, so layout differences do not matter."""
+    return " ".join(text.split())
+
+
+def bubble_states(page, message_id: int) -> list[BubbleState]:
+    """Every state the page showed for answer `message_id` since it was (re)loaded."""
+    raw = page.evaluate("window.__bubbleStates")
+    return [BubbleState(**state) for state in raw if state["id"] == f"message-{message_id}"]
+
+
+def streaming_states(page, message_id: int) -> list[BubbleState]:
+    """The states with text the page showed while the answer streamed.
+
+    Only those after the socket opened: before, the page shows what the server rendered,
+    not the live stream.
+    """
+    return [
+        state
+        for state in bubble_states(page, message_id)
+        if state.status == "streaming" and state.live_text and state.socket_opens
+    ]
+
+
+def repeated_lines(text: str, reference: str) -> list[str]:
+    """Lines of `text` that occur more often than in `reference` (duplicated paragraphs)."""
+    have = Counter(line.strip() for line in text.splitlines() if line.strip())
+    allowed = Counter(line.strip() for line in reference.splitlines() if line.strip())
+    return [line for line, count in have.items() if line in allowed and count > allowed[line]]
+
+
+@dataclass
+class SentFrames:
+    """The JSON frames the page sent on its chat websocket(s), in order."""
+
+    frames: list[dict] = field(default_factory=list)
+
+    def attach(self, page) -> SentFrames:
+        page.on("websocket", self._watch_socket)
+        return self
+
+    def _watch_socket(self, socket) -> None:
+        socket.on("framesent", self._record)
+
+    def _record(self, payload) -> None:
+        try:
+            frame = json.loads(payload)
+        except (TypeError, ValueError):
+            return
+        if isinstance(frame, dict):
+            self.frames.append(frame)
+
+    def sends(self) -> list[dict]:
+        return [frame for frame in self.frames if frame.get("action") == "send"]
+
+
+def sign_in(page, base_url: str, username: str, password: str) -> None:
+    """Sign in through the real login form and wait for the chat page."""
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base_url}/")
+    wait_for_socket(page)
+
+
+def wait_for_socket(page) -> None:
+    """Wait until the chat socket opened (the page needs RECORDER_JS installed)."""
+    page.wait_for_function("() => window.__socketOpens > 0")
+
+
+def add_model(upstream_id: str, label: str, *, default: bool = False, position: int = 0):
+    """Put a model in the catalogue (the composer lists every enabled one)."""
+    from conversations.models import ModelChoice
+
+    return ModelChoice.objects.create(
+        upstream_id=upstream_id, label=label, is_default=default, position=position
+    )
+
+
+def send_message(page, text: str, *, model: str | None = None) -> None:
+    """Type `text` in the composer (choosing the model by label) and press Enter."""
+    if model is not None:
+        page.select_option("#composer-model", label=model)
+    composer = page.locator("#composer-text")
+    composer.fill(text)
+    composer.press("Enter")
+
+
+def latest_answer_id(page, *, timeout: float = 10_000) -> int:
+    """Wait for an answer bubble and return its message id."""
+    article = page.locator("article.message-assistant").last
+    article.wait_for(timeout=timeout)
+    return int(re.fullmatch(r"message-(\d+)", article.get_attribute("id")).group(1))
+
+
+def wait_for_status(page, message_id: int, status: str, *, timeout: float = 15_000) -> None:
+    page.locator(f"article#message-{message_id}.status-{status}").wait_for(timeout=timeout)
+
+
+def wait_for_live_text(page, message_id: int, *, longer_than: int = 0) -> str:
+    """Wait until the streaming bubble shows more than `longer_than` characters."""
+    selector = f"#message-{message_id}-body"
+    page.wait_for_function(
+        """([selector, length]) => {
+            const body = document.querySelector(selector);
+            const article = body && body.closest("article");
+            return article && article.classList.contains("status-streaming")
+                && body.innerText.trim().length > length;
+        }""",
+        arg=[selector, longer_than],
+    )
+    return folded(page.locator(selector).inner_text())
+
+
+def body_text(page, message_id: int) -> str:
+    return folded(page.locator(f"#message-{message_id}-body").inner_text())
+
+
+def rendered_text(page, markdown: str) -> str:
+    """The text the page shows for `markdown` rendered by the app, whitespace folded."""
+    from conversations.rendering import render_markdown
+
+    return folded(
+        page.evaluate(
+            """(html) => {
+                const scratch = document.createElement("div");
+                scratch.className = "message-body markdown";
+                scratch.style.position = "absolute";
+                scratch.style.left = "-10000px";
+                scratch.innerHTML = html;
+                document.body.appendChild(scratch);
+                const text = scratch.innerText;
+                scratch.remove();
+                return text;
+            }""",
+            render_markdown(markdown),
+        )
+    )
+
+
+def question_text(page) -> str:
+    """The text of the page's only question bubble."""
+    question = page.locator("article.message-user")
+    assert question.count() == 1
+    return question.locator(".message-body").inner_text().strip()
