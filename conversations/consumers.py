@@ -80,6 +80,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     user=self.user,
                     message_id=required_id(frame, "message"),
                     model_id=optional_id(frame, "model"),
+                    options=turn_options(frame),
                 )
                 await self.redraw(plan.conversation_id)
             elif action == "edit":
@@ -124,12 +125,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             text=text_field(frame, "text"),
             model_id=optional_id(frame, "model"),
             instructions=text_field(frame, "instructions") if "instructions" in frame else None,
-            options=TurnOptions(
-                effort=text_field(frame, "effort"),
-                summary=text_field(frame, "summary"),
-                web_search=frame.get("web_search") == "on",
-                attachment_ids=id_list(frame, "attachments"),
-            ),
+            options=turn_options(frame),
         )
         if result.conversation.pk != self.conversation_id:
             await self.unfollow_all()
@@ -304,6 +300,16 @@ def required_id(frame: dict, key: str) -> int:
     if number is None:
         raise Malformed(f"{key} is missing")
     return number
+
+
+def turn_options(frame: dict) -> TurnOptions:
+    """Return the composer's per-message choices sent with a frame."""
+    return TurnOptions(
+        effort=text_field(frame, "effort"),
+        summary=text_field(frame, "summary"),
+        web_search=frame.get("web_search") == "on",
+        attachment_ids=id_list(frame, "attachments"),
+    )
 
 
 def id_list(frame: dict, key: str) -> tuple[int, ...]:

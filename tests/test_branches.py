@@ -72,3 +72,21 @@ async def test_another_users_message_cannot_be_edited_or_regenerated(gateway, us
         await turns.edit(user=user, message_id=answer.parent_id, text="Mine now")
     with pytest.raises(turns.Refused):
         await turns.switch_branch(user=user, message_id=answer.pk)
+
+
+async def test_regenerate_with_another_model_and_effort(gateway, user):
+    from conversations.plans import TurnOptions
+    from tests.test_turns import model_id
+
+    _, answer = await ask(user, "Why is the sky blue?")
+
+    plan = await turns.regenerate(
+        user=user,
+        message_id=answer.pk,
+        model_id=await model_id("sim-reasoner"),
+        options=TurnOptions(effort="low"),
+    )
+    again = await finished(plan.answer_id)
+
+    assert again.model_name == "sim-reasoner"
+    assert again.reasoning_effort == "low"
