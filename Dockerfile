@@ -21,6 +21,8 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 COPY . .
 RUN SECRET_KEY=build-only-not-a-secret-0123456789abcdef DEBUG=0 \
     python manage.py collectstatic --noinput \
+ && SECRET_KEY=build-only-not-a-secret-0123456789abcdef DEBUG=0 \
+    python manage.py compilemessages --ignore=bench --ignore=tests \
  && mkdir -p /var/lib/chatweb && chown chatweb:chatweb /var/lib/chatweb
 
 USER chatweb

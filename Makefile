@@ -5,7 +5,14 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format bench loadtest clean
+.PHONY: run test lint format bench loadtest clean messages compilemessages check-translations
+
+# The Simplified Chinese catalogue: .po files are committed, .mo files are built from them.
+LOCALE_PO := $(wildcard locale/*/LC_MESSAGES/*.po)
+LOCALE_MO := $(LOCALE_PO:.po=.mo)
+MAKEMESSAGES := $(PY) manage.py makemessages -l zh_Hans --no-location \
+	--ignore=.venv --ignore=bench --ignore=tests --ignore=staticfiles --ignore=data \
+	--ignore=test-artifacts --ignore=docs
 
 $(VENV)/.installed-runtime: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,8 +24,23 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-runtime
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
+## messages: extract every translatable string into locale/zh_Hans (then translate the new ones)
+messages: $(VENV)/.installed-runtime
+	DEBUG=1 $(MAKEMESSAGES) -d django
+	DEBUG=1 $(MAKEMESSAGES) -d djangojs
+
+## compilemessages: build the .mo catalogues the app reads (only those older than their .po)
+compilemessages: $(LOCALE_MO)
+
+%.mo: %.po
+	msgfmt --check -o $@ $<
+
+## check-translations: fail on a stale catalogue or an untranslated string (also run by the tests)
+check-translations: $(VENV)/.installed-runtime
+	DEBUG=1 $(PY) manage.py check_translations
+
 ## run: install, migrate, seed the catalogue and demo admin, serve on http://$(HOST):$(PORT)
-run: $(VENV)/.installed-runtime
+run: $(VENV)/.installed-runtime compilemessages
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_catalogue
 	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo_admin
@@ -27,7 +49,7 @@ run: $(VENV)/.installed-runtime
 		chatweb.asgi:application
 
 ## test: lint, then the whole suite (SQLite + in-memory layer unless DATABASE_URL/REDIS_URL are set)
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev compilemessages
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,7 +1,8 @@
 """The ASGI entry point: Django for HTTP, Channels for websockets, in one process.
 
 Serve it with `daphne chatweb.asgi:application`. Websockets pass the Origin check
-(against ALLOWED_HOSTS, so another site cannot open a socket with our cookies) and the
+(same host and port as the page, or CSRF_TRUSTED_ORIGINS, so another site cannot open
+a socket with our cookies; see chatweb/security.py) and the
 session authentication before they reach a consumer.
 """
 
@@ -21,15 +22,13 @@ except EnvError as error:
 
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
-from channels.security.websocket import AllowedHostsOriginValidator
 
 from chatweb.routing import websocket_urlpatterns
+from chatweb.security import SameOriginValidator
 
 application = ProtocolTypeRouter(
     {
         "http": django_application,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -24,6 +24,8 @@ from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, gettext_noop, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from conversations import attachments, quotas, share_views, sharing
 from conversations.charts import bar_chart
@@ -43,6 +45,14 @@ from conversations.models import (
 from conversations.periods import local_midnight, local_today
 from conversations.tools import all_tools
 from conversations.usage import daily_totals, totals, totals_by
+
+# Labels of Django's own admin templates that its Simplified Chinese catalogue lacks (new
+# in Django 5.1); marked here so our catalogue, which takes precedence, translates them.
+DJANGO_ADMIN_GAPS = (
+    gettext_noop("Model name"),
+    gettext_noop("Add link"),
+    gettext_noop("Change or view list link"),
+)
 
 # --- Model catalogue -------------------------------------------------------------------
 
@@ -113,7 +123,7 @@ class ModelChoiceAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("label", "upstream_id", "enabled", "is_default", "position")}),
         (
-            "Capabilities",
+            _("Capabilities"),
             {
                 "fields": (
                     ("supports_reasoning", "supports_web_search"),
@@ -126,12 +136,12 @@ class ModelChoiceAdmin(admin.ModelAdmin):
             },
         ),
         (
-            "Prices per million tokens",
+            _("Prices per million tokens"),
             {"fields": ("price_input", "price_cached_input", "price_output")},
         ),
     )
 
-    @admin.display(description="capabilities")
+    @admin.display(description=_("capabilities"))
     def capabilities(self, model: ModelChoice) -> str:
         names = [
             ("reasoning", model.supports_reasoning),
@@ -141,15 +151,15 @@ class ModelChoiceAdmin(admin.ModelAdmin):
         ]
         return ", ".join(name for name, supported in names if supported) or "text only"
 
-    @admin.display(description="effort", ordering="default_reasoning_effort")
+    @admin.display(description=_("effort"), ordering="default_reasoning_effort")
     def effort(self, model: ModelChoice) -> str:
         return model.default_reasoning_effort or "-"
 
-    @admin.display(description="max output", ordering="max_output_tokens")
+    @admin.display(description=_("max output"), ordering="max_output_tokens")
     def max_output(self, model: ModelChoice) -> str:
         return f"{model.max_output_tokens:,}" if model.max_output_tokens else "-"
 
-    @admin.display(description="in/cached/out /M", ordering="price_output")
+    @admin.display(description=_("in/cached/out /M"), ordering="price_output")
     def prices(self, model: ModelChoice) -> str:
         return " / ".join(
             f"{price.normalize():f}"
@@ -162,10 +172,10 @@ class ModelChoiceAdmin(admin.ModelAdmin):
         else:
             super().save_model(request, obj, form, change)
 
-    @admin.action(description="Make the selected model the default", permissions=("change",))
+    @admin.action(description=_("Make the selected model the default"), permissions=("change",))
     def mark_default(self, request, queryset) -> None:
         if queryset.count() != 1:
-            self.message_user(request, "Select exactly one model.", messages.WARNING)
+            self.message_user(request, gettext("Select exactly one model."), messages.WARNING)
             return
         model = queryset.get()
         make_default(model)
@@ -178,14 +188,14 @@ class ModelChoiceAdmin(admin.ModelAdmin):
 class QuotaInline(admin.StackedInline):
     model = Quota
     max_num = 1
-    verbose_name = verbose_name_plural = "own token limits"
+    verbose_name = verbose_name_plural = _("own token limits")
     fields = ("tokens_per_day", "tokens_per_month")
 
 
 class GroupQuotaInline(admin.StackedInline):
     model = GroupQuota
     max_num = 1
-    verbose_name = verbose_name_plural = "token limits for members"
+    verbose_name = verbose_name_plural = _("token limits for members")
     fields = ("tokens_per_day", "tokens_per_month")
 
 
@@ -205,9 +215,9 @@ class ChatUserAdmin(UserAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or not request.user.has_perm("conversations.view_quota"):
             return fieldsets
-        return (*fieldsets, ("Token quota", {"fields": ("quota_standing",)}))
+        return (*fieldsets, (_("Token quota"), {"fields": ("quota_standing",)}))
 
-    @admin.display(description="current use")
+    @admin.display(description=_("current use"))
     def quota_standing(self, user) -> str:
         rows = format_html_join(
             "",
@@ -269,7 +279,7 @@ class DefaultQuotaAdmin(admin.ModelAdmin):
 class CreatedBetweenFilter(admin.ListFilter):
     """Filter by local calendar days, both ends included, typed into two date inputs."""
 
-    title = "date"
+    title = _("date")
     template = "admin/conversations/usagerecord/date_range_filter.html"
     parameters = ("created_from", "created_to")
 
@@ -310,10 +320,10 @@ class CreatedBetweenFilter(admin.ListFilter):
         first, last = self.days()
         today = local_today()
         shortcuts = (
-            ("Today", today, today),
-            ("Last 7 days", today - datetime.timedelta(days=6), today),
-            ("Last 30 days", today - datetime.timedelta(days=29), today),
-            ("This month", today.replace(day=1), today),
+            (_("Today"), today, today),
+            (_("Last 7 days"), today - datetime.timedelta(days=6), today),
+            (_("Last 30 days"), today - datetime.timedelta(days=29), today),
+            (_("This month"), today.replace(day=1), today),
         )
         yield {
             "first": first,
@@ -338,7 +348,7 @@ class CreatedBetweenFilter(admin.ListFilter):
 
 
 class GroupFilter(admin.SimpleListFilter):
-    title = "group"
+    title = _("group")
     parameter_name = "group"
 
     def lookups(self, request, model_admin):
@@ -452,7 +462,7 @@ class UsageRecordAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    @admin.action(description="Export selected records as CSV", permissions=("view",))
+    @admin.action(description=_("Export selected records as CSV"), permissions=("view",))
     def export_csv(self, request, queryset) -> HttpResponse:
         return csv_response(queryset)
 
@@ -500,8 +510,8 @@ def report(changelist, order: str) -> dict:
     return {
         "report_totals": totals(records),
         "report_tables": [
-            ("Per user", totals_by(records, "user__username", order=order)[:25], "user"),
-            ("Per model", totals_by(records, "model_name", order=order), "model"),
+            (_("Per user"), totals_by(records, "user__username", order=order)[:25], "user"),
+            (_("Per model"), totals_by(records, "model_name", order=order), "model"),
         ],
         "report_order": order,
         "report_order_links": {
@@ -539,7 +549,7 @@ class SharingPolicyAdmin(admin.ModelAdmin):
 
 
 class LinkStateFilter(admin.SimpleListFilter):
-    title = "state"
+    title = _("state")
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
@@ -599,32 +609,36 @@ class ShareLinkAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="owner", ordering="conversation__owner__username")
+    @admin.display(description=_("owner"), ordering="conversation__owner__username")
     def owner(self, link: ShareLink) -> str:
         return link.conversation.owner.get_username()
 
-    @admin.display(description="state")
+    @admin.display(description=_("state"))
     def state(self, link: ShareLink) -> str:
         return link.state()
 
-    @admin.display(description="messages")
+    @admin.display(description=_("messages"))
     def messages(self, link: ShareLink) -> int:
         return len(link.message_ids)
 
-    @admin.action(description="Revoke the selected links", permissions=("change",))
+    @admin.action(description=_("Revoke the selected links"), permissions=("change",))
     def revoke_links(self, request, queryset) -> None:
         revoked = 0
         for link in queryset.filter(revoked_at__isnull=True):
             sharing.revoke(link, by=request.user)
             self.log_change(request, link, "Revoked the link.")
             revoked += 1
-        self.message_user(request, f"Revoked {revoked} link{'s' if revoked != 1 else ''}.")
+        self.message_user(
+            request,
+            ngettext("Revoked %(count)d link.", "Revoked %(count)d links.", revoked)
+            % {"count": revoked},
+        )
 
 
 class ActiveBetweenFilter(CreatedBetweenFilter):
     """Conversations with a message in the chosen days, both ends included."""
 
-    title = "activity"
+    title = _("activity")
 
     def queryset(self, request, queryset):
         first, last = self.days()
@@ -643,7 +657,7 @@ class ActiveBetweenFilter(CreatedBetweenFilter):
 class AnswerModelFilter(admin.SimpleListFilter):
     """The models that answered, by the name kept on each answer."""
 
-    title = "model"
+    title = _("model")
     parameter_name = "answered_by"
 
     def lookups(self, request, model_admin):
@@ -699,12 +713,12 @@ class ReviewedConversationAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(message_count=Count("messages"))
 
-    @admin.display(description="messages", ordering="message_count")
+    @admin.display(description=_("messages"), ordering="message_count")
     def message_count(self, conversation) -> int:
         return conversation.message_count
 
     def changelist_view(self, request, extra_context=None):
-        subtitle = "Search by text, owner or title. Opening a transcript is recorded."
+        subtitle = gettext("Search by text, owner or title. Opening a transcript is recorded.")
         return super().changelist_view(request, {"subtitle": subtitle, **(extra_context or {})})
 
     def get_urls(self):
@@ -870,11 +884,11 @@ class TranscriptAccessAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="viewer", ordering="viewer_name")
+    @admin.display(description=_("viewer"), ordering="viewer_name")
     def viewer_label(self, row: TranscriptAccess) -> str:
         return row.viewer_name or "anonymous"
 
-    @admin.display(description="conversation", ordering="conversation_ref")
+    @admin.display(description=_("conversation"), ordering="conversation_ref")
     def conversation_label(self, row: TranscriptAccess) -> str:
         return f"{row.conversation_title or 'Untitled'} (#{row.conversation_ref})"
 
@@ -885,7 +899,7 @@ class TranscriptAccessAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    @admin.action(description="Export selected rows as CSV", permissions=("view",))
+    @admin.action(description=_("Export selected rows as CSV"), permissions=("view",))
     def export_csv(self, request, queryset) -> HttpResponse:
         return audit_csv_response(queryset)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import attachments
@@ -29,7 +30,7 @@ def upload_attachment(request):
     """Store one image from the composer and answer with its preview card."""
     uploaded = request.FILES.get("file")
     if uploaded is None:
-        return JsonResponse({"error": "Choose an image to attach."}, status=400)
+        return JsonResponse({"error": gettext("Choose an image to attach.")}, status=400)
     try:
         attachment = attachments.store_upload(user=request.user, uploaded_file=uploaded)
     except attachments.AttachmentError as error:

@@ -19,6 +19,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from PIL import Image, ImageOps
 
 from conversations.models import Attachment, Conversation
@@ -57,7 +59,7 @@ EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "im
 THUMBNAIL_SIZE = 320
 THUMBNAIL_TYPE = "image/webp"
 
-NOT_AN_IMAGE = "This file is not a PNG, JPEG, WebP or GIF image."
+NOT_AN_IMAGE = gettext_lazy("This file is not a PNG, JPEG, WebP or GIF image.")
 
 
 class AttachmentError(Exception):
@@ -85,22 +87,27 @@ def describe_bytes(size: int) -> str:
 
 
 def pixel_limit_error(width: int | None = None, height: int | None = None) -> AttachmentError:
-    limit = f"{settings.CHAT_MAX_IMAGE_PIXELS:,} pixels"
+    limit = f"{settings.CHAT_MAX_IMAGE_PIXELS:,}"
     if width is None or height is None:
-        return AttachmentError(f"This image has too many pixels; the limit is {limit}.")
+        return AttachmentError(
+            _("This image has too many pixels; the limit is %(limit)s pixels.") % {"limit": limit}
+        )
     size = f"{width} × {height}"  # noqa: RUF001 - the multiplication sign is meant
-    return AttachmentError(f"This image is {size} pixels; the limit is {limit}.")
+    return AttachmentError(
+        _("This image is %(size)s pixels; the limit is %(limit)s pixels.")
+        % {"size": size, "limit": limit}
+    )
 
 
 def validate_image(uploaded_file) -> ImageInfo:
     """Return what the file is, or raise AttachmentError unless it is an image we accept."""
     size = uploaded_file.size
     if not size:
-        raise AttachmentError("This file is empty.")
+        raise AttachmentError(_("This file is empty."))
     if size > settings.CHAT_MAX_IMAGE_BYTES:
         raise AttachmentError(
-            f"This image is {describe_bytes(size)}; "
-            f"the limit is {describe_bytes(settings.CHAT_MAX_IMAGE_BYTES)}."
+            _("This image is %(size)s; the limit is %(limit)s.")
+            % {"size": describe_bytes(size), "limit": describe_bytes(settings.CHAT_MAX_IMAGE_BYTES)}
         )
     try:
         uploaded_file.seek(0)
@@ -123,11 +130,11 @@ def validate_image(uploaded_file) -> ImageInfo:
     except Exception:
         # Pillow's decoders raise many kinds of error on hostile or broken input (OSError,
         # SyntaxError, ValueError, struct.error, ...); each means "not an image we take".
-        raise AttachmentError(NOT_AN_IMAGE) from None
+        raise AttachmentError(str(NOT_AN_IMAGE)) from None
     finally:
         uploaded_file.seek(0)
     if image_format not in FORMATS:
-        raise AttachmentError(NOT_AN_IMAGE)
+        raise AttachmentError(str(NOT_AN_IMAGE))
     return ImageInfo(FORMATS[image_format], width, height)
 
 
@@ -165,7 +172,7 @@ def parse_ids(ids: Iterable[int | str]) -> list[int]:
         try:
             value = int(raw)
         except (TypeError, ValueError):
-            raise AttachmentError("An attached image is not valid; attach it again.") from None
+            raise AttachmentError(_("An attached image is not valid; attach it again.")) from None
         if value not in parsed:
             parsed.append(value)
     return parsed
@@ -181,7 +188,12 @@ def claim(*, user, ids: Iterable[int | str]) -> list[Attachment]:
     limit = settings.CHAT_MAX_IMAGES_PER_MESSAGE
     if len(wanted) > limit:
         raise AttachmentError(
-            f"A message can carry at most {limit} image{'s' if limit != 1 else ''}."
+            ngettext(
+                "A message can carry at most %(limit)d image.",
+                "A message can carry at most %(limit)d images.",
+                limit,
+            )
+            % {"limit": limit}
         )
     if not wanted:
         return []
@@ -193,7 +205,7 @@ def claim(*, user, ids: Iterable[int | str]) -> list[Attachment]:
     }
     if len(found) != len(wanted):
         raise AttachmentError(
-            "An attached image is no longer available; remove it and attach it again."
+            _("An attached image is no longer available; remove it and attach it again.")
         )
     return [found[pk] for pk in wanted]
 

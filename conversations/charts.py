@@ -9,6 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from django.utils.dateformat import format as date_format
+from django.utils.translation import gettext as _
+
 from conversations.usage import DailyTotal
 
 __all__ = ["Bar", "BarChart", "bar_chart"]
@@ -68,7 +71,7 @@ def bar_chart(totals: list[DailyTotal], *, width: int = 720, height: int = 180) 
                 width=round(bar_width, 2),
                 height=round(bar_height, 2),
                 total=total,
-                label=f"{total.day:%b} {total.day.day}" if is_labelled else "",
+                label=date_format(total.day, _("M j")) if is_labelled else "",
                 label_x=round((index + 1) * slot if is_last else (index + 0.5) * slot, 2),
                 label_anchor="end" if is_last else "middle",
             )

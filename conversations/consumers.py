@@ -18,11 +18,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from functools import cached_property
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import translation
+from django.utils.translation import gettext
 
-from conversations import broadcast, fragments, reads, turns
+from conversations import broadcast, fragments, preferences, reads, turns
 from conversations.live import Fragment, get_hub, spawn
 from conversations.plans import TurnOptions
 
@@ -40,6 +43,15 @@ class Malformed(Exception):
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message: dict) -> None:
+        # Every frame and event renders in the language this socket opened with.
+        with translation.override(self.language):
+            await super().dispatch(message)
+
+    @cached_property
+    def language(self) -> str:
+        return preferences.language_for_scope(self.scope)
+
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         if self.user is None or not self.user.is_authenticated:
@@ -99,7 +111,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 raise Malformed(f"unknown action {action!r}")
         except Malformed as error:
             logger.info("malformed frame from user %s: %s", self.user.pk, error)
-            await self.send(text_data=fragments.toast_html("That request could not be read."))
+            await self.send(
+                text_data=fragments.toast_html(gettext("That request could not be read."))
+            )
         except turns.Refused as error:
             await self.send(text_data=fragments.composer_error_html(error.user_message))
 
@@ -111,10 +125,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         view = await database_sync_to_async(reads.transcript)(self.user, conversation_id)
         if view is None:
-            await self.send(text_data=fragments.toast_html("This conversation does not exist."))
+            await self.send(
+                text_data=fragments.toast_html(gettext("This conversation does not exist."))
+            )
             return
         self.conversation_id = conversation_id
-        await self.send(text_data=fragments.transcript_html(view))
+        # Through the outbox, behind any fragment still queued, so none lands after it.
+        self.outbox.put_nowait(fragments.transcript_html(view))
         for answer in view.streaming:
             await self.follow(answer.pk, answer.worker_channel)
 
@@ -182,18 +199,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def live_fragment(self, event: dict) -> None:
         """Fragments of an answer generated in another process, coalesced."""
         message_id = event["message_id"]
-        last = self.following.get(message_id)
-        if last is None or message_id not in self.remote:
+        if message_id not in self.remote:
             return
-        fragment = Fragment(
-            message_id, event["seq"], event["html"], event["snapshot"], event["final"]
-        )
-        if not fragment.snapshot and event["first_seq"] != last + 1:
-            if fragment.seq > last:
+        for seq, html, snapshot, final in event["fragments"]:
+            last = self.following.get(message_id)
+            if last is None:
+                return
+            if not snapshot and seq > last + 1:
                 # A gap: ask for a fresh snapshot rather than show a hole.
                 await self.request_remote(message_id)
-            return
-        self.apply(fragment)
+                return
+            self.apply(Fragment(message_id, seq, html, snapshot, final))
 
     # --- Following answers --------------------------------------------------------------
 
@@ -205,7 +221,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if not messages:
             return
-        await self.send(text_data=fragments.new_messages_html(messages))
+        self.outbox.put_nowait(fragments.new_messages_html(messages))
         answer = messages[-1]
         if answer.is_streaming:
             await self.follow(answer.pk, answer.worker_channel)
@@ -273,7 +289,7 @@ def parse_frame(text_data: str | None) -> dict:
         raise Malformed("empty or oversized frame")
     try:
         frame = json.loads(text_data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the stack
         raise Malformed("not JSON") from None
     if not isinstance(frame, dict):
         raise Malformed("not a JSON object")
@@ -288,7 +304,7 @@ def optional_id(frame: dict, key: str) -> int | None:
         raise Malformed(f"{key} is not an id")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
         raise Malformed(f"{key} is not an id") from None
     if number <= 0:
         raise Malformed(f"{key} is not an id")

@@ -12,12 +12,18 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from django.template.loader import render_to_string
+from django.utils.translation import gettext
 
 from conversations.answer import AnswerState
 from conversations.citations import number_citations
 from conversations.models import Conversation, Message
 from conversations.reads import TranscriptView
-from conversations.rendering import render_markdown, render_plain
+from conversations.rendering import (
+    is_web_url,
+    relabel_copy_buttons,
+    render_markdown,
+    render_plain,
+)
 
 __all__ = [
     "Bubble",
@@ -107,6 +113,8 @@ def bubble(message: Message) -> Bubble:
     if message.role == Message.Role.USER:
         return Bubble(message, render_plain(message.text), Extras())
     text, sources = number_citations(message.text, message.citations)
+    # The list links each source by its URL, outside Markdown's link filter: keep http(s).
+    sources = [source for source in sources if is_web_url(source.get("url"))]
     extras = Extras(
         reasoning=message.reasoning_summary,
         searches=message.web_searches,
@@ -115,6 +123,8 @@ def bubble(message: Message) -> Bubble:
         live=message.is_streaming,
     )
     body = render_markdown(text) if message.is_streaming else markdown_at_rest(text)
+    # The HTML is cached for every reader: label its copy buttons in this reader's language.
+    body = relabel_copy_buttons(body, label=gettext("Copy"), aria_label=gettext("Copy code"))
     return Bubble(message, body, extras)
 
 

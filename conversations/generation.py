@@ -67,8 +67,7 @@ class Generation:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flushed_at = 0.0
         self._remote_handle: asyncio.TimerHandle | None = None
-        self._remote_html: list[str] = []
-        self._remote_first_seq = 0
+        self._remote_batch: list[Fragment] = []
         self._checkpointed_length = 0
         self._checkpointed_at = time.monotonic()
 
@@ -98,9 +97,10 @@ class Generation:
         return Fragment(self.message_id, self.seq, html, snapshot=True)
 
     async def add_remote_watcher(self, channel: str) -> None:
-        self.remote_watchers.add(channel)
+        # Snapshot first: its flush must not reach the new watcher ahead of the snapshot.
         snapshot = self.snapshot()
-        await broadcast.send_to_channel(channel, live_fragment_event(snapshot))
+        self.remote_watchers.add(channel)
+        await broadcast.send_to_channel(channel, live_fragment_event([snapshot]))
 
     # --- The stream ---------------------------------------------------------------------
 
@@ -222,9 +222,7 @@ class Generation:
         self._hub.publish(fragment)
         if not self.remote_watchers:
             return
-        if not self._remote_html:
-            self._remote_first_seq = fragment.seq
-        self._remote_html.append(fragment.html)
+        self._remote_batch.append(fragment)
         if fragment.final:
             self._send_remote()
         elif self._remote_handle is None:
@@ -233,11 +231,10 @@ class Generation:
     def _send_remote(self) -> None:
         """Send the fragments gathered for other processes as one message per watcher."""
         self._remote_handle = None
-        if not self._remote_html:
+        if not self._remote_batch:
             return
-        fragment = Fragment(self.message_id, self.seq, "".join(self._remote_html))
-        event = live_fragment_event(fragment, first_seq=self._remote_first_seq)
-        self._remote_html = []
+        event = live_fragment_event(self._remote_batch)
+        self._remote_batch = []
         for channel in tuple(self.remote_watchers):
             spawn(self._send_or_forget(channel, event))
 
@@ -296,14 +293,14 @@ def run_tool_call(plan: TurnPlan, call):
     return run_call(call.name, call.arguments, context, tools=offered)
 
 
-def live_fragment_event(fragment: Fragment, *, first_seq: int | None = None) -> dict:
-    """Return the channel-layer event that carries a fragment to another process."""
+def live_fragment_event(batch: list[Fragment]) -> dict:
+    """Return the channel-layer event that carries fragments to another process.
+
+    Each fragment keeps its own sequence number, so a watcher that joined mid-batch
+    skips what its snapshot already holds instead of taking the batch for a gap.
+    """
     return {
         "type": "live.fragment",
-        "message_id": fragment.message_id,
-        "first_seq": fragment.seq if first_seq is None else first_seq,
-        "seq": fragment.seq,
-        "html": fragment.html,
-        "snapshot": fragment.snapshot,
-        "final": fragment.final,
+        "message_id": batch[0].message_id,
+        "fragments": [[f.seq, f.html, f.snapshot, f.final] for f in batch],
     }

@@ -80,8 +80,11 @@ class Hub:
         generation = self.generations.get(message_id)
         if generation is None:
             return None
+        # Snapshot first: its flush publishes to the existing watchers only, so the new
+        # one cannot receive a delta ahead of the body it applies to.
+        snapshot = generation.snapshot()
         self.watchers[message_id].add(watcher)
-        return generation.snapshot()
+        return snapshot
 
     def detach(self, watcher: Watcher) -> None:
         for watchers in self.watchers.values():

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class ModelChoiceQuerySet(models.QuerySet):
@@ -67,7 +68,8 @@ class ModelChoice(models.Model):
 
     class Meta:
         ordering = ["position", "label"]
-        verbose_name = "model"
+        verbose_name = _("model")
+        verbose_name_plural = _("models")
         constraints = [
             models.UniqueConstraint(
                 fields=["is_default"], condition=Q(is_default=True), name="one_default_model"
@@ -290,6 +292,8 @@ class UsageRecord(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        verbose_name = _("usage record")
+        verbose_name_plural = _("usage records")
         indexes = [
             models.Index(fields=["user", "created_at"], name="usage_user_time"),
             models.Index(fields=["created_at"], name="usage_time"),
@@ -321,7 +325,8 @@ class Quota(QuotaLimits):
     )
 
     class Meta:
-        verbose_name = "user quota"
+        verbose_name = _("user quota")
+        verbose_name_plural = _("user quotas")
 
     def __str__(self) -> str:
         return f"Quota of {self.user}"
@@ -333,7 +338,8 @@ class GroupQuota(QuotaLimits):
     group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="quota")
 
     class Meta:
-        verbose_name = "group quota"
+        verbose_name = _("group quota")
+        verbose_name_plural = _("group quotas")
 
     def __str__(self) -> str:
         return f"Quota of group {self.group}"
@@ -343,7 +349,8 @@ class DefaultQuota(QuotaLimits):
     """The site-wide policy: one row, pk 1, for everyone without a user or group limit."""
 
     class Meta:
-        verbose_name = "default quota"
+        verbose_name = _("default quota")
+        verbose_name_plural = _("default quotas")
         constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_default_quota")]
 
     def __str__(self) -> str:
@@ -398,9 +405,9 @@ class SharingPolicy(models.Model):
     """The site-wide sharing switch: one row, pk 1, that admins edit."""
 
     class Mode(models.TextChoices):
-        ON = "on", "Team and public links"
-        TEAM = "team", "Team links only"
-        OFF = "off", "Off"
+        ON = "on", _("Team and public links")
+        TEAM = "team", _("Team links only")
+        OFF = "off", _("Off")
 
     mode = models.CharField(
         max_length=8,
@@ -413,7 +420,7 @@ class SharingPolicy(models.Model):
     )
 
     class Meta:
-        verbose_name = verbose_name_plural = "sharing policy"
+        verbose_name = verbose_name_plural = _("sharing policy")
         constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_sharing_policy")]
 
     def __str__(self) -> str:
@@ -472,7 +479,8 @@ class ShareLink(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        verbose_name = "share link"
+        verbose_name = _("share link")
+        verbose_name_plural = _("share links")
 
     def __str__(self) -> str:
         return f"Share link {self.pk} of {self.conversation}"
@@ -501,8 +509,8 @@ class ReviewedConversation(Conversation):
         proxy = True
         default_permissions = ()
         permissions = [("review_conversations", "Can read any conversation for review")]
-        verbose_name = "transcript"
-        verbose_name_plural = "transcripts (review)"
+        verbose_name = _("transcript")
+        verbose_name_plural = _("transcripts (review)")
 
 
 class RetainedTranscript(models.Model):
@@ -524,8 +532,8 @@ class RetainedTranscript(models.Model):
 
     class Meta:
         ordering = ["-retained_at", "-pk"]
-        verbose_name = "retained transcript"
-        verbose_name_plural = "retained transcripts (deleted users)"
+        verbose_name = _("retained transcript")
+        verbose_name_plural = _("retained transcripts (deleted users)")
 
     def __str__(self) -> str:
         return self.title or f"Conversation {self.conversation_ref}"
@@ -568,8 +576,8 @@ class TranscriptAccess(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        verbose_name = "transcript view"
-        verbose_name_plural = "transcript views (audit log)"
+        verbose_name = _("transcript view")
+        verbose_name_plural = _("transcript views (audit log)")
 
     def __str__(self) -> str:
         who = self.viewer_name or "anonymous"
@@ -592,3 +600,15 @@ models.signals.pre_delete.connect(
     sender=settings.AUTH_USER_MODEL,
     dispatch_uid="retain_deleted_users_conversations",
 )
+
+
+class UserPreference(models.Model):
+    """A user's interface settings that follow them to every device."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+    )
+    language = models.CharField(max_length=16, blank=True, choices=settings.LANGUAGES)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.language or 'browser language'})"

@@ -41,6 +41,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 from conversations.models import DefaultQuota, GroupQuota, Quota, QuotaCounter
 from conversations.periods import DAY, MONTH, Window, current_windows
@@ -93,7 +94,7 @@ class PeriodStatus:
 
     @property
     def label(self) -> str:
-        return "Today" if self.period == DAY else "This month"
+        return _("Today") if self.period == DAY else _("This month")
 
     @property
     def reset_description(self) -> str:
@@ -136,28 +137,38 @@ class QuotaExceeded(Exception):
 
     @property
     def user_message(self) -> str:
-        span = "today" if self.period == DAY else "this month"
+        span = _("today") if self.period == DAY else _("this month")
         if self.limit == 0:
-            return (
-                f"Sending is switched off for your account (a limit of 0 tokens for {span}). "
+            return _(
+                "Sending is switched off for your account (a limit of 0 tokens for %(span)s). "
                 "Ask an administrator to raise it."
-            )
-        message = f"You have used {self.used:,} of your {self.limit:,} tokens for {span}"
+            ) % {"span": span}
+        numbers = {"used": f"{self.used:,}", "limit": f"{self.limit:,}", "span": span}
+        message = _("You have used %(used)s of your %(limit)s tokens for %(span)s") % numbers
         if self.reserved:
-            message += f", and answers still being written hold {self.reserved:,} more"
+            message += _(", and answers still being written hold %(reserved)s more") % {
+                "reserved": f"{self.reserved:,}"
+            }
         left = self.limit - self.used - self.reserved
         if left > 0:
-            message += f"; the {left:,} left are not enough for this message"
-        return f"{message}. It resets {describe_reset(self.period, self.resets_at)}."
+            message += _("; the %(left)s left are not enough for this message") % {
+                "left": f"{left:,}"
+            }
+        return _("%(message)s. It resets %(reset)s.") % {
+            "message": message,
+            "reset": describe_reset(self.period, self.resets_at),
+        }
 
 
 def describe_reset(period: str, resets_at: datetime.datetime) -> str:
     """Return "at 00:00 (Asia/Shanghai)" or "on 1 December at 00:00 (Asia/Shanghai)"."""
     local = timezone.localtime(resets_at, timezone.get_default_timezone())
-    when = f"at {local:%H:%M} ({settings.TIME_ZONE})"
+    when = _("at %(time)s (%(zone)s)") % {"time": f"{local:%H:%M}", "zone": settings.TIME_ZONE}
     if period == DAY:
         return when
-    return f"on {formats.date_format(local, 'j F')} {when}"
+    # Translators: a day-and-month date format (Django's date filter), as in "1 December".
+    day = formats.date_format(local, _("j F"))
+    return _("on %(day)s %(when)s") % {"day": day, "when": when}
 
 
 def effective_limits(user) -> dict[str, Limit]:
@@ -173,13 +184,13 @@ def effective_limits(user) -> dict[str, Limit]:
 
 def resolve_limit(field: str, own, groups: list[GroupQuota], default) -> Limit:
     if own is not None and getattr(own, field) is not None:
-        return Limit(getattr(own, field), "own limit")
+        return Limit(getattr(own, field), _("own limit"))
     setting = [group for group in groups if getattr(group, field) is not None]
     if setting:
         best = max(setting, key=lambda group: getattr(group, field))
-        return Limit(getattr(best, field), f"group {best.group.name}")
+        return Limit(getattr(best, field), _("group %(name)s") % {"name": best.group.name})
     if default is not None and getattr(default, field) is not None:
-        return Limit(getattr(default, field), "default policy")
+        return Limit(getattr(default, field), _("default policy"))
     return Limit(None, "no limit")
 
 

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from conversations import records
 from conversations.models import Conversation, Message, ModelChoice
@@ -161,14 +162,14 @@ def after_cursor(conversations, cursor: str):
 
 def age_group(day: date, today: date) -> str:
     if day >= today:
-        return "Today"
+        return gettext_noop("Today")
     if day == today - timedelta(days=1):
-        return "Yesterday"
+        return gettext_noop("Yesterday")
     if day >= today - timedelta(days=7):
-        return "Previous 7 days"
+        return gettext_noop("Previous 7 days")
     if day >= today - timedelta(days=30):
-        return "Previous 30 days"
-    return "Older"
+        return gettext_noop("Previous 30 days")
+    return gettext_noop("Older")
 
 
 def archived(user) -> list[Conversation]:

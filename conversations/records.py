@@ -14,6 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from conversations import attachments, quotas, reads, usage
 from conversations.answer import AnswerState
@@ -123,7 +124,7 @@ def prepare_regenerate(
     with transaction.atomic():
         old = owned_message(user, message_id, role=Message.Role.ASSISTANT)
         if old.is_streaming:
-            raise Refused("This answer is still being generated.")
+            raise Refused(_("This answer is still being generated."))
         conversation = owned_conversation(user, old.conversation_id)
         check_concurrency(user)
         model, notices = choose_model(conversation, model_id)
@@ -183,12 +184,15 @@ def start_answer(
 def checked_text(text: str, *, images: bool) -> str:
     text = text.strip()
     if not text and not images:
-        raise Refused("Type a message first.")
+        raise Refused(_("Type a message first."))
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     if len(text) > limit:
         raise Refused(
-            f"This message is {len(text):,} characters long; the limit is {limit:,}. "
-            "Shorten it or split it into several messages."
+            _(
+                "This message is %(length)s characters long; the limit is %(limit)s. "
+                "Shorten it or split it into several messages."
+            )
+            % {"length": f"{len(text):,}", "limit": f"{limit:,}"}
         )
     return text
 
@@ -199,7 +203,7 @@ def owned_conversation(user, conversation_id: int) -> Conversation:
         Conversation.objects.for_user(user).select_for_update().filter(pk=conversation_id).first()
     )
     if conversation is None:
-        raise Refused("This conversation does not exist.")
+        raise Refused(_("This conversation does not exist."))
     return conversation
 
 
@@ -211,7 +215,7 @@ def owned_message(user, message_id: int, *, role: str | None = None) -> Message:
         found = found.filter(role=role)
     message = found.select_related("parent").first()
     if message is None or (role == Message.Role.ASSISTANT and message.parent is None):
-        raise Refused("This message does not exist.")
+        raise Refused(_("This message does not exist."))
     return message
 
 
@@ -260,7 +264,10 @@ def attach_images(user, question: Message, model: ModelChoice, ids: tuple[int, .
     if not ids:
         return
     if not model.supports_images:
-        raise Refused(f"{model.label} does not accept images. Remove them or pick another model.")
+        raise Refused(
+            _("%(model)s does not accept images. Remove them or pick another model.")
+            % {"model": model.label}
+        )
     try:
         claimed = attachments.claim(user=user, ids=list(ids))
     except attachments.AttachmentError as error:
@@ -308,8 +315,11 @@ def check_concurrency(user) -> None:
     limit = settings.CHAT_MAX_CONCURRENT_GENERATIONS
     if running >= limit:
         raise Refused(
-            f"You already have {running} answers being generated (the limit is {limit}). "
-            "Wait for one to finish or stop it."
+            _(
+                "You already have %(running)d answers being generated (the limit is %(limit)d). "
+                "Wait for one to finish or stop it."
+            )
+            % {"running": running, "limit": limit}
         )
 
 
@@ -324,12 +334,12 @@ def choose_model(conversation: Conversation, model_id: int | None) -> tuple[Mode
         return conversation.model, []
     default = enabled.default()
     if default is None:
-        raise Refused("No models are available. Ask an administrator to enable one.")
+        raise Refused(_("No models are available. Ask an administrator to enable one."))
     notices = []
     if conversation.model is not None and not conversation.model.enabled:
         notices.append(
-            f"{conversation.model.label} is no longer available; "
-            f"this conversation continues on {default.label}."
+            _("%(old)s is no longer available; this conversation continues on %(new)s.")
+            % {"old": conversation.model.label, "new": default.label}
         )
     return default, notices
 

@@ -33,7 +33,13 @@ from pygments.lexers import get_lexer_by_name
 from pygments.token import STANDARD_TYPES
 from pygments.util import ClassNotFound
 
-__all__ = ["StreamUpdate", "StreamingMarkdown", "render_markdown", "render_plain"]
+__all__ = [
+    "StreamUpdate",
+    "StreamingMarkdown",
+    "is_web_url",
+    "render_markdown",
+    "render_plain",
+]
 
 ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
@@ -46,6 +52,18 @@ _COPY_BUTTON = (
 )
 
 _FORMATTER = HtmlFormatter(nowrap=True)
+
+
+def relabel_copy_buttons(rendered: str, *, label: str, aria_label: str) -> str:
+    """Return rendered Markdown with its code copy buttons labelled in another language."""
+    if label == "Copy" and aria_label == "Copy code":
+        return rendered
+    button = (
+        '<button type="button" class="copy-button" data-copy-target="code" '
+        f'aria-label="{html.escape(aria_label)}">{html.escape(label)}</button>'
+    )
+    return rendered.replace(_COPY_BUTTON, button)
+
 
 _SANITIZER = nh3.Cleaner(
     tags=(
@@ -418,6 +436,15 @@ def _render_cell_open(self: Any, tokens: Sequence[Token], idx: int, options: Any
     token = tokens[idx]
     align = str(token.attrGet("style") or "").removeprefix("text-align:")
     return f'<{token.tag} class="align-{align}">' if align else f"<{token.tag}>"
+
+
+def is_web_url(url: object) -> bool:
+    """Return whether ``url`` is an absolute http(s) URL (safe as an ``href``)."""
+    try:
+        parts = urlsplit(str(url).strip())
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
 def _is_allowed_url(url: object) -> bool:

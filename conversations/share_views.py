@@ -19,6 +19,7 @@ from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -113,8 +114,8 @@ def update_share(request, pk: int):
 
 def unavailable(request) -> HttpResponse:
     context = {
-        "heading": "This shared conversation is not available",
-        "message": (
+        "heading": gettext("This shared conversation is not available"),
+        "message": gettext(
             "The link may have been revoked or may have expired, or sharing may be turned "
             "off. Ask the person who shared it for a new link."
         ),

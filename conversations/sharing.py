@@ -20,6 +20,8 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from conversations import attachments
 from conversations.models import (
@@ -57,12 +59,12 @@ __all__ = [
 
 # What the share dialog offers: form value -> (label, lifetime).
 EXPIRY_CHOICES: dict[str, tuple[str, datetime.timedelta | None]] = {
-    "": ("Never", None),
-    "1": ("In 1 day", datetime.timedelta(days=1)),
-    "7": ("In 7 days", datetime.timedelta(days=7)),
-    "30": ("In 30 days", datetime.timedelta(days=30)),
+    "": (gettext_lazy("Never"), None),
+    "1": (gettext_lazy("In 1 day"), datetime.timedelta(days=1)),
+    "7": (gettext_lazy("In 7 days"), datetime.timedelta(days=7)),
+    "30": (gettext_lazy("In 30 days"), datetime.timedelta(days=30)),
 }
-SHARING_OFF = "Sharing is turned off on this site."
+SHARING_OFF = gettext_lazy("Sharing is turned off on this site.")
 
 
 class SharingError(Exception):
@@ -125,16 +127,16 @@ def create_link(*, conversation: Conversation, visibility: str, expires: str = "
     """Share the conversation as it stands now; refuse what the site policy forbids."""
     mode = SharingPolicy.load().mode
     if mode == SharingPolicy.Mode.OFF:
-        raise SharingError(SHARING_OFF)
+        raise SharingError(str(SHARING_OFF))
     if visibility not in ShareLink.Visibility.values:
-        raise SharingError("Choose who can open the link.")
+        raise SharingError(_("Choose who can open the link."))
     if visibility == ShareLink.Visibility.PUBLIC and mode == SharingPolicy.Mode.TEAM:
-        raise SharingError("On this site, links open only for people signed in to chatweb.")
+        raise SharingError(_("On this site, links open only for people signed in to chatweb."))
     if expires not in EXPIRY_CHOICES:
-        raise SharingError("Choose when the link expires.")
+        raise SharingError(_("Choose when the link expires."))
     ids = snapshot_ids(conversation)
     if not ids:
-        raise SharingError("There is nothing to share yet: wait for the first answer.")
+        raise SharingError(_("There is nothing to share yet: wait for the first answer."))
     now = timezone.now()
     lifetime = EXPIRY_CHOICES[expires][1]
     return ShareLink.objects.create(
@@ -150,9 +152,9 @@ def create_link(*, conversation: Conversation, visibility: str, expires: str = "
 def update_snapshot(link: ShareLink) -> ShareLink:
     """Move the link's snapshot to the conversation's latest settled message."""
     if link.revoked_at is not None:
-        raise SharingError("This link was revoked; create a new one.")
+        raise SharingError(_("This link was revoked; create a new one."))
     if SharingPolicy.load().mode == SharingPolicy.Mode.OFF:
-        raise SharingError(SHARING_OFF)
+        raise SharingError(str(SHARING_OFF))
     link.message_ids = snapshot_ids(link.conversation) or link.message_ids
     link.snapshot_at = timezone.now()
     link.save(update_fields=["message_ids", "snapshot_at"])

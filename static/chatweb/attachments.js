@@ -14,7 +14,12 @@
   "use strict";
 
   const TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif"];
-  const NO_IMAGES = "This model does not accept images. Pick another model to attach them.";
+  // Django's JavaScript catalogue (/jsi18n/, loaded first) translates; English without it.
+  const gettext = window.gettext || ((text) => text);
+  const ngettext = window.ngettext || ((one, many, count) => (count === 1 ? one : many));
+  const interpolate =
+    window.interpolate || ((text, values) => text.replace(/%\((\w+)\)s/g, (_, key) => values[key]));
+  const NO_IMAGES = gettext("This model does not accept images. Pick another model to attach them.");
 
   // Previews taken off the composer by a send, kept until the server answers it, so a
   // refused send (which puts the text back) puts the images back too.
@@ -78,17 +83,19 @@
 
   async function errorText(response) {
     if (response.type === "opaqueredirect") {
-      return "You have been signed out. Reload the page to sign in again.";
+      return gettext("You have been signed out. Reload the page to sign in again.");
     }
-    if (response.status === 413) return "This image is too large to upload.";
-    if (response.status === 403) return "The upload was refused. Reload the page and try again.";
+    if (response.status === 413) return gettext("This image is too large to upload.");
+    if (response.status === 403) {
+      return gettext("The upload was refused. Reload the page and try again.");
+    }
     try {
       const data = await response.json();
       if (data && data.error) return data.error;
     } catch (error) {
       // Not our JSON (a proxy's error page): fall through to the general message.
     }
-    return "The image could not be uploaded. Try again.";
+    return gettext("The image could not be uploaded. Try again.");
   }
 
   function process(node) {
@@ -108,18 +115,24 @@
     const maxImages = Number(form.dataset.maxImages || Infinity);
     const maxBytes = Number(form.dataset.maxImageBytes || Infinity);
     for (const file of files) {
-      const name = file.name || "image";
+      const name = file.name || gettext("image");
       if (list.children.length >= maxImages) {
-        showError(`A message can carry at most ${maxImages} images.`);
+        const most = ngettext(
+          "A message can carry at most %(count)s image.",
+          "A message can carry at most %(count)s images.",
+          maxImages,
+        );
+        showError(interpolate(most, { count: maxImages }, true));
         return;
       }
       // An empty type means the browser does not know: let the server decide.
       if (file.type && !TYPES.includes(file.type)) {
-        showError(`“${name}” is not a PNG, JPEG, WebP or GIF image.`);
+        showError(interpolate(gettext("“%(name)s” is not a PNG, JPEG, WebP or GIF image."), { name }, true));
         continue;
       }
       if (file.size > maxBytes) {
-        showError(`“${name}” is larger than ${Math.round(maxBytes / 1048576)} MB.`);
+        const size = Math.round(maxBytes / 1048576);
+        showError(interpolate(gettext("“%(name)s” is larger than %(size)s MB."), { name, size }, true));
         continue;
       }
       upload(form.dataset.uploadUrl, list, file, name);
@@ -132,7 +145,7 @@
     card.setAttribute("role", "status");
     const label = document.createElement("span");
     label.className = "attachment-name";
-    label.textContent = `Uploading ${name}…`;
+    label.textContent = interpolate(gettext("Uploading %(name)s…"), { name }, true);
     card.append(label);
     list.append(card);
 
@@ -143,7 +156,7 @@
       response = await post(url, body);
     } catch (error) {
       card.remove();
-      showError(`“${name}” could not be uploaded: the connection failed.`);
+      showError(interpolate(gettext("“%(name)s” could not be uploaded: the connection failed."), { name }, true));
       return;
     }
     if (!response.ok) {
@@ -242,7 +255,7 @@
     const list = byId("composer-attachments");
     if (list && list.querySelector(".uploading")) {
       event.preventDefault();
-      showError("Wait until the images have uploaded, then send.");
+      showError(gettext("Wait until the images have uploaded, then send."));
     }
   });
 

@@ -19,6 +19,8 @@
   let linkPending = false;
 
   const $ = (selector) => document.querySelector(selector);
+  // Django's JavaScript catalogue (/jsi18n/, loaded first) translates; English without it.
+  const gettext = window.gettext || ((text) => text);
 
   function conversationId() {
     const input = $("#composer-conversation");
@@ -167,7 +169,7 @@
     const over = length > limit;
     count.textContent =
       length > limit * 0.8
-        ? `${length.toLocaleString()} / ${limit.toLocaleString()}` + (over ? " · too long to send" : "")
+        ? `${length.toLocaleString()} / ${limit.toLocaleString()}` + (over ? gettext(" · too long to send") : "")
         : "";
     count.classList.toggle("over", over);
     if (over) count.setAttribute("role", "alert");
@@ -263,7 +265,7 @@
       scratch.remove();
     }
     const label = button.textContent;
-    button.textContent = "Copied";
+    button.textContent = gettext("Copied");
     button.classList.add("copied");
     setTimeout(() => {
       button.textContent = label;
@@ -349,7 +351,28 @@
     markActiveConversation();
   });
 
+  // Code blocks come from the Markdown renderer in English; label them in the page's language.
+  function labelCopyButtons(root) {
+    if (!root.querySelectorAll) return;
+    root.querySelectorAll(".copy-button").forEach((button) => {
+      if (button.classList.contains("copied")) return;
+      button.textContent = gettext("Copy");
+      button.setAttribute("aria-label", gettext("Copy code"));
+    });
+  }
+
+  document.addEventListener("htmx:load", (event) => labelCopyButtons(event.detail.elt));
+  document.addEventListener("htmx:oobAfterSwap", (event) => labelCopyButtons(event.detail.target));
+
+  // The sidebar's language picker switches as soon as a language is chosen.
+  document.addEventListener("change", (event) => {
+    if (event.target.matches && event.target.matches("[data-submit-on-change]")) {
+      event.target.form.requestSubmit();
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
+    labelCopyButtons(document);
     tidySidebar();
     const textarea = $("#composer-text");
     if (textarea) resize(textarea);

@@ -2,6 +2,22 @@
 (function () {
   "use strict";
 
+  const gettext = window.gettext || ((text) => text);
+
+  // Code blocks come from the Markdown renderer in English; label them in the page's language.
+  function labelCopyButtons(root) {
+    root.querySelectorAll(".copy-button").forEach((button) => {
+      button.textContent = gettext("Copy");
+      button.setAttribute("aria-label", gettext("Copy code"));
+    });
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", () => labelCopyButtons(document));
+  } else {
+    labelCopyButtons(document);
+  }
+
   async function copyText(text, button) {
     try {
       await navigator.clipboard.writeText(text);
@@ -15,7 +31,7 @@
       scratch.remove();
     }
     const label = button.textContent;
-    button.textContent = "Copied";
+    button.textContent = gettext("Copied");
     setTimeout(() => {
       button.textContent = label;
     }, 1500);

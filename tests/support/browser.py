@@ -29,12 +29,24 @@ CHROMIUM_ARGS = [
 # Installed in every page before its own scripts: after each batch of DOM changes it
 # records the latest answer bubble (status, committed blocks, open tail, whole body), so
 # a test sees every state the page went through, however briefly, without polling. It
-# also counts the chat socket's openings.
+# also counts the chat socket's openings and the answer snapshots received (a snapshot
+# replaces a streaming body whole, when the page starts or resumes following it), and
+# keeps the socket in `window.__socket` for tests that send frames of their own.
 RECORDER_JS = """
 (() => {
   window.__bubbleStates = [];
   window.__socketOpens = 0;
-  document.addEventListener("htmx:wsOpen", () => { window.__socketOpens += 1; });
+  window.__snapshots = 0;
+  document.addEventListener("htmx:wsOpen", (event) => {
+    window.__socketOpens += 1;
+    window.__socket = event.detail.socketWrapper;
+  });
+  document.addEventListener("htmx:wsBeforeMessage", (event) => {
+    const message = String(event.detail.message || "");
+    if (message.includes('class="message-body markdown" hx-swap-oob="true"')) {
+      window.__snapshots += 1;
+    }
+  });
   let last = "";
   const text = (element) => (element ? element.innerText : null);
   const record = () => {
@@ -44,6 +56,7 @@ RECORDER_JS = """
     const status = (article.className.match(/status-(\\w+)/) || [])[1] || "";
     const state = {
       socket_opens: window.__socketOpens,
+      snapshots: window.__snapshots,
       id: article.id,
       status: status,
       blocks: text(article.querySelector('[id$="-blocks"]')),
@@ -72,6 +85,7 @@ class BubbleState:
     blocks: str | None
     tail: str | None
     body: str
+    snapshots: int = 0  # answer snapshots the page had received by then
 
     @property
     def live_text(self) -> str:
