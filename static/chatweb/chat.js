@@ -253,39 +253,7 @@
 
   // --- Copy buttons, sidebar, scrolling ----------------------------------------------
 
-  async function copyText(text, button) {
-    try {
-      await navigator.clipboard.writeText(text);
-    } catch (error) {
-      const scratch = document.createElement("textarea");
-      scratch.value = text;
-      document.body.appendChild(scratch);
-      scratch.select();
-      document.execCommand("copy");
-      scratch.remove();
-    }
-    const label = button.textContent;
-    button.textContent = gettext("Copied");
-    button.classList.add("copied");
-    setTimeout(() => {
-      button.textContent = label;
-      button.classList.remove("copied");
-    }, 1500);
-  }
-
   document.addEventListener("click", (event) => {
-    const codeButton = event.target.closest(".copy-button");
-    if (codeButton) {
-      const code = codeButton.closest(".code-block").querySelector("code");
-      copyText(code.innerText, codeButton);
-      return;
-    }
-    const messageButton = event.target.closest("[data-copy-message]");
-    if (messageButton) {
-      const source = document.getElementById(`message-${messageButton.dataset.copyMessage}-source`);
-      copyText(source.content.textContent, messageButton);
-      return;
-    }
     if (event.target.closest("[data-toggle-sidebar]")) {
       document.body.classList.toggle("sidebar-open");
       return;
@@ -351,19 +319,6 @@
     markActiveConversation();
   });
 
-  // Code blocks come from the Markdown renderer in English; label them in the page's language.
-  function labelCopyButtons(root) {
-    if (!root.querySelectorAll) return;
-    root.querySelectorAll(".copy-button").forEach((button) => {
-      if (button.classList.contains("copied")) return;
-      button.textContent = gettext("Copy");
-      button.setAttribute("aria-label", gettext("Copy code"));
-    });
-  }
-
-  document.addEventListener("htmx:load", (event) => labelCopyButtons(event.detail.elt));
-  document.addEventListener("htmx:oobAfterSwap", (event) => labelCopyButtons(event.detail.target));
-
   // The sidebar's language picker switches as soon as a language is chosen.
   document.addEventListener("change", (event) => {
     if (event.target.matches && event.target.matches("[data-submit-on-change]")) {
@@ -372,7 +327,6 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => {
-    labelCopyButtons(document);
     tidySidebar();
     const textarea = $("#composer-text");
     if (textarea) resize(textarea);
