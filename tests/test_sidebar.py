@@ -95,3 +95,33 @@ def test_another_users_conversation_cannot_be_pinned(client, user, other_user):
 
     assert client.post(f"/c/{theirs.pk}/pin/").status_code == 404
     assert client.post(f"/c/{theirs.pk}/archive/").status_code == 404
+
+
+def test_rename_takes_the_prompted_title(client, user):
+    client.force_login(user)
+    conversation = make_conversations(user, 1)[0]
+
+    client.post(f"/c/{conversation.pk}/rename/", headers={"HX-Prompt": "  Trip   plans "})
+
+    conversation.refresh_from_db()
+    assert conversation.title == "Trip plans"
+
+
+def test_delete_removes_the_conversation_and_sends_the_page_to_a_new_chat(client, user):
+    client.force_login(user)
+    conversation = make_conversations(user, 1)[0]
+
+    response = client.post(f"/c/{conversation.pk}/delete/")
+
+    assert response.status_code == 204
+    assert '"target": "#chat-main"' in response["HX-Location"]
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+def test_another_users_conversation_cannot_be_renamed_or_deleted(client, user, other_user):
+    client.force_login(user)
+    theirs = make_conversations(other_user, 1)[0]
+
+    assert client.post(f"/c/{theirs.pk}/rename/", headers={"HX-Prompt": "x"}).status_code == 404
+    assert client.post(f"/c/{theirs.pk}/delete/").status_code == 404
+    assert Conversation.objects.filter(pk=theirs.pk, title="Chat 0").exists()
