@@ -16,7 +16,7 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
@@ -416,8 +416,52 @@ CHART_DAYS = 30
 LONGEST_CHART_DAYS = 366
 
 
+class ReadOnlyExportAdmin(admin.ModelAdmin):
+    """A record nobody edits or deletes from the admin, exported as CSV.
+
+    The action exports the selected rows; `export.csv` exports everything the current
+    filters select. Subclasses say how rows become CSV in `csv_response`.
+    """
+
+    actions = ("export_csv",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def csv_response(self, queryset) -> HttpResponse:
+        raise ImproperlyConfigured(f"{type(self).__name__} must say how to write its CSV")
+
+    def get_urls(self):
+        meta = self.model._meta
+        export = self.admin_site.admin_view(self.export_view)
+        return [
+            path("export.csv", export, name=f"{meta.app_label}_{meta.model_name}_export"),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description=_("Export selected rows as CSV"), permissions=("view",))
+    def export_csv(self, request, queryset) -> HttpResponse:
+        return self.csv_response(queryset)
+
+    def export_view(self, request) -> HttpResponse:
+        """Return every row the current filters select, as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            changelist = self.get_changelist_instance(request)
+        except IncorrectLookupParameters:
+            return HttpResponseBadRequest("Unknown or malformed filter.")
+        return self.csv_response(changelist.get_queryset(request))
+
+
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
+class UsageRecordAdmin(ReadOnlyExportAdmin):
     """The usage report: records, totals per user and model, a daily chart, CSV."""
 
     # Cached and reasoning tokens are in the detail view and the CSV; ten columns do
@@ -443,39 +487,14 @@ class UsageRecordAdmin(admin.ModelAdmin):
     )
     list_select_related = ("user",)
     search_fields = ("user__username", "model_name")
-    actions = ("export_csv",)
     list_per_page = 50
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def get_urls(self):
-        export = self.admin_site.admin_view(self.export_view)
-        return [
-            path("export.csv", export, name="conversations_usagerecord_export"),
-            *super().get_urls(),
-        ]
-
-    @admin.action(description=_("Export selected records as CSV"), permissions=("view",))
-    def export_csv(self, request, queryset) -> HttpResponse:
+    def csv_response(self, queryset) -> HttpResponse:
         return csv_response(queryset)
 
     def export_view(self, request) -> HttpResponse:
-        """Return every record the current filters select, as CSV."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
         totals_order_removed(request)
-        try:
-            changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return HttpResponseBadRequest("Unknown or malformed filter.")
-        return csv_response(changelist.get_queryset(request))
+        return super().export_view(request)
 
     def changelist_view(self, request, extra_context=None):
         order = totals_order_removed(request)
@@ -851,7 +870,7 @@ def audit_csv_response(rows) -> HttpResponse:
 
 
 @admin.register(TranscriptAccess)
-class TranscriptAccessAdmin(admin.ModelAdmin):
+class TranscriptAccessAdmin(ReadOnlyExportAdmin):
     """The audit log of transcript reads: filter and export it; nobody edits or deletes it."""
 
     list_display = (
@@ -869,20 +888,10 @@ class TranscriptAccessAdmin(admin.ModelAdmin):
         ("viewer", admin.RelatedOnlyFieldListFilter),
     )
     search_fields = ("viewer_name", "owner_name", "conversation_title", "=conversation_ref")
-    actions = ("export_csv",)
     list_per_page = 100
 
     class Media:
         css = {"all": ["chatweb/usage.css"]}  # the date range filter's form
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description=_("viewer"), ordering="viewer_name")
     def viewer_label(self, row: TranscriptAccess) -> str:
@@ -892,23 +901,5 @@ class TranscriptAccessAdmin(admin.ModelAdmin):
     def conversation_label(self, row: TranscriptAccess) -> str:
         return f"{row.conversation_title or 'Untitled'} (#{row.conversation_ref})"
 
-    def get_urls(self):
-        export = self.admin_site.admin_view(self.export_view)
-        return [
-            path("export.csv", export, name="conversations_transcriptaccess_export"),
-            *super().get_urls(),
-        ]
-
-    @admin.action(description=_("Export selected rows as CSV"), permissions=("view",))
-    def export_csv(self, request, queryset) -> HttpResponse:
+    def csv_response(self, queryset) -> HttpResponse:
         return audit_csv_response(queryset)
-
-    def export_view(self, request) -> HttpResponse:
-        """Return every row the current filters select, as CSV."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        try:
-            changelist = self.get_changelist_instance(request)
-        except IncorrectLookupParameters:
-            return HttpResponseBadRequest("Unknown or malformed filter.")
-        return audit_csv_response(changelist.get_queryset(request))
