@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 __all__ = ["Generation"]
 
 FLUSH_SECONDS = 0.05
+MAX_FLUSH_SECONDS = 0.15
+STREAMS_PER_FLUSH_STEP = 100
 REMOTE_FLUSH_SECONDS = 0.2
 MAX_TOOL_ROUNDS = 5
 CHECKPOINT_SECONDS = 1.0
@@ -192,10 +194,20 @@ class Generation:
     # --- Fan-out ------------------------------------------------------------------------
 
     def _schedule_flush(self) -> None:
-        """Flush within ~50 ms of new text or extras, coalescing what arrives meanwhile."""
+        """Flush soon after new text or extras, coalescing what arrives meanwhile."""
         if self._flush_handle is None and (self.state.has_pending or self.state.extras_changed):
-            delay = max(0.0, self._flushed_at + FLUSH_SECONDS - self._loop.time())
+            delay = max(0.0, self._flushed_at + self._flush_interval() - self._loop.time())
             self._flush_handle = self._loop.call_later(delay, self._flush)
+
+    def _flush_interval(self) -> float:
+        """Return ~50 ms, stretched when this process streams many answers at once.
+
+        Each flush re-renders the answer's open Markdown block, a fixed cost of about
+        0.1 ms. Past a hundred concurrent answers the process would spend its time on
+        that; coalescing a little more keeps every stream moving instead.
+        """
+        busy = len(self._hub.generations) / STREAMS_PER_FLUSH_STEP
+        return min(FLUSH_SECONDS * max(1.0, busy), MAX_FLUSH_SECONDS)
 
     def _flush(self) -> None:
         """Render what arrived since the last flush and hand it to watchers."""

@@ -174,11 +174,31 @@ def switch_branch(*, user, message_id: int) -> int:
 def start_answer(
     user, conversation, branch: list[Message], model, worker_channel, options
 ) -> TurnPlan:
-    """Create the empty answer to the last message of `branch`, show it, hold the quota."""
-    question = branch[-1]
-    answer = new_answer(conversation, question, model, worker_channel, options)
+    """Hold the quota, create the empty answer to the last message of `branch`, show it."""
+    estimate = estimate_input(conversation, branch)
+    reservation = hold_quota(user, estimate, model.max_output_tokens)
+    answer = new_answer(
+        conversation,
+        branch[-1],
+        model,
+        worker_channel,
+        options,
+        quota_hold={
+            "counter_ids": list(reservation.counter_ids),
+            "amount": reservation.amount,
+            "input_estimate": estimate,
+        },
+    )
     Conversation.objects.filter(pk=conversation.pk).update(current_leaf=answer)
-    return reserve(build_plan(conversation, branch, answer, model), user)
+    plan = build_plan(conversation, branch, answer, model)
+    return replace(plan, reservation=reservation, max_output_tokens=reservation.max_output_tokens)
+
+
+def estimate_input(conversation: Conversation, branch: list[Message]) -> int:
+    """Return the tokens the instructions and the branch amount to, roughly."""
+    return usage.estimate_tokens(
+        conversation.instructions + "".join(message.text for message in branch)
+    )
 
 
 def checked_text(text: str, *, images: bool) -> str:
@@ -224,28 +244,18 @@ def touch(conversation: Conversation) -> None:
     conversation.save(update_fields=["updated_at"])
 
 
-def reserve(plan: TurnPlan, user) -> TurnPlan:
+def hold_quota(user, input_estimate: int, max_output_tokens: int | None):
     """Hold the turn's worst case on the user's quota, or refuse it before any request.
 
     Runs inside the turn's transaction: if the turn is refused later, the hold goes too.
-    The output cap sent upstream shrinks to what the quota still allows.
+    The reservation's output cap (what the quota still allows) is what goes upstream.
     """
     try:
-        reservation = quotas.reserve(
-            user=user,
-            input_estimate=plan.input_estimate,
-            max_output_tokens=plan.max_output_tokens,
+        return quotas.reserve(
+            user=user, input_estimate=input_estimate, max_output_tokens=max_output_tokens
         )
     except quotas.QuotaExceeded as error:
         raise Refused(error.user_message) from None
-    Message.objects.filter(pk=plan.answer_id).update(
-        quota_hold={
-            "counter_ids": list(reservation.counter_ids),
-            "amount": reservation.amount,
-            "input_estimate": plan.input_estimate,
-        }
-    )
-    return replace(plan, reservation=reservation, max_output_tokens=reservation.max_output_tokens)
 
 
 def branch_ending_at(message: Message) -> list[Message]:
@@ -281,6 +291,7 @@ def new_answer(
     model,
     worker_channel,
     options: TurnOptions = TurnOptions(),  # noqa: B008
+    quota_hold: dict | None = None,
 ) -> Message:
     """Create the empty answer, with the reasoning and search choices this turn uses."""
     effort = ""
@@ -299,6 +310,7 @@ def new_answer(
         reasoning_effort=effort,
         reasoning_summary_mode=summary,
         web_search=options.web_search and model.supports_web_search,
+        quota_hold=quota_hold or {},
     )
 
 
@@ -377,9 +389,7 @@ def build_plan(
         reasoning_model=model.supports_reasoning,
         tools=tools_of(model),
         web_search=answer.web_search,
-        input_estimate=usage.estimate_tokens(
-            conversation.instructions + "".join(message.text for message in branch)
-        ),
+        input_estimate=estimate_input(conversation, branch),
     )
 
 
@@ -447,8 +457,9 @@ def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Me
         "updated_at": now,
     }
     with transaction.atomic():
+        # The conversation's activity time was set when the turn started; the sidebar
+        # needs no second write for its end.
         Message.objects.filter(pk=plan.answer_id).update(**fields)
-        Conversation.objects.filter(pk=plan.conversation_id).update(updated_at=now)
         message = (
             Message.objects.select_related("conversation__owner")
             .prefetch_related("attachments")
