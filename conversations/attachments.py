@@ -144,19 +144,46 @@ def display_name(name: str | None) -> str:
     return "".join(ch for ch in last if ch.isprintable()).strip()[:200]
 
 
+def without_metadata(uploaded_file, info: ImageInfo):
+    """Return the image re-encoded without EXIF and text chunks, or the file as it is.
+
+    Phone photos carry GPS coordinates and device details in EXIF; the image goes to
+    the gateway and, through share links, to other people, so those are dropped. The
+    orientation is applied to the pixels first so the picture still stands upright.
+    GIFs (often animated) are kept as they are: they carry no EXIF.
+    """
+    save_as = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}.get(
+        info.content_type
+    )
+    if save_as is None:
+        uploaded_file.seek(0)
+        return uploaded_file, info.width, info.height
+    uploaded_file.seek(0)
+    with Image.open(uploaded_file, formats=DECODERS) as image:
+        upright = ImageOps.exif_transpose(image)
+        if save_as == "JPEG" and upright.mode not in ("RGB", "L"):
+            upright = upright.convert("RGB")
+        cleaned = io.BytesIO()
+        options = {"quality": 92} if save_as in ("JPEG", "WEBP") else {}
+        upright.save(cleaned, save_as, **options)
+        width, height = upright.size
+    return ContentFile(cleaned.getvalue()), width, height
+
+
 def store_upload(*, user, uploaded_file) -> Attachment:
-    """Validate and store an upload as the user's unsent attachment."""
+    """Validate and store an upload, without its metadata, as the user's unsent image."""
     info = validate_image(uploaded_file)
+    content, width, height = without_metadata(uploaded_file, info)
     attachment = Attachment(
         owner=user,
         content_type=info.content_type,
         original_name=display_name(uploaded_file.name),
-        size=uploaded_file.size,
-        width=info.width,
-        height=info.height,
+        size=content.size,
+        width=width,
+        height=height,
     )
     # The name given here is ignored: `attachment_path` picks a random one.
-    attachment.file.save("upload", uploaded_file, save=False)
+    attachment.file.save("upload", content, save=False)
     try:
         attachment.save()
     except BaseException:

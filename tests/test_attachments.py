@@ -267,11 +267,15 @@ def test_upload_keeps_at_most_200_characters_of_the_name(user):
     assert attachment.original_name == "a" * 200
 
 
-def test_image_input_returns_type_and_stored_bytes(user):
-    data = image_bytes("JPEG")
-    attachment = stored(user, data, "photo.jpg")
+def stored_bytes(attachment: Attachment) -> bytes:
+    with attachment.file.open("rb") as saved:
+        return saved.read()
 
-    assert attachments.image_input(attachment) == ("image/jpeg", data)
+
+def test_image_input_returns_type_and_stored_bytes(user):
+    attachment = stored(user, image_bytes("JPEG"), "photo.jpg")
+
+    assert attachments.image_input(attachment) == ("image/jpeg", stored_bytes(attachment))
 
 
 # --- Serving ---------------------------------------------------------------------------
@@ -284,7 +288,7 @@ def test_uploader_gets_full_image_with_safe_headers(client, user):
 
     response = client.get(f"/attachments/{attachment.pk}/")
 
-    assert b"".join(response.streaming_content) == data
+    assert b"".join(response.streaming_content) == stored_bytes(attachment)
     assert response["Content-Type"] == "image/webp"
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Disposition"] == 'inline; filename="image.webp"'
@@ -510,3 +514,20 @@ def test_rolled_back_deletion_keeps_the_files(user, media, django_capture_on_com
 
     assert callbacks == []
     assert files_in(media) == [attachment.file.name]
+
+
+def test_uploaded_photo_loses_its_exif_location_but_stays_upright(user):
+    image = Image.new("RGB", (40, 20), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to display
+    exif.get_ifd(0x8825)[2] = (52.0, 31.0, 0.0)  # GPS latitude
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif)
+    assert Image.open(io.BytesIO(buffer.getvalue())).getexif().get_ifd(0x8825)
+
+    attachment = stored(user, buffer.getvalue(), "photo.jpg")
+
+    with attachment.file.open("rb") as saved, Image.open(saved) as result:
+        assert not result.getexif()
+        assert result.size == (20, 40)
+    assert (attachment.width, attachment.height) == (20, 40)
