@@ -52,7 +52,7 @@ def transcript(user, conversation_id: int) -> TranscriptView | None:
     if found is None:
         return None
     records.recover_orphans(found.pk)
-    return TranscriptView(found, found.visible_branch())
+    return TranscriptView(found, with_model_labels(found.visible_branch()))
 
 
 def message(user, message_id: int) -> Message | None:
@@ -81,6 +81,21 @@ def with_siblings(messages: list[Message]) -> list[Message]:
         by_parent.setdefault((conversation_id, parent_id), []).append(pk)
     for m in messages:
         m.siblings = by_parent.get((m.conversation_id, m.parent_id), [m.pk])
+    return with_model_labels(messages)
+
+
+def with_model_labels(messages: list[Message]) -> list[Message]:
+    """Give each answer `model_label`: the catalogue's name for the model it came from.
+
+    Answers keep the upstream id they were sent with; people know models by label. An
+    id no longer in the catalogue shows as it is.
+    """
+    ids = {m.model_name for m in messages if m.model_name}
+    labels = dict(
+        ModelChoice.objects.filter(upstream_id__in=ids).values_list("upstream_id", "label")
+    )
+    for m in messages:
+        m.model_label = labels.get(m.model_name, m.model_name)
     return messages
 
 

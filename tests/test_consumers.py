@@ -356,3 +356,12 @@ async def test_deactivating_a_user_closes_their_open_socket(gateway, user):
         output = await socket.receive_output(timeout=5)
 
     assert output == {"type": "websocket.close", "code": 4403}
+
+
+async def test_answers_show_the_models_catalogue_label(gateway, user):
+    socket = await open_socket(user)
+
+    frames = await chat_turn(socket, "Hello")
+
+    assert '<span class="model-name" title="sim-chat">Sim Chat</span>' in frames[-1]
+    await socket.disconnect()
