@@ -48,8 +48,16 @@ run: $(VENV)/.installed-runtime compilemessages
 	DEBUG=$${DEBUG:-1} $(VENV)/bin/daphne -b $(HOST) -p $(PORT) --websocket_timeout -1 \
 		chatweb.asgi:application
 
+# axe-core for the browser accessibility test, from tests/browser/package-lock.json; without
+# npm the test skips and says why.
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/package.json tests/browser/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/browser --no-audit --no-fund --loglevel=error >/dev/null && touch $@; \
+	else echo "npm not found: the axe-core accessibility test will skip"; fi
+
 ## test: lint, then the whole suite (SQLite + in-memory layer unless DATABASE_URL/REDIS_URL are set)
-test: $(VENV)/.installed-dev compilemessages
+test: $(VENV)/.installed-dev compilemessages $(AXE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -66,6 +66,9 @@ ALLOWED = {
     "Reasoner",
     "OSS",
     "Mini",
+    # Product names in the empty chat's example prompts.
+    "HTTPS",
+    "Python",
 }
 # Attributes whose text a person reads or hears.
 READ_ATTRIBUTES = {"title", "placeholder", "aria-label", "alt", "hx-confirm", "hx-prompt"}

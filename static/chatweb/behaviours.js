@@ -26,7 +26,46 @@
     });
   }
 
+  // Toasts: short notes in the page's polite live region (#toasts), gone after a few
+  // seconds. Server-sent toasts arrive in the same region and leave the same way.
+  var TOAST_MS = 4000;
+
+  function toastRegion() {
+    var region = document.getElementById("toasts");
+    if (!region) {
+      region = document.createElement("div");
+      region.id = "toasts";
+      region.className = "toasts";
+      region.setAttribute("aria-live", "polite");
+      document.body.appendChild(region);
+    }
+    return region;
+  }
+
+  function dismissLater(toast) {
+    if (toast.dataset.dismissing) return;
+    toast.dataset.dismissing = "1";
+    setTimeout(function () { toast.remove(); }, TOAST_MS);
+  }
+
+  function toast(text) {
+    if (!text) return;
+    var note = document.createElement("div");
+    note.className = "toast";
+    note.textContent = text;
+    toastRegion().appendChild(note);
+    dismissLater(note);
+  }
+  window.chatwebToast = toast;
+
+  function dismissToasts(root) {
+    if (!root || !root.querySelectorAll) return;
+    root.querySelectorAll(".toast").forEach(dismissLater);
+    if (root.matches && root.matches(".toast")) dismissLater(root);
+  }
+
   function setUp(root) {
+    dismissToasts(root);
     fillMeters(root);
     openDialogs(root);
   }
@@ -39,6 +78,8 @@
   });
 
   document.addEventListener("click", function (event) {
+    var noted = event.target instanceof Element && event.target.closest("[data-toast]");
+    if (noted && !noted.hasAttribute("data-copy-previous")) toast(noted.getAttribute("data-toast"));
     var button = event.target instanceof Element && event.target.closest("[data-copy-previous]");
     if (!button) return;
     var input = button.previousElementSibling;
@@ -49,10 +90,12 @@
       : Promise.resolve(document.execCommand("copy"));
     copied.then(function () {
       button.textContent = button.getAttribute("data-copied-label") || button.textContent;
+      toast(button.getAttribute("data-toast"));
     });
   });
 
   document.addEventListener("htmx:load", function (event) { setUp(event.detail.elt); });
+  document.addEventListener("htmx:oobAfterSwap", function (event) { dismissToasts(event.detail.target); });
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", function () { setUp(document); });
   } else {

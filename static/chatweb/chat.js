@@ -145,9 +145,10 @@
     sendWatch();
     markActiveConversation();
     if (!showLinkedMessage()) scrollToLatest();
+    setSidebar(false, false);
+    setHeadMenu(false, false);
     const textarea = $("#composer-text");
     if (textarea) textarea.focus();
-    document.body.classList.remove("sidebar-open");
   });
 
   // --- Composer ----------------------------------------------------------------------
@@ -231,7 +232,7 @@
       event.preventDefault();
       const search = $("#sidebar-search");
       if (search) {
-        document.body.classList.add("sidebar-open");
+        setSidebar(true);
         search.focus();
         search.select();
       }
@@ -239,6 +240,12 @@
       event.preventDefault();
       const textarea = $("#composer-text");
       if (textarea) textarea.focus();
+    } else if (key === "escape" && !event.shiftKey && document.body.classList.contains("sidebar-open")) {
+      event.preventDefault();
+      setSidebar(false);
+    } else if (key === "escape" && !event.shiftKey && document.body.classList.contains("head-menu-open")) {
+      event.preventDefault();
+      setHeadMenu(false);
     } else if (key === "escape" && !event.shiftKey) {
       const stop = document.querySelector(".stop-button");
       if (stop && !$("#shortcuts")?.open) {
@@ -253,9 +260,84 @@
 
   // --- Copy buttons, sidebar, scrolling ----------------------------------------------
 
+  // On a phone the sidebar is a drawer over the chat: opening it moves focus into it,
+  // closing it (toggle, backdrop, Escape, a conversation picked) returns focus to the
+  // toggle that opened it.
+  function drawerMode() {
+    return window.matchMedia("(max-width: 760px)").matches;
+  }
+
+  function setSidebar(open, restoreFocus = true) {
+    const wasOpen = document.body.classList.contains("sidebar-open");
+    document.body.classList.toggle("sidebar-open", open);
+    // Behind the open drawer the chat is out of reach of Tab and screen readers.
+    const main = $("#chat-main");
+    if (main) main.inert = open && drawerMode();
+    document.querySelectorAll("[data-toggle-sidebar]").forEach((button) => {
+      button.setAttribute("aria-expanded", String(open));
+    });
+    if (open && !wasOpen && drawerMode()) {
+      const search = $("#sidebar-search");
+      if (search && document.activeElement !== search) search.focus();
+    } else if (!open && wasOpen && restoreFocus && drawerMode()) {
+      const sidebar = $("#sidebar");
+      if (!sidebar || sidebar.contains(document.activeElement) || document.activeElement === document.body) {
+        const toggle = document.querySelector("#chat-main [data-toggle-sidebar]");
+        if (toggle) toggle.focus();
+      }
+    }
+  }
+
+  window.matchMedia("(max-width: 760px)").addEventListener("change", (event) => {
+    if (!event.matches) {
+      setSidebar(false, false);
+      setHeadMenu(false, false);
+    }
+  });
+
+  // The conversation's actions: a row on wide screens, a menu behind "⋯" on a phone.
+  function setHeadMenu(open, restoreFocus = true) {
+    const wasOpen = document.body.classList.contains("head-menu-open");
+    if (open === wasOpen) return;
+    document.body.classList.toggle("head-menu-open", open);
+    const toggle = $("[data-toggle-head-menu]");
+    if (toggle) toggle.setAttribute("aria-expanded", String(open));
+    if (open) {
+      const first = document.querySelector("#chat-head-menu summary, #chat-head-menu button");
+      if (first) first.focus();
+    } else if (restoreFocus && toggle) {
+      toggle.focus();
+    }
+  }
+
   document.addEventListener("click", (event) => {
     if (event.target.closest("[data-toggle-sidebar]")) {
-      document.body.classList.toggle("sidebar-open");
+      setSidebar(!document.body.classList.contains("sidebar-open"));
+      return;
+    }
+    if (event.target.closest("[data-close-sidebar]")) {
+      setSidebar(false);
+      return;
+    }
+    if (event.target.closest("[data-toggle-head-menu]")) {
+      setHeadMenu(!document.body.classList.contains("head-menu-open"));
+      return;
+    }
+    // A click outside the actions menu, or on an action in it, closes it.
+    const inMenu = event.target.closest("#chat-head-menu");
+    if (!inMenu || (event.target.closest("button, a") && !event.target.closest("details"))) {
+      setHeadMenu(false, false);
+    }
+    const example = event.target.closest("[data-example-prompt]");
+    if (example) {
+      const textarea = $("#composer-text");
+      if (textarea) {
+        textarea.value = example.dataset.examplePrompt;
+        resize(textarea);
+        updateCount(textarea);
+        textarea.focus();
+        textarea.setSelectionRange(textarea.value.length, textarea.value.length);
+      }
       return;
     }
     const edit = event.target.closest("[data-edit-message]");

@@ -17,6 +17,7 @@
       document.execCommand("copy");
       scratch.remove();
     }
+    if (window.chatwebToast) window.chatwebToast(gettext("Copied to clipboard"));
     const label = button.textContent;
     button.textContent = gettext("Copied");
     button.classList.add("copied");
