@@ -154,7 +154,10 @@ def new_messages_html(messages: list[Message]) -> str:
 
 def transcript_html(view: TranscriptView) -> str:
     """Return the whole transcript, replacing the page's (a resync after reconnecting)."""
-    return render("transcript_oob", {"items": bubbles(view.messages)})
+    return render(
+        "transcript_oob",
+        {"items": bubbles(view.messages), "conversation": view.conversation, "view": view},
+    )
 
 
 def live_body_html(message_id: int, blocks: str, tail: str, *, extras: Extras) -> str:

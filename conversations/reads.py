@@ -33,12 +33,22 @@ SIDEBAR_PAGE_SIZE = 50
 
 @dataclass(frozen=True)
 class TranscriptView:
+    """The part of a conversation's branch a page shows, newest last.
+
+    Long conversations open on their latest messages; `earlier_than` names the first
+    one shown when older ones exist, for the "load earlier messages" button.
+    """
+
     conversation: Conversation
     messages: list[Message]
+    earlier_than: int | None = None
 
     @property
     def streaming(self) -> list[Message]:
         return [m for m in self.messages if m.is_streaming]
+
+
+TRANSCRIPT_PAGE_SIZE = 100
 
 
 def conversation(user, conversation_id: int) -> Conversation | None:
@@ -47,12 +57,26 @@ def conversation(user, conversation_id: int) -> Conversation | None:
     ).first()
 
 
-def transcript(user, conversation_id: int) -> TranscriptView | None:
+def transcript(
+    user, conversation_id: int, *, around: int | None = None, before: int | None = None
+) -> TranscriptView | None:
+    """Return the latest page of the branch on show, or the page ending before `before`.
+
+    With `around` (a message a search result links to) the page starts a little above
+    that message and runs to the end, so the link lands on it.
+    """
     found = conversation(user, conversation_id)
     if found is None:
         return None
     records.recover_orphans(found.pk)
-    return TranscriptView(found, with_model_labels(found.visible_branch()))
+    branch = found.visible_branch()
+    ids = [m.pk for m in branch]
+    end = ids.index(before) if before in ids else len(branch)
+    start = max(0, end - TRANSCRIPT_PAGE_SIZE)
+    if around in ids and before is None:
+        start = min(start, max(0, ids.index(around) - 5))
+    shown = with_model_labels(branch[start:end])
+    return TranscriptView(found, shown, earlier_than=shown[0].pk if start > 0 and shown else None)
 
 
 def message(user, message_id: int) -> Message | None:

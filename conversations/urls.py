@@ -5,6 +5,7 @@ from conversations import attachment_views, history_views, share_views, usage_vi
 urlpatterns = [
     path("", views.chat, name="chat"),
     path("c/<int:pk>/", views.conversation, name="conversation"),
+    path("c/<int:pk>/earlier/", views.earlier_messages, name="earlier_messages"),
     path("c/<int:pk>/rename/", views.rename_conversation, name="rename_conversation"),
     path("c/<int:pk>/delete/", views.delete_conversation, name="delete_conversation"),
     path("c/<int:pk>/pin/", views.pin_conversation, name="pin_conversation"),

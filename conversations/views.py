@@ -26,6 +26,7 @@ def chat_context(request, view: reads.TranscriptView | None) -> dict:
     return {
         "conversation": conversation,
         "items": fragments.bubbles(view.messages) if view else [],
+        "view": view,
         "models": models,
         "selected_model": selected or ModelChoice.objects.default(),
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
@@ -58,10 +59,27 @@ def chat(request):
 
 @require_GET
 def conversation(request, pk: int):
-    view = reads.transcript(request.user, pk)
+    view = reads.transcript(request.user, pk, around=int_param(request, "m"))
     if view is None:
         raise Http404("No such conversation.")
     return render_chat(request, view)
+
+
+@require_GET
+def earlier_messages(request, pk: int):
+    """The page of messages before the first one shown, replacing the button that asked."""
+    view = reads.transcript(request.user, pk, before=int_param(request, "before"))
+    if view is None:
+        raise Http404("No such conversation.")
+    context = {"items": fragments.bubbles(view.messages), "conversation": view.conversation}
+    return render(request, f"{PAGE}#earlier_messages", {**context, "view": view})
+
+
+def int_param(request, name: str) -> int | None:
+    try:
+        return int(request.GET.get(name, ""))
+    except ValueError:
+        return None
 
 
 @require_GET
