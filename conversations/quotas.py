@@ -42,6 +42,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from conversations.models import DefaultQuota, GroupQuota, Quota, QuotaCounter
 from conversations.periods import DAY, MONTH, Window, current_windows
@@ -144,16 +145,25 @@ class QuotaExceeded(Exception):
                 "Ask an administrator to raise it."
             ) % {"span": span}
         numbers = {"used": f"{self.used:,}", "limit": f"{self.limit:,}", "span": span}
-        message = _("You have used %(used)s of your %(limit)s tokens for %(span)s") % numbers
+        message = (
+            ngettext(
+                "You have used %(used)s of your %(limit)s token for %(span)s",
+                "You have used %(used)s of your %(limit)s tokens for %(span)s",
+                self.limit,
+            )
+            % numbers
+        )
         if self.reserved:
             message += _(", and answers still being written hold %(reserved)s more") % {
                 "reserved": f"{self.reserved:,}"
             }
         left = self.limit - self.used - self.reserved
         if left > 0:
-            message += _("; the %(left)s left are not enough for this message") % {
-                "left": f"{left:,}"
-            }
+            message += ngettext(
+                "; the %(left)s left is not enough for this message",
+                "; the %(left)s left are not enough for this message",
+                left,
+            ) % {"left": f"{left:,}"}
         return _("%(message)s. It resets %(reset)s.") % {
             "message": message,
             "reset": describe_reset(self.period, self.resets_at),

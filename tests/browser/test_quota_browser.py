@@ -71,7 +71,7 @@ def test_admin_limit_refuses_then_allows_the_users_message(
     text = " ".join(error.inner_text().split())
     day = quotas.status(user)[0]
     assert day.period == "day"
-    assert "of your 1 tokens for today" in text, text
+    assert "of your 1 token for today" in text, text
     assert f"It resets {day.reset_description}." in text, text
     # chat.js puts the refused text back once the socket has delivered the error.
     user_page.wait_for_function(
