@@ -68,6 +68,11 @@ bench: $(VENV)/.installed-dev
 		$(PY) -m pip install --quiet websockets psutil pyinstrument
 	$(PY) -m bench.run
 
+## loadtest: 200 users x 5 messages through two Daphne processes on PostgreSQL + Redis (own db, dropped)
+loadtest: $(VENV)/.installed-dev
+	$(PY) -c "import websockets" 2>/dev/null || $(PY) -m pip install --quiet websockets
+	$(PY) -m bench.loadtest
+
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .

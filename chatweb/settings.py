@@ -107,7 +107,9 @@ def database_from_env() -> dict:
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{DATA_DIR / 'chatweb.sqlite3'}"
     try:
-        database = dj_database_url.parse(url, conn_max_age=0)
+        # Health checks: after PostgreSQL drops connections (restart, failover), the pool
+        # would otherwise hand out each dead one once, failing that request or save.
+        database = dj_database_url.parse(url, conn_max_age=0, conn_health_checks=True)
     except ValueError as error:
         raise EnvError("DATABASE_URL", str(error).split("\n")[0]) from None
     if database["ENGINE"] == "django.db.backends.sqlite3":

@@ -22,6 +22,7 @@ from functools import cached_property
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
 from django.utils import translation
 from django.utils.translation import gettext
 
@@ -44,9 +45,20 @@ class Malformed(Exception):
 
 class ChatConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict) -> None:
-        # Every frame and event renders in the language this socket opened with.
+        """Handle one event, in the language this socket opened with.
+
+        A database that is briefly gone must not kill the socket: a restart or failover
+        of PostgreSQL drops every connection, the query that meets a dead one fails and
+        the next one gets a fresh connection, so the page is told to try again.
+        """
         with translation.override(self.language):
-            await super().dispatch(message)
+            try:
+                await super().dispatch(message)
+            except DatabaseError:
+                logger.warning("database error handling %s", message.get("type"), exc_info=True)
+                if message.get("type") != "websocket.connect":
+                    text = gettext("The server lost its database for a moment. Please try again.")
+                    await self.send(text_data=fragments.toast_html(text))
 
     @cached_property
     def language(self) -> str:

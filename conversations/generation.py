@@ -23,6 +23,7 @@ from contextlib import aclosing
 
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
+from django.db import DatabaseError
 
 from conversations import broadcast, fragments, records
 from conversations.answer import AnswerState, Outcome
@@ -31,6 +32,7 @@ from conversations.gateway.request import function_call_output
 from conversations.live import Fragment, get_hub, spawn
 from conversations.plans import TurnPlan
 from conversations.rendering import StreamingMarkdown
+from conversations.titles import generate_title
 from conversations.tools import REGISTRY, ToolContext, run_call
 from conversations.upstream import get_client
 
@@ -43,6 +45,7 @@ MAX_FLUSH_SECONDS = 0.15
 STREAMS_PER_FLUSH_STEP = 100
 REMOTE_FLUSH_SECONDS = 0.2
 MAX_TOOL_ROUNDS = 5
+FINAL_SAVE_RETRY_SECONDS = 0.5
 CHECKPOINT_SECONDS = 1.0
 HEARTBEAT_SECONDS = 10.0
 
@@ -278,11 +281,19 @@ class Generation:
                     logger.warning("checkpoint of %s failed", self.message_id, exc_info=True)
 
     async def _finish(self) -> None:
-        """Write the answer once, publish its final form, and let everyone know."""
+        """Write the answer once, publish its final form, and let everyone know.
+
+        The hub lets go of the generation whatever happens here. If the final write
+        fails twice (the database is gone), the last checkpoint stays and recovery marks
+        the answer interrupted; the error is logged, never lost in a dead task.
+        """
         self._flush()
-        message = await database_sync_to_async(records.finish_answer)(
-            self.plan, self.state, previous_id=self.previous_id
-        )
+        try:
+            message = await self._save_final()
+        except Exception:
+            logger.exception("could not save the end of answer %s", self.message_id)
+            self._hub.unregister(self)
+            return
         self.seq += 1
         self._publish(
             Fragment(self.message_id, self.seq, fragments.message_html(message), final=True)
@@ -292,9 +303,20 @@ class Generation:
             self.plan.user_id, self.plan.conversation_id, answer_id=self.message_id
         )
         if self.plan.needs_title and message.status == message.Status.COMPLETE:
-            from conversations.titles import generate_title
+            try:
+                await generate_title(self.plan, self.state.text)
+            except Exception:
+                logger.exception("could not name conversation %s", self.plan.conversation_id)
 
-            await generate_title(self.plan, self.state.text)
+    async def _save_final(self):
+        save = database_sync_to_async(records.finish_answer)
+        try:
+            return await save(self.plan, self.state, previous_id=self.previous_id)
+        except DatabaseError:
+            # One retry on a fresh connection: a restart or failover drops them all.
+            logger.warning("final save of %s failed; retrying once", self.message_id)
+            await asyncio.sleep(FINAL_SAVE_RETRY_SECONDS)
+            return await save(self.plan, self.state, previous_id=self.previous_id)
 
 
 def run_tool_call(plan: TurnPlan, call):
