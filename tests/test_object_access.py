@@ -1,0 +1,94 @@
+"""Another user learns nothing: every URL that names someone's object answers 404.
+
+One table of every URL with a conversation, message, attachment or share-link id in
+it, requested by a signed-in user who does not own the object. A new URL of that kind
+belongs in this table.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from conversations import attachments, sharing
+from conversations.models import Conversation, Message, ShareLink
+
+SECRET = "owner's secret plan"
+
+
+@pytest.fixture
+def owned(user):
+    """A conversation of `user` with a message, an image and a share link."""
+    conversation = Conversation.objects.create(owner=user, title=SECRET)
+    question = Message.objects.create(conversation=conversation, role="user", text=SECRET)
+    answer = Message.objects.create(
+        conversation=conversation, parent=question, role="assistant", text=SECRET
+    )
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG")
+    image = attachments.store_upload(
+        user=user, uploaded_file=SimpleUploadedFile("a.png", buffer.getvalue())
+    )
+    image.message = question
+    image.save(update_fields=["message"])
+    link = sharing.create_link(conversation=conversation, visibility="team")
+    return {"c": conversation.pk, "m": answer.pk, "a": image.pk, "s": link.pk}
+
+
+GETS = [
+    "/c/{c}/",
+    "/c/{c}/earlier/?before={m}",
+    "/c/{c}/export.md",
+    "/c/{c}/export.json",
+    "/c/{c}/export.zip",
+    "/c/{c}/share/",
+    "/attachments/{a}/",
+    "/attachments/{a}/thumb/",
+]
+POSTS = [
+    "/c/{c}/rename/",
+    "/c/{c}/delete/",
+    "/c/{c}/pin/",
+    "/c/{c}/archive/",
+    "/c/{c}/share/",
+    "/attachments/{a}/delete/",
+    "/shares/{s}/revoke/",
+    "/shares/{s}/update/",
+]
+
+
+@pytest.mark.parametrize("url", GETS)
+def test_another_user_gets_404_reading(url, client, owned, other_user):
+    client.force_login(other_user)
+
+    response = client.get(url.format(**owned))
+
+    assert response.status_code == 404
+    assert SECRET not in response.content.decode(errors="replace")
+
+
+@pytest.mark.parametrize("url", POSTS)
+def test_another_user_gets_404_changing(url, client, owned, other_user):
+    client.force_login(other_user)
+
+    response = client.post(url.format(**owned), {"visibility": "public"})
+
+    assert response.status_code == 404
+    conversation = Conversation.objects.get(pk=owned["c"])
+    assert (conversation.title, conversation.pinned, conversation.archived) == (
+        SECRET,
+        False,
+        False,
+    )
+    assert ShareLink.objects.get(pk=owned["s"]).revoked_at is None
+
+
+def test_search_never_finds_another_users_messages(client, owned, other_user):
+    client.force_login(other_user)
+
+    response = client.get("/search/?q=secret")
+
+    assert SECRET not in response.content.decode()
