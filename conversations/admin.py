@@ -144,12 +144,12 @@ class ModelChoiceAdmin(admin.ModelAdmin):
     @admin.display(description=_("capabilities"))
     def capabilities(self, model: ModelChoice) -> str:
         names = [
-            ("reasoning", model.supports_reasoning),
-            ("web search", model.supports_web_search),
-            ("images", model.supports_images),
-            ("tools", model.supports_function_tools),
+            (gettext("reasoning"), model.supports_reasoning),
+            (gettext("web search"), model.supports_web_search),
+            (gettext("images"), model.supports_images),
+            (gettext("tools"), model.supports_function_tools),
         ]
-        return ", ".join(name for name, supported in names if supported) or "text only"
+        return ", ".join(name for name, supported in names if supported) or gettext("text only")
 
     @admin.display(description=_("effort"), ordering="default_reasoning_effort")
     def effort(self, model: ModelChoice) -> str:
@@ -567,12 +567,15 @@ class SharingPolicyAdmin(admin.ModelAdmin):
         return redirect(reverse("admin:conversations_sharingpolicy_change", args=[policy.pk]))
 
 
+LINK_STATES = {"active": _("active"), "expired": _("expired"), "revoked": _("revoked")}
+
+
 class LinkStateFilter(admin.SimpleListFilter):
     title = _("state")
     parameter_name = "state"
 
     def lookups(self, request, model_admin):
-        return (("active", "active"), ("expired", "expired"), ("revoked", "revoked"))
+        return tuple(LINK_STATES.items())
 
     def queryset(self, request, queryset):
         now = timezone.now()
@@ -634,7 +637,7 @@ class ShareLinkAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("state"))
     def state(self, link: ShareLink) -> str:
-        return link.state()
+        return LINK_STATES[link.state()]
 
     @admin.display(description=_("messages"))
     def messages(self, link: ShareLink) -> int:

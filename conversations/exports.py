@@ -27,6 +27,7 @@ from urllib.parse import quote
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import override
 
 from conversations.attachments import EXTENSIONS
 from conversations.citations import number_citations
@@ -362,7 +363,8 @@ def message_markdown(message: Message) -> str:
         )
         parts.append(f"**Sources**\n\n{listed}")
     if message.status != Message.Status.COMPLETE:
-        parts.append(f"_Status: {message.get_status_display()}._")
+        with override("en"):  # exports are in English; the status labels are translatable
+            parts.append(f"_Status: {message.get_status_display()}._")
     if message.error:
         parts.append(f"_Error: {message.error}_")
     return "\n\n".join(parts)

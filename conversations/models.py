@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ModelChoiceQuerySet(models.QuerySet):
@@ -25,43 +26,57 @@ class ModelChoice(models.Model):
     """One entry of the catalogue admins curate: which upstream models people may use."""
 
     upstream_id = models.CharField(
-        "upstream model id", max_length=100, unique=True, help_text="Sent as `model`."
+        _("upstream model id"), max_length=100, unique=True, help_text=_("Sent as `model`.")
     )
-    label = models.CharField(max_length=100)
-    enabled = models.BooleanField(default=True)
-    is_default = models.BooleanField("default", default=False)
-    position = models.PositiveIntegerField(default=0)
-    supports_reasoning = models.BooleanField("reasoning", default=False)
-    supports_web_search = models.BooleanField("web search", default=False)
-    supports_images = models.BooleanField("image input", default=False)
-    supports_function_tools = models.BooleanField("function tools", default=False)
+    label = models.CharField(verbose_name=_("label"), max_length=100)
+    enabled = models.BooleanField(verbose_name=_("enabled"), default=True)
+    is_default = models.BooleanField(_("default"), default=False)
+    position = models.PositiveIntegerField(verbose_name=_("position"), default=0)
+    supports_reasoning = models.BooleanField(_("reasoning"), default=False)
+    supports_web_search = models.BooleanField(_("web search"), default=False)
+    supports_images = models.BooleanField(_("image input"), default=False)
+    supports_function_tools = models.BooleanField(_("function tools"), default=False)
     reasoning_efforts = models.CharField(
+        verbose_name=_("reasoning efforts"),
         max_length=100,
         blank=True,
-        help_text="Comma-separated efforts the model accepts, e.g. low,medium,high.",
+        help_text=_("Comma-separated efforts the model accepts, e.g. low,medium,high."),
     )
-    default_reasoning_effort = models.CharField(max_length=16, blank=True)
+    default_reasoning_effort = models.CharField(
+        verbose_name=_("default reasoning effort"), max_length=16, blank=True
+    )
     max_output_tokens = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Upper bound sent as max_output_tokens; empty for none."
+        verbose_name=_("max output tokens"),
+        null=True,
+        blank=True,
+        help_text=_("Upper bound sent as max_output_tokens; empty for none."),
     )
     price_input = models.DecimalField(
-        "input price", max_digits=12, decimal_places=4, default=0, help_text="Per million tokens."
-    )
-    price_cached_input = models.DecimalField(
-        "cached input price",
+        _("input price"),
         max_digits=12,
         decimal_places=4,
         default=0,
-        help_text="Per million tokens.",
+        help_text=_("Per million tokens."),
+    )
+    price_cached_input = models.DecimalField(
+        _("cached input price"),
+        max_digits=12,
+        decimal_places=4,
+        default=0,
+        help_text=_("Per million tokens."),
     )
     price_output = models.DecimalField(
-        "output price", max_digits=12, decimal_places=4, default=0, help_text="Per million tokens."
+        _("output price"),
+        max_digits=12,
+        decimal_places=4,
+        default=0,
+        help_text=_("Per million tokens."),
     )
     tools = models.JSONField(
-        "enabled tools",
+        _("enabled tools"),
         default=list,
         blank=True,
-        help_text="Names of the server-side function tools this model may call.",
+        help_text=_("Names of the server-side function tools this model may call."),
     )
 
     objects = ModelChoiceQuerySet.as_manager()
@@ -94,20 +109,32 @@ class ConversationQuerySet(models.QuerySet):
 
 class Conversation(models.Model):
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        related_name="conversations",
     )
-    title = models.CharField(max_length=200, blank=True)
-    model = models.ForeignKey(ModelChoice, on_delete=models.SET_NULL, null=True, blank=True)
-    instructions = models.TextField(blank=True)
-    archived = models.BooleanField(default=False)
-    pinned = models.BooleanField(default=False)
+    title = models.CharField(verbose_name=_("title"), max_length=200, blank=True)
+    model = models.ForeignKey(
+        ModelChoice, verbose_name=_("model"), on_delete=models.SET_NULL, null=True, blank=True
+    )
+    instructions = models.TextField(verbose_name=_("instructions"), blank=True)
+    archived = models.BooleanField(verbose_name=_("archived"), default=False)
+    pinned = models.BooleanField(verbose_name=_("pinned"), default=False)
     # The last message of the branch on show: edits and regenerations fork the tree, and
     # the conversation reopens on the branch the user last looked at.
     current_leaf = models.ForeignKey(
-        "Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "Message",
+        verbose_name=_("current leaf"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now, help_text="Last activity.")
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(
+        verbose_name=_("updated at"), default=timezone.now, help_text=_("Last activity.")
+    )
 
     objects = ConversationQuerySet.as_manager()
 
@@ -159,52 +186,76 @@ class Message(models.Model):
     """One turn's message. Messages form a tree: edits and regenerations are siblings."""
 
     class Role(models.TextChoices):
-        USER = "user"
-        ASSISTANT = "assistant"
+        USER = "user", _("User")
+        ASSISTANT = "assistant", _("Assistant")
 
     class Status(models.TextChoices):
-        STREAMING = "streaming"
-        COMPLETE = "complete"
-        INCOMPLETE = "incomplete", "cut off"
-        FAILED = "failed"
-        CANCELLED = "cancelled", "stopped"
-        INTERRUPTED = "interrupted"
+        STREAMING = "streaming", _("Streaming")
+        COMPLETE = "complete", _("Complete")
+        INCOMPLETE = "incomplete", _("cut off")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("stopped")
+        INTERRUPTED = "interrupted", _("Interrupted")
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation,
+        verbose_name=_("conversation"),
+        on_delete=models.CASCADE,
+        related_name="messages",
     )
     parent = models.ForeignKey(
-        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+        "self",
+        verbose_name=_("parent"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="children",
     )
-    role = models.CharField(max_length=16, choices=Role.choices)
-    text = models.TextField(blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.COMPLETE)
-    error = models.TextField(blank=True, help_text="What went wrong, in words for the user.")
-    error_code = models.CharField(max_length=40, blank=True)
-    model_name = models.CharField(max_length=100, blank=True)
-    response_id = models.CharField(max_length=100, blank=True)
-    previous_response_id = models.CharField(max_length=100, blank=True)
+    role = models.CharField(verbose_name=_("role"), max_length=16, choices=Role.choices)
+    text = models.TextField(verbose_name=_("text"), blank=True)
+    status = models.CharField(
+        verbose_name=_("status"), max_length=16, choices=Status.choices, default=Status.COMPLETE
+    )
+    error = models.TextField(
+        verbose_name=_("error"), blank=True, help_text=_("What went wrong, in words for the user.")
+    )
+    error_code = models.CharField(verbose_name=_("error code"), max_length=40, blank=True)
+    model_name = models.CharField(verbose_name=_("model name"), max_length=100, blank=True)
+    response_id = models.CharField(verbose_name=_("response id"), max_length=100, blank=True)
+    previous_response_id = models.CharField(
+        verbose_name=_("previous response id"), max_length=100, blank=True
+    )
     # The channel of the process whose Generation streams this answer, so a stop or a
     # late watcher on another process can reach it through the channel layer.
-    worker_channel = models.CharField(max_length=200, blank=True)
+    worker_channel = models.CharField(verbose_name=_("worker channel"), max_length=200, blank=True)
     # Output items replayed as input when the gateway keeps nothing (store=false).
-    replay_items = models.JSONField(default=list, blank=True)
+    replay_items = models.JSONField(verbose_name=_("replay items"), default=list, blank=True)
     # The quota hold of a streaming answer ({"counter_ids": [...], "amount": n}), kept
     # so the hold of an answer whose process died can be given back.
-    quota_hold = models.JSONField(default=dict, blank=True)
-    reasoning_effort = models.CharField(max_length=16, blank=True)
-    reasoning_summary = models.TextField(blank=True)
-    citations = models.JSONField(default=list, blank=True)
-    tool_calls = models.JSONField(default=list, blank=True)
-    web_searches = models.JSONField(default=list, blank=True)
+    quota_hold = models.JSONField(verbose_name=_("quota hold"), default=dict, blank=True)
+    reasoning_effort = models.CharField(
+        verbose_name=_("reasoning effort"), max_length=16, blank=True
+    )
+    reasoning_summary = models.TextField(verbose_name=_("reasoning summary"), blank=True)
+    citations = models.JSONField(verbose_name=_("citations"), default=list, blank=True)
+    tool_calls = models.JSONField(verbose_name=_("tool calls"), default=list, blank=True)
+    web_searches = models.JSONField(verbose_name=_("web searches"), default=list, blank=True)
     # Per-message choices from the composer: web search on, reasoning summary wanted.
-    web_search = models.BooleanField(default=False)
-    reasoning_summary_mode = models.CharField(max_length=16, blank=True)
-    input_tokens = models.PositiveIntegerField(null=True, blank=True)
-    output_tokens = models.PositiveIntegerField(null=True, blank=True)
-    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(auto_now=True)
+    web_search = models.BooleanField(verbose_name=_("web search"), default=False)
+    reasoning_summary_mode = models.CharField(
+        verbose_name=_("reasoning summary mode"), max_length=16, blank=True
+    )
+    input_tokens = models.PositiveIntegerField(
+        verbose_name=_("input tokens"), null=True, blank=True
+    )
+    output_tokens = models.PositiveIntegerField(
+        verbose_name=_("output tokens"), null=True, blank=True
+    )
+    reasoning_tokens = models.PositiveIntegerField(
+        verbose_name=_("reasoning tokens"), null=True, blank=True
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["created_at", "pk"]
@@ -230,18 +281,26 @@ class Attachment(models.Model):
     """An image a user uploaded, private to them and the conversations it is sent in."""
 
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="attachments"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        related_name="attachments",
     )
     message = models.ForeignKey(
-        Message, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments"
+        Message,
+        verbose_name=_("message"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="attachments",
     )
-    file = models.FileField(upload_to=attachment_path)
-    content_type = models.CharField(max_length=40)
-    original_name = models.CharField(max_length=200, blank=True)
-    size = models.PositiveIntegerField()
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    created_at = models.DateTimeField(default=timezone.now)
+    file = models.FileField(verbose_name=_("file"), upload_to=attachment_path)
+    content_type = models.CharField(verbose_name=_("content type"), max_length=40)
+    original_name = models.CharField(verbose_name=_("original name"), max_length=200, blank=True)
+    size = models.PositiveIntegerField(verbose_name=_("size"))
+    width = models.PositiveIntegerField(verbose_name=_("width"))
+    height = models.PositiveIntegerField(verbose_name=_("height"))
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
 
     class Meta:
         ordering = ["pk"]
@@ -261,34 +320,56 @@ class UsageRecord(models.Model):
     """
 
     class Purpose(models.TextChoices):
-        ANSWER = "answer"
-        TITLE = "title"
-        TOOL_ROUND = "tool_round", "tool round"
+        ANSWER = "answer", _("Answer")
+        TITLE = "title", _("Title")
+        TOOL_ROUND = "tool_round", _("tool round")
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_records"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="usage_records",
     )
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Conversation,
+        verbose_name=_("conversation"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     message = models.ForeignKey(
-        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="usage_records"
+        Message,
+        verbose_name=_("message"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="usage_records",
     )
     model = models.ForeignKey(
-        ModelChoice, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        ModelChoice,
+        verbose_name=_("model"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
-    model_name = models.CharField(max_length=100, blank=True)
-    input_tokens = models.PositiveIntegerField(default=0)
-    cached_tokens = models.PositiveIntegerField("cached input tokens", default=0)
-    output_tokens = models.PositiveIntegerField(default=0)
-    reasoning_tokens = models.PositiveIntegerField(default=0)
-    total_tokens = models.PositiveIntegerField(default=0)
-    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    model_name = models.CharField(verbose_name=_("model name"), max_length=100, blank=True)
+    input_tokens = models.PositiveIntegerField(verbose_name=_("input tokens"), default=0)
+    cached_tokens = models.PositiveIntegerField(_("cached input tokens"), default=0)
+    output_tokens = models.PositiveIntegerField(verbose_name=_("output tokens"), default=0)
+    reasoning_tokens = models.PositiveIntegerField(verbose_name=_("reasoning tokens"), default=0)
+    total_tokens = models.PositiveIntegerField(verbose_name=_("total tokens"), default=0)
+    cost = models.DecimalField(verbose_name=_("cost"), max_digits=14, decimal_places=6, default=0)
     estimated = models.BooleanField(
-        default=False, help_text="Counted from the text because the gateway sent no usage."
+        verbose_name=_("estimated"),
+        default=False,
+        help_text=_("Counted from the text because the gateway sent no usage."),
     )
-    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.ANSWER)
-    created_at = models.DateTimeField(default=timezone.now)
+    purpose = models.CharField(
+        verbose_name=_("purpose"), max_length=16, choices=Purpose.choices, default=Purpose.ANSWER
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -307,10 +388,16 @@ class QuotaLimits(models.Model):
     """Token limits per day and per month; empty means "ask the next level", 0 blocks."""
 
     tokens_per_day = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="Empty: fall back to the next level. 0: blocked."
+        verbose_name=_("tokens per day"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: fall back to the next level. 0: blocked."),
     )
     tokens_per_month = models.PositiveBigIntegerField(
-        null=True, blank=True, help_text="Empty: fall back to the next level. 0: blocked."
+        verbose_name=_("tokens per month"),
+        null=True,
+        blank=True,
+        help_text=_("Empty: fall back to the next level. 0: blocked."),
     )
 
     class Meta:
@@ -321,7 +408,10 @@ class Quota(QuotaLimits):
     """A user's own limits, which win over their groups' and the default policy."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="quota",
     )
 
     class Meta:
@@ -335,7 +425,9 @@ class Quota(QuotaLimits):
 class GroupQuota(QuotaLimits):
     """Limits for a group's members who have none of their own."""
 
-    group = models.OneToOneField("auth.Group", on_delete=models.CASCADE, related_name="quota")
+    group = models.OneToOneField(
+        "auth.Group", verbose_name=_("group"), on_delete=models.CASCADE, related_name="quota"
+    )
 
     class Meta:
         verbose_name = _("group quota")
@@ -369,16 +461,21 @@ class QuotaCounter(models.Model):
     """
 
     class Period(models.TextChoices):
-        DAY = "day"
-        MONTH = "month"
+        DAY = "day", _("Day")
+        MONTH = "month", _("Month")
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota_counters"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="quota_counters",
     )
-    period = models.CharField(max_length=8, choices=Period.choices)
-    starts_on = models.DateField(help_text="First local day of the period.")
-    used = models.BigIntegerField(default=0)
-    reserved = models.BigIntegerField(default=0)
+    period = models.CharField(verbose_name=_("period"), max_length=8, choices=Period.choices)
+    starts_on = models.DateField(
+        verbose_name=_("starts on"), help_text=_("First local day of the period.")
+    )
+    used = models.BigIntegerField(verbose_name=_("used"), default=0)
+    reserved = models.BigIntegerField(verbose_name=_("reserved"), default=0)
 
     class Meta:
         constraints = [
@@ -410,12 +507,15 @@ class SharingPolicy(models.Model):
         OFF = "off", _("Off")
 
     mode = models.CharField(
+        verbose_name=_("mode"),
         max_length=8,
         choices=Mode.choices,
         default=Mode.ON,
         help_text=(
-            "Team only: public links ask for sign-in, like team links. Off: no link opens "
-            "and none can be made; links come back if sharing is turned on again."
+            _(
+                "Team only: public links ask for sign-in, like team links. Off: no link opens "
+                "and none can be made; links come back if sharing is turned on again."
+            )
         ),
     )
 
@@ -454,21 +554,34 @@ class ShareLink(models.Model):
     """
 
     class Visibility(models.TextChoices):
-        TEAM = "team", "signed-in team members"
-        PUBLIC = "public", "anyone with the link"
+        TEAM = "team", _("signed-in team members")
+        PUBLIC = "public", _("anyone with the link")
 
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="share_links"
+        Conversation,
+        verbose_name=_("conversation"),
+        on_delete=models.CASCADE,
+        related_name="share_links",
     )
-    token = models.CharField(max_length=64, unique=True, default=new_share_token, editable=False)
-    visibility = models.CharField(max_length=8, choices=Visibility.choices, default=Visibility.TEAM)
-    message_ids = models.JSONField("snapshot", default=list, help_text="Message ids, root first.")
-    snapshot_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    token = models.CharField(
+        verbose_name=_("token"), max_length=64, unique=True, default=new_share_token, editable=False
+    )
+    visibility = models.CharField(
+        verbose_name=_("visibility"),
+        max_length=8,
+        choices=Visibility.choices,
+        default=Visibility.TEAM,
+    )
+    message_ids = models.JSONField(
+        _("snapshot"), default=list, help_text=_("Message ids, root first.")
+    )
+    snapshot_at = models.DateTimeField(verbose_name=_("snapshot at"), default=timezone.now)
+    expires_at = models.DateTimeField(verbose_name=_("expires at"), null=True, blank=True)
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    revoked_at = models.DateTimeField(verbose_name=_("revoked at"), null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("revoked by"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
@@ -520,15 +633,19 @@ class RetainedTranscript(models.Model):
     points at nothing, so it outlives the user, the conversation and their files.
     """
 
-    conversation_ref = models.PositiveBigIntegerField("conversation id")
-    owner_ref = models.PositiveBigIntegerField("owner id")
-    owner_name = models.CharField("owner", max_length=150)
-    title = models.CharField(max_length=200, blank=True)
-    model_label = models.CharField("model", max_length=100, blank=True)
-    messages = models.JSONField(default=list, help_text="The visible branch, root first.")
-    conversation_created_at = models.DateTimeField("started")
-    conversation_updated_at = models.DateTimeField("last activity")
-    retained_at = models.DateTimeField("account deleted", default=timezone.now)
+    conversation_ref = models.PositiveBigIntegerField(_("conversation id"))
+    owner_ref = models.PositiveBigIntegerField(_("owner id"))
+    owner_name = models.CharField(_("owner"), max_length=150)
+    title = models.CharField(verbose_name=_("title"), max_length=200, blank=True)
+    model_label = models.CharField(_("model"), max_length=100, blank=True)
+    messages = models.JSONField(
+        verbose_name=pgettext_lazy("transcript content", "messages"),
+        default=list,
+        help_text=_("The visible branch, root first."),
+    )
+    conversation_created_at = models.DateTimeField(_("started"))
+    conversation_updated_at = models.DateTimeField(_("last activity"))
+    retained_at = models.DateTimeField(_("account deleted"), default=timezone.now)
 
     class Meta:
         ordering = ["-retained_at", "-pk"]
@@ -547,32 +664,54 @@ class TranscriptAccess(models.Model):
     """
 
     class Via(models.TextChoices):
-        LINK = "link", "share link"
-        CONTINUE = "continue", "copied from share link"
-        REVIEW = "review", "admin review"
+        LINK = "link", _("share link")
+        CONTINUE = "continue", _("copied from share link")
+        REVIEW = "review", _("admin review")
 
-    via = models.CharField(max_length=12, choices=Via.choices)
+    via = models.CharField(verbose_name=_("via"), max_length=12, choices=Via.choices)
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Conversation,
+        verbose_name=_("conversation"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
-    conversation_ref = models.PositiveBigIntegerField("conversation id")
-    conversation_title = models.CharField(max_length=200, blank=True)
-    owner_name = models.CharField("owner", max_length=150, blank=True)
+    conversation_ref = models.PositiveBigIntegerField(_("conversation id"))
+    conversation_title = models.CharField(
+        verbose_name=_("conversation title"), max_length=200, blank=True
+    )
+    owner_name = models.CharField(_("owner"), max_length=150, blank=True)
     share_link = models.ForeignKey(
-        ShareLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="accesses"
+        ShareLink,
+        verbose_name=_("share link"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="accesses",
     )
     retained = models.ForeignKey(
-        RetainedTranscript, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        RetainedTranscript,
+        verbose_name=_("retained"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     viewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("viewer"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     viewer_name = models.CharField(
-        "viewer", max_length=150, blank=True, help_text="Empty for an anonymous visitor."
+        _("viewer"), max_length=150, blank=True, help_text=_("Empty for an anonymous visitor.")
     )
-    ip_address = models.GenericIPAddressField("IP address", null=True, blank=True)
-    user_agent = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField("time", default=timezone.now, db_index=True)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(verbose_name=_("user agent"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -606,9 +745,14 @@ class UserPreference(models.Model):
     """A user's interface settings that follow them to every device."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="preference",
     )
-    language = models.CharField(max_length=16, blank=True, choices=settings.LANGUAGES)
+    language = models.CharField(
+        verbose_name=_("language"), max_length=16, blank=True, choices=settings.LANGUAGES
+    )
 
     def __str__(self) -> str:
         return f"{self.user} ({self.language or 'browser language'})"

@@ -189,6 +189,28 @@ def test_i18n_admin_index_in_chinese(client, make_user):
     assert english_leftovers(html) == []
 
 
+def test_i18n_admin_field_labels_and_choices_in_chinese(client, make_user, catalogue):
+    admin_user = make_user("admin", is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    model = ModelChoice.objects.enabled().default()
+    record(admin_user, model, tokens=1_500, purpose="tool_round")
+
+    form = client.get(
+        reverse("admin:conversations_modelchoice_change", args=[model.pk]), **ZH
+    ).content.decode()
+    usage = client.get(reverse("admin:conversations_usagerecord_changelist"), **ZH)
+    usage = usage.content.decode()
+
+    for label in ("上游模型 ID", "联网搜索", "函数工具", "输入价格", "每百万 token。"):
+        assert label in form
+    for label in ("Upstream model id", "Web search", "Function tools", "Per million tokens."):
+        assert label not in form
+    for label in ("用途", "估算", "回答", "工具轮次", "标题"):
+        assert label in usage
+    for label in ("By purpose", "By estimated", "Tool round", "tool round"):
+        assert label not in usage
+
+
 def test_i18n_english_pages_unchanged(client, user, chat_data):
     client.force_login(user)
 
