@@ -832,7 +832,8 @@ class RetainedTranscriptAdmin(admin.ModelAdmin):
             sharing.retained_transcript(retained),
             image_url=None,
             review_back=reverse("admin:conversations_retainedtranscript_changelist"),
-            notice=f"Kept when the account was deleted on {deleted}. Its images were deleted.",
+            notice=_("Kept when the account was deleted on %(date)s. Its images were deleted.")
+            % {"date": deleted},
         )
 
 

@@ -145,7 +145,7 @@ class Conversation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.title or f"Conversation {self.pk}"
+        return self.title or _("Conversation %(number)s") % {"number": self.pk}
 
     def visible_branch(self) -> list[Message]:
         """Return the messages of the branch on show, root first.
@@ -265,7 +265,10 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.role} message {self.pk}"
+        return _("%(role)s message %(number)s") % {
+            "role": self.get_role_display(),
+            "number": self.pk,
+        }
 
     @property
     def is_streaming(self) -> bool:
@@ -306,7 +309,7 @@ class Attachment(models.Model):
         ordering = ["pk"]
 
     def __str__(self) -> str:
-        return self.original_name or f"Image {self.pk}"
+        return self.original_name or _("Image %(number)s") % {"number": self.pk}
 
 
 # --- Usage and quotas ---
@@ -381,7 +384,10 @@ class UsageRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.total_tokens} tokens on {self.model_name or 'an unknown model'}"
+        return _("%(tokens)s tokens on %(model)s") % {
+            "tokens": self.total_tokens,
+            "model": self.model_name or _("an unknown model"),
+        }
 
 
 class QuotaLimits(models.Model):
@@ -419,7 +425,7 @@ class Quota(QuotaLimits):
         verbose_name_plural = _("user quotas")
 
     def __str__(self) -> str:
-        return f"Quota of {self.user}"
+        return _("Quota of %(user)s") % {"user": self.user}
 
 
 class GroupQuota(QuotaLimits):
@@ -434,7 +440,7 @@ class GroupQuota(QuotaLimits):
         verbose_name_plural = _("group quotas")
 
     def __str__(self) -> str:
-        return f"Quota of group {self.group}"
+        return _("Quota of group %(group)s") % {"group": self.group}
 
 
 class DefaultQuota(QuotaLimits):
@@ -446,7 +452,7 @@ class DefaultQuota(QuotaLimits):
         constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_default_quota")]
 
     def __str__(self) -> str:
-        return "Default quota"
+        return str(_("Default quota"))
 
     @classmethod
     def load(cls) -> DefaultQuota:
@@ -524,7 +530,7 @@ class SharingPolicy(models.Model):
         constraints = [models.CheckConstraint(condition=Q(pk=1), name="one_sharing_policy")]
 
     def __str__(self) -> str:
-        return f"Sharing: {self.get_mode_display()}"
+        return _("Sharing: %(mode)s") % {"mode": self.get_mode_display()}
 
     @classmethod
     def load(cls) -> SharingPolicy:
@@ -596,7 +602,10 @@ class ShareLink(models.Model):
         verbose_name_plural = _("share links")
 
     def __str__(self) -> str:
-        return f"Share link {self.pk} of {self.conversation}"
+        return _("Share link %(number)s of %(conversation)s") % {
+            "number": self.pk,
+            "conversation": self.conversation,
+        }
 
     def state(self, now=None) -> str:
         """Return "revoked", "expired" or "active"."""
@@ -621,7 +630,7 @@ class ReviewedConversation(Conversation):
     class Meta:
         proxy = True
         default_permissions = ()
-        permissions = [("review_conversations", "Can read any conversation for review")]
+        permissions = [("review_conversations", _("Can read any conversation for review"))]
         verbose_name = _("transcript")
         verbose_name_plural = _("transcripts (review)")
 

@@ -311,7 +311,9 @@ async def test_retry_answers_again_as_a_new_branch(gateway, user):
     failed = (await answers())[0]
 
     await send(socket, action="retry", message=str(failed.pk))
-    frames = await receive_until(socket, final_answer)
+    frames = await receive_until(
+        socket, lambda f: final_answer(f) and f'id="message-{failed.pk}"' not in f
+    )
 
     retried = (await answers())[1]
     assert retried.status == "complete"
