@@ -32,6 +32,7 @@ from tests.support.browser import (
     wait_for_live_text,
     wait_for_socket,
     wait_for_status,
+    wait_until_servers_are_quiet,
 )
 
 pytestmark = pytest.mark.browser
@@ -115,6 +116,7 @@ def two_pages(chromium, servers, transactional_db, make_user, monkeypatch):
     page_b = context.new_page()  # same cookies: the session is in the shared database
     yield page_a, page_b
     context.close()
+    wait_until_servers_are_quiet()
 
 
 def start_story_on_a(page_a) -> tuple[int, int]:

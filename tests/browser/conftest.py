@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import start_server
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, wait_until_servers_are_quiet
 
 ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
 
@@ -70,6 +70,13 @@ def page(browser, transactional_db, monkeypatch):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(autouse=True)
+def quiet_servers_before_flush(transactional_db):
+    """Set up after the test database, so torn down before it is flushed."""
+    yield
+    wait_until_servers_are_quiet()
 
 
 @pytest.fixture

@@ -239,3 +239,30 @@ def question_text(page) -> str:
     question = page.locator("article.message-user")
     assert question.count() == 1
     return question.locator(".message-body").inner_text().strip()
+
+
+def wait_until_servers_are_quiet(timeout: float = 15.0) -> None:
+    """Let the test servers finish their database work before the test database is flushed.
+
+    A server still streaming an answer, or naming a new conversation after its first
+    answer, writes while pytest-django truncates the tables; on PostgreSQL the two can
+    deadlock. Wait (bounded) until no answer streams and every answered conversation
+    has its title.
+    """
+    import time
+
+    from django.db.models import Exists, OuterRef
+
+    from conversations.models import Conversation, Message
+
+    complete = Message.objects.filter(
+        conversation=OuterRef("pk"), role="assistant", status="complete"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = Message.objects.filter(status="streaming").exists() or (
+            Conversation.objects.filter(title="").filter(Exists(complete)).exists()
+        )
+        if not busy:
+            return
+        time.sleep(0.1)
