@@ -610,18 +610,7 @@ class ShareLinkAdmin(admin.ModelAdmin):
     list_filter = (LinkStateFilter, "visibility")
     list_select_related = ("conversation__owner",)
     search_fields = ("=token", "conversation__title", "conversation__owner__username")
-    fields = (
-        "conversation",
-        "owner",
-        "visibility",
-        "state",
-        "messages",
-        "created_at",
-        "snapshot_at",
-        "expires_at",
-        "revoked_at",
-        "revoked_by",
-    )
+    fields = (*list_display, "revoked_by")
     readonly_fields = fields
     actions = ("revoke_links",)
 

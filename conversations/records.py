@@ -488,18 +488,14 @@ def record_answer_usage(plan: TurnPlan, state: AnswerState, message: Message) ->
         estimate = Usage(plan.input_estimate, 0, output, 0, plan.input_estimate + output)
         responses.append((estimate, True, UsageRecord.Purpose.ANSWER))
     for counts, estimated, purpose in responses:
-        usage.record_usage(
+        usage.record_response_usage(
+            counts,
+            estimated=estimated,
             user=message.conversation.owner,
             conversation=message.conversation,
             message=message,
             model_choice=model_choice,
             model_name=plan.model,
-            input_tokens=counts.input_tokens,
-            cached_tokens=counts.cached_tokens,
-            output_tokens=counts.output_tokens,
-            reasoning_tokens=counts.reasoning_tokens,
-            total_tokens=counts.total_tokens,
-            estimated=estimated,
             purpose=purpose,
         )
     return sum(counts.total_tokens for counts, _, _ in responses)
@@ -521,18 +517,14 @@ def charge_orphan(orphan: Message) -> None:
         quotas.Reservation(owner.pk, tuple(hold["counter_ids"]), hold["amount"], None),
         total_tokens=input_tokens + output_tokens,
     )
-    usage.record_usage(
+    usage.record_response_usage(
+        Usage(input_tokens, 0, output_tokens, 0, input_tokens + output_tokens),
+        estimated=True,
         user=owner,
         conversation=orphan.conversation,
         message=orphan,
         model_choice=None,
         model_name=orphan.model_name,
-        input_tokens=input_tokens,
-        cached_tokens=0,
-        output_tokens=output_tokens,
-        reasoning_tokens=0,
-        total_tokens=input_tokens + output_tokens,
-        estimated=True,
     )
 
 

@@ -76,22 +76,17 @@ async def generate_title(plan: TurnPlan, answer_text: str) -> str:
 def charge_title(plan: TurnPlan, response) -> None:
     """Count the title request against the user's usage and quota, like any response."""
     conversation = Conversation.objects.select_related("owner").get(pk=plan.conversation_id)
-    reported = response.usage
-    usage.record_usage(
+    usage.record_response_usage(
+        response.usage,
+        estimated=False,
         user=conversation.owner,
         conversation=conversation,
         message=None,
         model_choice=None,
         model_name=plan.model,
-        input_tokens=reported.input_tokens,
-        cached_tokens=reported.cached_tokens,
-        output_tokens=reported.output_tokens,
-        reasoning_tokens=reported.reasoning_tokens,
-        total_tokens=reported.total_tokens,
-        estimated=False,
         purpose=UsageRecord.Purpose.TITLE,
     )
-    quotas.charge(user=conversation.owner, total_tokens=reported.total_tokens)
+    quotas.charge(user=conversation.owner, total_tokens=response.usage.total_tokens)
 
 
 def save_title(conversation_id: int, title: str) -> bool:

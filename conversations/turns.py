@@ -38,15 +38,8 @@ async def send(
         worker_channel=worker_channel,
         options=options,
     )
-    plan = result.plan
-    Generation(plan).launch()
-    await broadcast.turn_started(
-        user.pk,
-        plan.conversation_id,
-        user_message_id=plan.user_message_id,
-        answer_id=plan.answer_id,
-    )
-    await broadcast.conversation_changed(user.pk, plan.conversation_id)
+    await launch(user, result.plan)
+    await broadcast.conversation_changed(user.pk, result.plan.conversation_id)
     return result
 
 

@@ -115,6 +115,23 @@ def record_usage(
     )
 
 
+def record_response_usage(counts, *, estimated: bool, **context) -> UsageRecord:
+    """Record a gateway `Usage` (or an estimate in the same shape) for one response.
+
+    `context` is the rest of `record_usage`: user, conversation, message, model_choice,
+    model_name and purpose.
+    """
+    return record_usage(
+        input_tokens=counts.input_tokens,
+        cached_tokens=counts.cached_tokens,
+        output_tokens=counts.output_tokens,
+        reasoning_tokens=counts.reasoning_tokens,
+        total_tokens=counts.total_tokens,
+        estimated=estimated,
+        **context,
+    )
+
+
 SUMS = {
     "input_tokens": Coalesce(Sum("input_tokens"), 0),
     "output_tokens": Coalesce(Sum("output_tokens"), 0),
