@@ -128,6 +128,12 @@ def database_from_env() -> dict:
 
 
 DATABASES = {"default": database_from_env()}
+# Threads that run the database work of websockets and streaming answers; each keeps one
+# connection, so with PostgreSQL they must leave room in the pool for page requests.
+DATABASE_THREADS = env_int("DATABASE_THREADS", 4, minimum=1)
+_pool = DATABASES["default"]["OPTIONS"].get("pool")
+if _pool and _pool["max_size"] <= DATABASE_THREADS:
+    raise EnvError("DATABASE_THREADS", "must be smaller than DATABASE_POOL_SIZE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer ---------------------------------------------------------------------

@@ -21,12 +21,12 @@ import logging
 import time
 from contextlib import aclosing
 
-from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
 
 from conversations import broadcast, fragments, records
 from conversations.answer import AnswerState, Outcome
+from conversations.dbthreads import in_database_thread
 from conversations.gateway.errors import GatewayError, PreviousResponseNotFoundError
 from conversations.gateway.request import function_call_output
 from conversations.live import Fragment, get_hub, spawn
@@ -146,7 +146,7 @@ class Generation:
             asked_by = self.state.response_id
             outputs = []
             for call in calls:
-                result = await database_sync_to_async(run_tool_call)(self.plan, call)
+                result = await in_database_thread(run_tool_call)(self.plan, call)
                 self.state.record_tool_call(call, result)
                 outputs.append(function_call_output(call.call_id, result.output))
             self._schedule_flush()
@@ -182,7 +182,7 @@ class Generation:
             if self.plan.history is not None:
                 self._replay = list(self.plan.history)
             else:
-                self._replay = await database_sync_to_async(records.replay_history)(self.plan)
+                self._replay = await in_database_thread(records.replay_history)(self.plan)
         return self._replay
 
     async def _stream(self, client, request) -> None:
@@ -274,9 +274,7 @@ class Generation:
                 self._checkpointed_length = len(self.state.text)
                 self._checkpointed_at = time.monotonic()
                 try:
-                    await database_sync_to_async(records.checkpoint)(
-                        self.message_id, self.state.text
-                    )
+                    await in_database_thread(records.checkpoint)(self.message_id, self.state.text)
                 except Exception:
                     logger.warning("checkpoint of %s failed", self.message_id, exc_info=True)
 
@@ -309,7 +307,7 @@ class Generation:
                 logger.exception("could not name conversation %s", self.plan.conversation_id)
 
     async def _save_final(self):
-        save = database_sync_to_async(records.finish_answer)
+        save = in_database_thread(records.finish_answer)
         try:
             return await save(self.plan, self.state, previous_id=self.previous_id)
         except DatabaseError:

@@ -20,8 +20,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+
+from conversations.dbthreads import in_database_thread
 
 if TYPE_CHECKING:
     from conversations.generation import Generation
@@ -138,5 +139,5 @@ def get_hub() -> Hub:
         # The process has just started serving: settle what a dead one left behind.
         from conversations.startup import recover_on_start
 
-        spawn(database_sync_to_async(recover_on_start)())
+        spawn(in_database_thread(recover_on_start)())
     return hub

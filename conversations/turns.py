@@ -7,9 +7,8 @@ user's other sockets. Nothing here knows about websockets or HTML.
 
 from __future__ import annotations
 
-from channels.db import database_sync_to_async
-
 from conversations import broadcast, records
+from conversations.dbthreads import in_database_thread
 from conversations.generation import Generation
 from conversations.live import get_hub
 from conversations.plans import TurnOptions, TurnPlan
@@ -29,7 +28,7 @@ async def send(
 ) -> SendResult:
     """Save the user's message, start generating the answer, and tell the other tabs."""
     worker_channel = await get_hub().ensure_worker_channel()
-    result = await database_sync_to_async(records.prepare_send)(
+    result = await in_database_thread(records.prepare_send)(
         user=user,
         conversation_id=conversation_id,
         text=text,
@@ -52,7 +51,7 @@ async def regenerate(
 ) -> TurnPlan:
     """Answer the question of answer `message_id` again, as a new branch."""
     worker_channel = await get_hub().ensure_worker_channel()
-    plan = await database_sync_to_async(records.prepare_regenerate)(
+    plan = await in_database_thread(records.prepare_regenerate)(
         user=user,
         message_id=message_id,
         worker_channel=worker_channel,
@@ -66,7 +65,7 @@ async def regenerate(
 async def edit(*, user, message_id: int, text: str) -> TurnPlan:
     """Ask an edited version of question `message_id`, as a new branch."""
     worker_channel = await get_hub().ensure_worker_channel()
-    plan = await database_sync_to_async(records.prepare_edit)(
+    plan = await in_database_thread(records.prepare_edit)(
         user=user, message_id=message_id, text=text, worker_channel=worker_channel
     )
     await launch(user, plan, branched=True)
@@ -75,7 +74,7 @@ async def edit(*, user, message_id: int, text: str) -> TurnPlan:
 
 async def switch_branch(*, user, message_id: int) -> int:
     """Show the branch through `message_id` in every tab of the user."""
-    conversation_id = await database_sync_to_async(records.switch_branch)(
+    conversation_id = await in_database_thread(records.switch_branch)(
         user=user, message_id=message_id
     )
     await broadcast.branch_switched(user.pk, conversation_id)
@@ -96,7 +95,7 @@ async def launch(user, plan: TurnPlan, *, branched: bool = False) -> None:
 
 async def stop(*, user, message_id: int) -> bool:
     """Stop the user's answer `message_id`, whichever process generates it."""
-    answer = await database_sync_to_async(records.streaming_answer)(user, message_id)
+    answer = await in_database_thread(records.streaming_answer)(user, message_id)
     if answer is None:
         return False
     generation = get_hub().generations.get(answer.pk)

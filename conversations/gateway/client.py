@@ -56,6 +56,7 @@ T = TypeVar("T")
 
 RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 USER_AGENT = "chatweb-gateway/1"
+KEEPALIVE_CONNECTIONS = 32
 # After the terminal event, read the few bytes that close the HTTP body so the
 # connection goes back to the pool, but never wait long for a gateway that lingers.
 DRAIN_SECONDS = 0.5
@@ -123,7 +124,9 @@ class ResponsesClient:
             default_headers["Authorization"] = f"Bearer {api_key}"
         # Every streaming answer holds a connection for its whole length, so httpx's
         # default of 100 would queue the 101st answer of a busy process for the pool
-        # timeout and then fail it.
+        # timeout and then fail it. Idle connections are kept to a few dozen: httpcore
+        # scans every idle one against every pooled one each time a request starts or
+        # ends, which at hundreds of idle connections took a quarter of a busy process.
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=default_headers,
@@ -131,7 +134,7 @@ class ResponsesClient:
             transport=transport,
             limits=httpx.Limits(
                 max_connections=max_connections,
-                max_keepalive_connections=min(200, max_connections),
+                max_keepalive_connections=min(KEEPALIVE_CONNECTIONS, max_connections),
             ),
         )
 
