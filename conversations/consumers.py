@@ -20,13 +20,13 @@ import json
 import logging
 from functools import cached_property
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 from django.utils import translation
 from django.utils.translation import gettext
 
 from conversations import broadcast, fragments, preferences, reads, turns
+from conversations.dbthreads import in_database_thread
 from conversations.live import Fragment, get_hub, spawn
 from conversations.plans import TurnOptions
 
@@ -135,7 +135,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.conversation_id = None
         if conversation_id is None:
             return
-        view = await database_sync_to_async(reads.transcript)(self.user, conversation_id)
+        view = await in_database_thread(reads.transcript)(self.user, conversation_id)
         if view is None:
             await self.send(
                 text_data=fragments.toast_html(gettext("This conversation does not exist."))
@@ -159,7 +159,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if result.conversation.pk != self.conversation_id:
             await self.unfollow_all()
             self.conversation_id = result.conversation.pk
-        await self.show_new_turn(result.plan.user_message_id, result.plan.answer_id)
+        # This tab draws the turn from the rows the send just wrote; other tabs read them.
+        await self.show_new_turn(
+            result.plan.user_message_id, result.plan.answer_id, known=list(result.messages)
+        )
         await self.send(
             text_data=fragments.turn_accepted_html(result.conversation, list(result.plan.notices))
         )
@@ -194,12 +197,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         answer_id = event["answer_id"]
         if answer_id in self.following:
             self.forget(answer_id)
-            message = await database_sync_to_async(reads.message)(self.user, answer_id)
+            message = await in_database_thread(reads.message)(self.user, answer_id)
             if message is not None:
                 await self.send(text_data=fragments.message_html(message))
 
     async def chat_conversation_changed(self, event: dict) -> None:
-        conversation = await database_sync_to_async(reads.conversation)(
+        conversation = await in_database_thread(reads.conversation)(
             self.user, event["conversation_id"]
         )
         await self.send(
@@ -225,10 +228,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     # --- Following answers --------------------------------------------------------------
 
-    async def show_new_turn(self, user_message_id: int | None, answer_id: int) -> None:
+    async def show_new_turn(
+        self, user_message_id: int | None, answer_id: int, *, known: list | None = None
+    ) -> None:
+        """Append the turn's question and answer and follow the answer.
+
+        `known` are those messages as the send that created them returned them; without
+        them (a turn another tab started) they are read from the database.
+        """
         if answer_id in self.following:
             return
-        messages = await database_sync_to_async(reads.messages)(
+        messages = known or await in_database_thread(reads.messages)(
             self.user, [user_message_id, answer_id]
         )
         if not messages:

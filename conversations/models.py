@@ -147,17 +147,27 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return self.title or _("Conversation %(number)s") % {"number": self.pk}
 
-    def visible_branch(self) -> list[Message]:
+    def visible_branch(
+        self, *, attachments: bool = True, fields: tuple[str, ...] | None = None
+    ) -> list[Message]:
         """Return the messages of the branch on show, root first.
 
         The branch runs through `current_leaf` (the one the user last chose or added to)
         and, below it or where none is set, through the newest child at each fork. Each
         message gets `siblings`: the ids of the alternatives at its place, oldest first,
-        for the branch switcher. One query, then a walk in memory.
+        for the branch switcher. One query, then a walk in memory; a second one for the
+        messages' images unless `attachments` is false (a caller that needs none).
+        `fields` limits the columns loaded, for a caller that reads only those: the rows
+        of a long conversation cost more to build than to fetch.
         """
         children: dict[int | None, list[Message]] = {}
         by_id: dict[int, Message] = {}
-        for message in self.messages.order_by("created_at", "pk").prefetch_related("attachments"):
+        messages = self.messages.order_by("created_at", "pk")
+        if attachments:
+            messages = messages.prefetch_related("attachments")
+        if fields is not None:
+            messages = messages.only("pk", "parent_id", "created_at", *fields)
+        for message in messages:
             children.setdefault(message.parent_id, []).append(message)
             by_id[message.pk] = message
         branch: list[Message] = []

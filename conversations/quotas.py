@@ -257,7 +257,9 @@ def settle(reservation: Reservation, *, total_tokens: int) -> None:
     if not reservation.is_open:
         return
     reservation.is_open = False
-    with transaction.atomic():
+    # Both rows or neither; inside a turn's transaction no savepoint is needed, since
+    # nothing here is undone on its own.
+    with transaction.atomic(savepoint=False):
         for counter_id in reservation.counter_ids:
             QuotaCounter.objects.filter(pk=counter_id).update(
                 used=F("used") + total_tokens, reserved=F("reserved") - reservation.amount
@@ -270,12 +272,19 @@ def release(reservation: Reservation) -> None:
 
 
 def charge(*, user, total_tokens: int, now: datetime.datetime | None = None) -> None:
-    """Count tokens spent outside a reservation (e.g. a title), without any check."""
+    """Count tokens spent outside a reservation (e.g. a title), without any check.
+
+    `user` is the user or their id.
+    """
     counters = counters_for(user, current_windows(now))
     settle(
-        Reservation(user.pk, tuple(row.pk for row in counters.values()), 0, None),
+        Reservation(user_pk(user), tuple(row.pk for row in counters.values()), 0, None),
         total_tokens=total_tokens,
     )
+
+
+def user_pk(user) -> int:
+    return user if isinstance(user, int) else user.pk
 
 
 def status(user, *, now: datetime.datetime | None = None) -> list[PeriodStatus]:
@@ -303,7 +312,7 @@ def counter_rows(user, windows: tuple[Window, ...]) -> dict[str, QuotaCounter]:
     either = Q()
     for window in windows:
         either |= Q(period=window.period, starts_on=window.starts_on)
-    return {row.period: row for row in QuotaCounter.objects.filter(either, user=user)}
+    return {row.period: row for row in QuotaCounter.objects.filter(either, user=user_pk(user))}
 
 
 def counters_for(user, windows: tuple[Window, ...]) -> dict[str, QuotaCounter]:
@@ -314,29 +323,33 @@ def counters_for(user, windows: tuple[Window, ...]) -> dict[str, QuotaCounter]:
     rows = counter_rows(user, windows)
     if len(rows) < len(windows):
         QuotaCounter.objects.bulk_create(
-            [QuotaCounter(user=user, period=w.period, starts_on=w.starts_on) for w in windows],
+            [
+                QuotaCounter(user_id=user_pk(user), period=w.period, starts_on=w.starts_on)
+                for w in windows
+            ],
             ignore_conflicts=True,
         )
         rows = counter_rows(user, windows)
     return rows
 
 
-class LostRace(Exception):
-    """Another reservation took the room first; roll back and look again."""
-
-
 def hold(counter_ids: tuple[int, ...], limits: list[int | None], amount: int) -> bool:
-    """Add `amount` to every counter's hold if each stays within its limit; all or none."""
-    try:
-        with transaction.atomic():
-            for counter_id, limit in zip(counter_ids, limits, strict=True):
-                rows = QuotaCounter.objects.filter(pk=counter_id)
-                if limit is not None:
-                    rows = rows.alias(load=F("used") + F("reserved")).filter(
-                        load__lte=limit - amount
-                    )
-                if not rows.update(reserved=F("reserved") + amount):
-                    raise LostRace
-    except LostRace:
-        return False
+    """Add `amount` to every counter's hold if each stays within its limit; all or none.
+
+    When a later row has no room the earlier ones are given back in the same
+    transaction (rather than rolled back to a savepoint: two statements fewer on every
+    turn that fits, which is nearly every turn). Their row locks stay held until the
+    turn's transaction ends, as they would after a rollback to a savepoint.
+    """
+    with transaction.atomic(savepoint=False):
+        held: list[int] = []
+        for counter_id, limit in zip(counter_ids, limits, strict=True):
+            rows = QuotaCounter.objects.filter(pk=counter_id)
+            if limit is not None:
+                rows = rows.alias(load=F("used") + F("reserved")).filter(load__lte=limit - amount)
+            if not rows.update(reserved=F("reserved") + amount):
+                if held:
+                    QuotaCounter.objects.filter(pk__in=held).update(reserved=F("reserved") - amount)
+                return False
+            held.append(counter_id)
     return True

@@ -1,6 +1,6 @@
 """Read-side queries for pages and sockets, each authorised through `for_user`.
 
-Synchronous, for views and for `database_sync_to_async`. Reading a conversation also
+Synchronous, for views and for `in_database_thread`. Reading a conversation also
 settles answers whose process died mid-stream (see `records.recover_orphans`), so
 nobody watches a "generating" bubble that will never finish.
 """
@@ -88,8 +88,14 @@ def message(user, message_id: int) -> Message | None:
     return with_siblings([found])[0] if found else None
 
 
-def with_siblings(messages: list[Message]) -> list[Message]:
-    """Give each message `siblings` (ids at its place in the tree) for the branch switcher."""
+def with_siblings(
+    messages: list[Message], *, labels: dict[str, str] | None = None
+) -> list[Message]:
+    """Give each message `siblings` (ids at its place in the tree) for the branch switcher.
+
+    `labels` (upstream id -> label), when the caller has the catalogue entries at hand,
+    saves looking the model labels up again.
+    """
     if not messages:
         return messages
     by_parent: dict[tuple[int, int | None], list[int]] = {}
@@ -105,19 +111,22 @@ def with_siblings(messages: list[Message]) -> list[Message]:
         by_parent.setdefault((conversation_id, parent_id), []).append(pk)
     for m in messages:
         m.siblings = by_parent.get((m.conversation_id, m.parent_id), [m.pk])
-    return with_model_labels(messages)
+    return with_model_labels(messages, labels=labels)
 
 
-def with_model_labels(messages: list[Message]) -> list[Message]:
+def with_model_labels(
+    messages: list[Message], *, labels: dict[str, str] | None = None
+) -> list[Message]:
     """Give each answer `model_label`: the catalogue's name for the model it came from.
 
     Answers keep the upstream id they were sent with; people know models by label. An
-    id no longer in the catalogue shows as it is.
+    id no longer in the catalogue shows as it is. `labels` may already hold them all.
     """
     ids = {m.model_name for m in messages if m.model_name}
-    labels = dict(
-        ModelChoice.objects.filter(upstream_id__in=ids).values_list("upstream_id", "label")
-    )
+    if labels is None or not ids <= labels.keys():
+        labels = dict(
+            ModelChoice.objects.filter(upstream_id__in=ids).values_list("upstream_id", "label")
+        )
     for m in messages:
         m.model_label = labels.get(m.model_name, m.model_name)
     return messages

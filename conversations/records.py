@@ -1,9 +1,11 @@
 """The database side of a turn: create its rows, plan its request, checkpoint, finish.
 
 Plain synchronous functions, each one transaction, called from async code through
-`database_sync_to_async`. Django's ORM does not run transactions in async code, and
+`in_database_thread`. Django's ORM does not run transactions in async code, and
 keeping every write of a turn here makes the count of writes per answer easy to see:
-two inserts and a conversation update to start, a checkpoint a second, one final update.
+two inserts and one conversation update to start, a checkpoint a second, one final
+update. Every statement counts: a busy server runs these for every turn of every user
+(tests/test_turn_queries.py pins how many a send takes).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -37,6 +40,16 @@ __all__ = [
     "switch_branch",
 ]
 
+# What planning a turn reads of the messages before it (`build_plan`, `estimate_input`,
+# `history_items`); a send loads only these of a conversation's earlier messages.
+PLANNED_FIELDS = (
+    "conversation_id",
+    "role",
+    "text",
+    "status",
+    "response_id",
+    "replay_items",
+)
 # A streaming answer whose checkpoint is older than this has lost its process.
 ORPHAN_AFTER = timedelta(seconds=30)
 # Answers whose text is in the model's own memory upstream, so we can continue from them.
@@ -60,9 +73,17 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class SendResult:
+    """A started turn: its plan, its conversation, and its two new messages.
+
+    `messages` (question, answer) are ready to render as the sending tab shows them,
+    each with `siblings`, `model_label` and its images, so that tab need not read back
+    what this transaction just wrote.
+    """
+
     plan: TurnPlan
     conversation: Conversation
     created: bool
+    messages: tuple[Message, ...] = ()
 
 
 def prepare_send(
@@ -86,18 +107,36 @@ def prepare_send(
         check_concurrency(user)
         model, notices = choose_model(conversation, model_id)
         conversation.model = model
+        changed = ["model", "updated_at"]
         if instructions is not None:
             conversation.instructions = instructions.strip()
+            changed.append("instructions")
         conversation.updated_at = timezone.now()
-        conversation.save()
+        if created:
+            # The messages need the row; the answer's own update then sets the leaf.
+            conversation.save(force_insert=True)
+            changed = []
 
-        branch = conversation.visible_branch() if not created else []
+        # The plan replays the branch's images only when it cannot continue upstream;
+        # build_plan loads them then.
+        branch = (
+            conversation.visible_branch(attachments=False, fields=PLANNED_FIELDS)
+            if not created
+            else []
+        )
         parent = branch[-1] if branch else None
         question = Message.objects.create(
             conversation=conversation, parent=parent, role=Message.Role.USER, text=text
         )
         attach_images(user, question, model, options.attachment_ids)
-        plan = start_answer(user, conversation, [*branch, question], model, worker_channel, options)
+        plan, answer = start_answer(
+            user, conversation, [*branch, question], model, worker_channel, options, changed
+        )
+    # The branch on show ends at the parent, so nothing else hangs below it yet.
+    question.siblings = [question.pk]
+    answer.siblings = [answer.pk]
+    question.model_label = question.model_name
+    answer.model_label = model.label
     plan = replace(
         plan,
         user_message_id=question.pk,
@@ -105,7 +144,7 @@ def prepare_send(
         first_user_text=text if not branch else "",
         notices=tuple(notices),
     )
-    return SendResult(plan, conversation, created)
+    return SendResult(plan, conversation, created, messages=(question, answer))
 
 
 def prepare_regenerate(
@@ -128,10 +167,16 @@ def prepare_regenerate(
         conversation = owned_conversation(user, old.conversation_id)
         check_concurrency(user)
         model, notices = choose_model(conversation, model_id)
-        touch(conversation)
+        conversation.updated_at = timezone.now()
         question = old.parent
-        plan = start_answer(
-            user, conversation, branch_ending_at(question), model, worker_channel, options
+        plan, _answer = start_answer(
+            user,
+            conversation,
+            branch_ending_at(question),
+            model,
+            worker_channel,
+            options,
+            ["updated_at"],
         )
     return replace(plan, notices=tuple(notices))
 
@@ -151,12 +196,18 @@ def prepare_edit(
         conversation = owned_conversation(user, old.conversation_id)
         check_concurrency(user)
         model, notices = choose_model(conversation, None)
-        touch(conversation)
+        conversation.updated_at = timezone.now()
         question = Message.objects.create(
             conversation=conversation, parent=old.parent, role=Message.Role.USER, text=text
         )
-        plan = start_answer(
-            user, conversation, branch_ending_at(question), model, worker_channel, options
+        plan, _answer = start_answer(
+            user,
+            conversation,
+            branch_ending_at(question),
+            model,
+            worker_channel,
+            options,
+            ["updated_at"],
         )
     return replace(plan, user_message_id=question.pk, notices=tuple(notices))
 
@@ -172,9 +223,19 @@ def switch_branch(*, user, message_id: int) -> int:
 
 
 def start_answer(
-    user, conversation, branch: list[Message], model, worker_channel, options
-) -> TurnPlan:
-    """Hold the quota, create the empty answer to the last message of `branch`, show it."""
+    user,
+    conversation,
+    branch: list[Message],
+    model,
+    worker_channel,
+    options,
+    changed: list[str],
+) -> tuple[TurnPlan, Message]:
+    """Hold the quota, create the empty answer to the last message of `branch`, show it.
+
+    The conversation is written once, here: its new leaf together with the `changed`
+    fields the caller set (model, instructions, activity time).
+    """
     estimate = estimate_input(conversation, branch)
     reservation = hold_quota(user, estimate, model.max_output_tokens)
     answer = new_answer(
@@ -189,9 +250,15 @@ def start_answer(
             "input_estimate": estimate,
         },
     )
-    Conversation.objects.filter(pk=conversation.pk).update(current_leaf=answer)
+    conversation.current_leaf = answer
+    conversation.save(update_fields=["current_leaf", *changed])
+    # An answer never has images of its own.
+    without_images(answer)
     plan = build_plan(conversation, branch, answer, model)
-    return replace(plan, reservation=reservation, max_output_tokens=reservation.max_output_tokens)
+    return (
+        replace(plan, reservation=reservation, max_output_tokens=reservation.max_output_tokens),
+        answer,
+    )
 
 
 def estimate_input(conversation: Conversation, branch: list[Message]) -> int:
@@ -239,11 +306,6 @@ def owned_message(user, message_id: int, *, role: str | None = None) -> Message:
     return message
 
 
-def touch(conversation: Conversation) -> None:
-    conversation.updated_at = timezone.now()
-    conversation.save(update_fields=["updated_at"])
-
-
 def hold_quota(user, input_estimate: int, max_output_tokens: int | None):
     """Hold the turn's worst case on the user's quota, or refuse it before any request.
 
@@ -270,8 +332,12 @@ def branch_ending_at(message: Message) -> list[Message]:
 
 
 def attach_images(user, question: Message, model: ModelChoice, ids: tuple[int, ...]) -> None:
-    """Give the question the images the user uploaded for it, if the model takes images."""
+    """Give the question the images the user uploaded for it, if the model takes images.
+
+    Leaves the question's `attachments` loaded, for the plan and the page.
+    """
     if not ids:
+        without_images(question)
         return
     if not model.supports_images:
         raise Refused(
@@ -283,6 +349,7 @@ def attach_images(user, question: Message, model: ModelChoice, ids: tuple[int, .
     except attachments.AttachmentError as error:
         raise Refused(error.user_message) from None
     Attachment.objects.filter(pk__in=[a.pk for a in claimed]).update(message=question)
+    prefetch_related_objects([question], "attachments")
 
 
 def new_answer(
@@ -372,6 +439,7 @@ def build_plan(
         and parent.response_id
     ):
         previous_id = parent.response_id
+    load_images([question] if previous_id else branch)
     return TurnPlan(
         user_id=conversation.owner_id,
         conversation_id=conversation.pk,
@@ -404,10 +472,32 @@ def images_of(message: Message) -> list[tuple[str, bytes]]:
     return [attachments.image_input(image) for image in message.attachments.all()]
 
 
+def without_images(message: Message) -> None:
+    """Record that `message` has no images, as a prefetch would, without asking the database.
+
+    For messages that cannot have any: answers, and a question sent without images.
+    (Django's `Prefetch` with an empty queryset costs more Python than the query.)
+    """
+    cache = message.__dict__.setdefault("_prefetched_objects_cache", {})
+    cache[Message.attachments.rel.cache_name] = Attachment.objects.none()
+
+
+def load_images(messages: list[Message]) -> None:
+    """Load the images of the questions among `messages` not loaded yet, in one query.
+
+    Only questions carry images (`attach_images`); answers never need the query.
+    """
+    questions = [m for m in messages if m.role == Message.Role.USER]
+    if questions:
+        prefetch_related_objects(questions, "attachments")
+
+
 def replay_history(plan: TurnPlan) -> list[dict]:
     """Return the whole branch of `plan`'s answer as input items, for a replay."""
     question = Message.objects.get(pk=plan.answer_id).parent
-    return history_items(branch_ending_at(question))
+    branch = branch_ending_at(question)
+    load_images(branch)
+    return history_items(branch)
 
 
 def history_items(branch: list[Message]) -> list[dict]:
@@ -460,18 +550,24 @@ def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Me
         # The conversation's activity time was set when the turn started; the sidebar
         # needs no second write for its end.
         Message.objects.filter(pk=plan.answer_id).update(**fields)
-        message = (
-            Message.objects.select_related("conversation__owner")
-            .prefetch_related("attachments")
-            .get(pk=plan.answer_id)
-        )
-        spent = record_answer_usage(plan, state, message)
+        message = Message.objects.get(pk=plan.answer_id)
+        model_choice = ModelChoice.objects.filter(pk=plan.model_choice_id).first()
+        spent = record_answer_usage(plan, state, message, model_choice)
         if plan.reservation is not None:
             quotas.settle(plan.reservation, total_tokens=spent)
+    # The final bubble: an answer shows no images, its switcher needs its siblings, and
+    # its label is the catalogue entry it was generated with, unless renamed upstream.
+    without_images(message)
+    if model_choice is not None and model_choice.upstream_id == message.model_name:
+        return reads.with_siblings(
+            [message], labels={model_choice.upstream_id: model_choice.label}
+        )[0]
     return reads.with_siblings([message])[0]
 
 
-def record_answer_usage(plan: TurnPlan, state: AnswerState, message: Message) -> int:
+def record_answer_usage(
+    plan: TurnPlan, state: AnswerState, message: Message, model_choice: ModelChoice | None
+) -> int:
     """Record what each response of the answer cost and return the total tokens.
 
     Earlier rounds of a tool-calling turn count as tool rounds. The last response counts
@@ -479,7 +575,6 @@ def record_answer_usage(plan: TurnPlan, state: AnswerState, message: Message) ->
     when the stream died or was stopped after the request reached the gateway; and not
     at all when the gateway refused the request outright.
     """
-    model_choice = ModelChoice.objects.filter(pk=plan.model_choice_id).first()
     responses = [(u, False, UsageRecord.Purpose.TOOL_ROUND) for u in state.round_usages]
     if state.usage is not None:
         responses.append((state.usage, False, UsageRecord.Purpose.ANSWER))
@@ -491,8 +586,8 @@ def record_answer_usage(plan: TurnPlan, state: AnswerState, message: Message) ->
         usage.record_response_usage(
             counts,
             estimated=estimated,
-            user=message.conversation.owner,
-            conversation=message.conversation,
+            user_id=plan.user_id,
+            conversation_id=plan.conversation_id,
             message=message,
             model_choice=model_choice,
             model_name=plan.model,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from channels.db import database_sync_to_async
+from django.db import transaction
 
 from conversations import broadcast, quotas, usage
+from conversations.dbthreads import in_database_thread
 from conversations.gateway.errors import GatewayError
 from conversations.gateway.request import ResponseRequest
+from conversations.gateway.response import Usage
 from conversations.models import Conversation, UsageRecord
 from conversations.plans import TurnPlan
 from conversations.upstream import get_client
@@ -51,6 +53,7 @@ def clean_title(text: str) -> str:
 async def generate_title(plan: TurnPlan, answer_text: str) -> str:
     """Ask the model for a title, fall back to the question, save, and tell the tabs."""
     question = plan.first_user_text
+    spent = None
     try:
         response = await get_client().create(
             ResponseRequest(
@@ -62,31 +65,43 @@ async def generate_title(plan: TurnPlan, answer_text: str) -> str:
             )
         )
         title = clean_title(response.output_text) or fallback_title(question)
-        if response.usage is not None:
-            await database_sync_to_async(charge_title)(plan, response)
+        spent = response.usage
     except GatewayError as error:
         logger.info("title request failed (%s); using the question", type(error).__name__)
         title = fallback_title(question)
-    saved = await database_sync_to_async(save_title)(plan.conversation_id, title)
+    saved = await in_database_thread(record_title)(plan, title, spent)
     if saved:
         await broadcast.conversation_changed(plan.user_id, plan.conversation_id)
     return title
 
 
-def charge_title(plan: TurnPlan, response) -> None:
+def record_title(plan: TurnPlan, title: str, spent: Usage | None) -> bool:
+    """Save the title and charge the request that wrote it (`spent`), in one transaction.
+
+    Return whether the title was saved: not when the user named the conversation
+    meanwhile, or deleted it. The tokens are charged either way; they were spent.
+    """
+    with transaction.atomic():
+        saved = save_title(plan.conversation_id, title)
+        if spent is not None:
+            gone = not saved and not Conversation.objects.filter(pk=plan.conversation_id).exists()
+            charge_title(plan, spent, conversation_id=None if gone else plan.conversation_id)
+    return saved
+
+
+def charge_title(plan: TurnPlan, spent: Usage, *, conversation_id: int | None) -> None:
     """Count the title request against the user's usage and quota, like any response."""
-    conversation = Conversation.objects.select_related("owner").get(pk=plan.conversation_id)
     usage.record_response_usage(
-        response.usage,
+        spent,
         estimated=False,
-        user=conversation.owner,
-        conversation=conversation,
+        user_id=plan.user_id,
+        conversation_id=conversation_id,
         message=None,
         model_choice=None,
         model_name=plan.model,
         purpose=UsageRecord.Purpose.TITLE,
     )
-    quotas.charge(user=conversation.owner, total_tokens=response.usage.total_tokens)
+    quotas.charge(user=plan.user_id, total_tokens=spent.total_tokens)
 
 
 def save_title(conversation_id: int, title: str) -> bool:
