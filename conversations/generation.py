@@ -8,8 +8,8 @@ stream does. While it runs it
 - every ~50 ms renders what changed (finished Markdown blocks once, plus the open tail)
   and hands the fragment to local watchers directly and, coalesced to a few messages a
   second, to watchers in other processes through the channel layer;
-- about once a second writes the text so far to the database, so a crash loses at most
-  a second and a page opened elsewhere shows nearly all of it;
+- offers its text so far to the process's checkpoints, which write every running
+  answer once a second in one transaction (see `checkpoints`);
 - at the end writes the answer once, publishes the final rendering and tells every
   watcher.
 """
@@ -26,6 +26,7 @@ from django.db import DatabaseError
 
 from conversations import broadcast, fragments, records
 from conversations.answer import AnswerState, Outcome
+from conversations.checkpoints import HEARTBEAT_SECONDS, ensure_checkpoints
 from conversations.dbthreads import in_database_thread
 from conversations.gateway.errors import GatewayError, PreviousResponseNotFoundError
 from conversations.gateway.request import function_call_output
@@ -46,8 +47,6 @@ STREAMS_PER_FLUSH_STEP = 100
 REMOTE_FLUSH_SECONDS = 0.2
 MAX_TOOL_ROUNDS = 5
 FINAL_SAVE_RETRY_SECONDS = 0.5
-CHECKPOINT_SECONDS = 1.0
-HEARTBEAT_SECONDS = 10.0
 
 
 class InternalError(GatewayError):
@@ -81,6 +80,7 @@ class Generation:
     def launch(self) -> asyncio.Task:
         """Start generating in the background; the hub keeps the task alive."""
         self._hub.register(self)
+        ensure_checkpoints(self._hub)
         self._task = asyncio.create_task(self.run(), name=f"generation-{self.message_id}")
         return self._task
 
@@ -110,13 +110,11 @@ class Generation:
     # --- The stream ---------------------------------------------------------------------
 
     async def run(self) -> None:
-        ticker = asyncio.create_task(self._tick())
         try:
             await self._generate()
         except asyncio.CancelledError:
             if not self._stop_requested:
                 # The process is shutting down: leave the checkpoint for recovery.
-                ticker.cancel()
                 self._hub.unregister(self)
                 raise
             self.state.cancel()
@@ -125,8 +123,6 @@ class Generation:
         except Exception:
             logger.exception("generation %s failed", self.message_id)
             self.state.fail(InternalError("unexpected error"))
-        finally:
-            ticker.cancel()
         await self._finish()
 
     async def _generate(self) -> None:
@@ -260,23 +256,14 @@ class Generation:
 
     # --- Persistence --------------------------------------------------------------------
 
-    async def _tick(self) -> None:
-        """Checkpoint about once a second while text arrives, and heartbeat otherwise.
-
-        The heartbeat keeps `updated_at` fresh during long silences (a slow first
-        token), so recovery does not mistake a live answer for an orphan.
-        """
-        while True:
-            await asyncio.sleep(CHECKPOINT_SECONDS)
-            grown = len(self.state.text) != self._checkpointed_length
-            quiet_for = time.monotonic() - self._checkpointed_at
-            if grown or quiet_for >= HEARTBEAT_SECONDS:
-                self._checkpointed_length = len(self.state.text)
-                self._checkpointed_at = time.monotonic()
-                try:
-                    await in_database_thread(records.checkpoint)(self.message_id, self.state.text)
-                except Exception:
-                    logger.warning("checkpoint of %s failed", self.message_id, exc_info=True)
+    def checkpoint_due(self, now: float) -> str | None:
+        """Return the text to checkpoint now, or None: it grew, or a heartbeat is due."""
+        grown = len(self.state.text) != self._checkpointed_length
+        if not grown and now - self._checkpointed_at < HEARTBEAT_SECONDS:
+            return None
+        self._checkpointed_length = len(self.state.text)
+        self._checkpointed_at = now
+        return self.state.text
 
     async def _finish(self) -> None:
         """Write the answer once, publish its final form, and let everyone know.

@@ -514,11 +514,18 @@ def history_items(branch: list[Message]) -> list[dict]:
     return items
 
 
-def checkpoint(message_id: int, text: str) -> None:
-    """Save the text so far of a streaming answer (and prove its process is alive)."""
-    Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-        text=text, updated_at=timezone.now()
-    )
+def checkpoint(answers: list[tuple[int, str]]) -> None:
+    """Save the text so far of streaming answers (and prove their process is alive).
+
+    One transaction for all of them. An answer already final is left alone: its last
+    words must not be overwritten by an older checkpoint.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        for message_id, text in answers:
+            Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+                text=text, updated_at=now
+            )
 
 
 def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Message:
