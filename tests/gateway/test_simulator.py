@@ -419,13 +419,14 @@ def test_tokens_are_words_cjk_characters_and_punctuation():
     assert tokenize("我叫Ming。") == ["我", "叫", "Ming", "。"]
 
 
-def test_standalone_server_answers():
+def test_standalone_server_answers_and_logs_when_it_sent_each_token(tmp_path):
+    emissions = tmp_path / "emissions.jsonl"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     command = [sys.executable, "-m", "conversations.gateway.simulator", "--port", str(port)]
     server = subprocess.Popen(
-        [*command, "--pace", "0"],
+        [*command, "--pace", "0", "--emission-log", str(emissions)],
         cwd=Path(__file__).parents[2],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -442,6 +443,20 @@ def test_standalone_server_answers():
                 time.sleep(0.05)
         answer = httpx.post(f"{base_url}/responses", json={"model": "sim-mini", "input": "Hello"})
         assert answer.json()["output"][0]["content"][0]["text"].startswith("Hello!")
+
+        body = {"model": "sim-mini", "input": "Hello", "stream": True}
+        events = [
+            json.loads(line.removeprefix("data: "))
+            for line in httpx.post(f"{base_url}/responses", json=body).text.splitlines()
+            if line.startswith("data: ")
+        ]
     finally:
         server.terminate()
         server.wait(timeout=10)
+    # Benchmarks measure lag from this log: one line per stream, a time per text delta.
+    deltas = [e for e in events if e["type"] == "response.output_text.delta"]
+    [logged] = [json.loads(line) for line in emissions.read_text().splitlines()]
+    assert logged["id"] == events[0]["response"]["id"]
+    assert len(logged["text_sent_at"]) == len(deltas) > 1
+    assert logged["started"] <= logged["text_sent_at"][0]
+    assert logged["text_sent_at"] == sorted(logged["text_sent_at"])

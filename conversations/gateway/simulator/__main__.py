@@ -17,11 +17,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--api-key", default=None, help="require this Bearer key (default: none)")
     parser.add_argument("--pace", type=float, default=40.0, help="tokens per second (0 = instant)")
     parser.add_argument("--first-token-delay", type=float, default=0.3, help="seconds")
+    parser.add_argument(
+        "--emission-log", default=None, help="append when each text delta went out (benchmarks)"
+    )
     args = parser.parse_args(argv)
     app = Simulator(
         api_key=args.api_key,
         tokens_per_second=args.pace,
         first_token_delay=args.first_token_delay,
+        emission_log=args.emission_log,
     )
     print(f"Simulated Responses API at http://{args.host}:{args.port}/v1")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", lifespan="on")

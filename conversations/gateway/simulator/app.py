@@ -62,6 +62,7 @@ class Simulator:
         first_token_delay: float = 0.3,
         store_limit: int = 10_000,
         record_requests: int = 0,
+        emission_log: str | None = None,
     ) -> None:
         self.api_key = api_key
         self.tokens_per_second = tokens_per_second
@@ -71,6 +72,8 @@ class Simulator:
         self.requests: deque[RequestRecord] = deque(maxlen=record_requests)
         self.fault_requests: Counter[str] = Counter()  # requests seen per fault spec
         self.active_streams = 0
+        # Benchmarks only: one JSON line per stream with when each text delta went out.
+        self.emission_log = open(emission_log, "a", buffering=1) if emission_log else None  # noqa: SIM115
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -166,10 +169,17 @@ class Simulator:
             send, 200, "text/event-stream; charset=utf-8", [("cache-control", "no-cache")]
         )
         self.active_streams += 1
+        started = time.time()
+        sent_at: list[float] | None = [] if self.emission_log else None
         try:
-            await run_until_disconnect(write_stream(send, timeline, pace, remember), receive)
+            await run_until_disconnect(
+                write_stream(send, timeline, pace, remember, sent_at), receive
+            )
         finally:
             self.active_streams -= 1
+            if self.emission_log is not None:
+                line = {"id": timeline.response_id, "started": started, "text_sent_at": sent_at}
+                self.emission_log.write(json.dumps(line) + "\n")
 
     async def _reply_when_done(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,6 +11,8 @@ from .http import Send, sse_frame
 from .timeline import Timeline
 
 __all__ = ["Pace", "write_stream"]
+
+TEXT_DELTA = "response.output_text.delta"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,27 +33,37 @@ class Pace:
 
 
 async def write_stream(
-    send: Send, timeline: Timeline, pace: Pace, before_terminal: Callable[[], None]
+    send: Send,
+    timeline: Timeline,
+    pace: Pace,
+    before_terminal: Callable[[], None],
+    text_sent_at: list[float] | None = None,
 ) -> None:
     """Send every step as server-sent events, then end the body.
 
+    Each step is due at a fixed time from the start, so a busy event loop delays a
+    token but does not slow every later one (a real model keeps its pace too).
     `before_terminal` runs just before the terminal event goes out, so a client that
     continues from this response the moment it ends will find it stored.
+    `text_sent_at`, when given, receives the wall-clock time each text delta went out
+    (the benchmarks measure lag from it).
     """
-    if pace.delay_before_start:
-        await asyncio.sleep(pace.delay_before_start)
+    loop = asyncio.get_running_loop()
+    due = loop.time() + pace.delay_before_start
     waiting_for_first_token = True
     for step in timeline.steps:
-        seconds = pace.seconds(step.cost)
+        due += pace.seconds(step.cost)
         if waiting_for_first_token and step.event and step.event["type"].endswith(".delta"):
-            seconds += pace.first_token_delay
+            due += pace.first_token_delay
             waiting_for_first_token = False
-        if seconds:
-            await asyncio.sleep(seconds)
+        if due > loop.time():
+            await asyncio.sleep(due - loop.time())
         if step.hang:
             await asyncio.Event().wait()  # until the client gives up and we are cancelled
         if step.is_terminal:
             before_terminal()
         body = step.raw if step.raw is not None else sse_frame(step.event or {})
         await send({"type": "http.response.body", "body": body, "more_body": True})
+        if text_sent_at is not None and step.event and step.event["type"] == TEXT_DELTA:
+            text_sent_at.append(time.time())
     await send({"type": "http.response.body", "body": b"", "more_body": False})
