@@ -137,8 +137,8 @@ def markdown_document(size: int = 20_000) -> str:
         "range. This keeps the report stable, and `sorted()` is fast enough here.\n\n"
         "- Read the input file line by line.\n- Convert each value with `int()`.\n"
         "- Skip blank lines and [log](https://example.com/log) the rest.\n\n"
-        "```python\ndef sort_numbers(items):\n    values = [int(v) for v in items if v]\n"
-        "    return sorted(values)\n\n\nprint(sort_numbers(['3', '1', '2']))\n```\n\n"
+        "```python\ndef sort_numbers_{n}(items):\n    values = [int(v) for v in items if v]\n"
+        "    return sorted(values)[:{n}]\n\n\nprint(sort_numbers_{n}(['3', '1', '2']))\n```\n\n"
         "| range | count | share |\n|---|---|---|\n| 0-9 | 12 | 40% |\n| 10-99 | 18 | 60% |\n\n"
     )
     parts, n = [], 1
@@ -149,6 +149,7 @@ def markdown_document(size: int = 20_000) -> str:
 
 
 def markdown() -> dict:
+    from conversations import rendering
     from conversations.rendering import StreamingMarkdown, render_markdown
 
     text = markdown_document()
@@ -173,6 +174,9 @@ def markdown() -> dict:
         function()
         samples = []
         for _ in range(5):
+            # Each run renders the answer cold, as the first view of a new answer does:
+            # without this, repeats would find every code block already highlighted.
+            rendering._highlight.cache_clear()
             start = time.process_time()
             function()
             samples.append(time.process_time() - start)

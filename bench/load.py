@@ -4,7 +4,7 @@ Started by `bench.run` as its own process (so client CPU never counts as server 
 
     python -m bench.load '<json config>'
 
-The config names the scenario and its bounds; the result is one JSON line on stdout.
+The config names the scenario, its bounds and the file the raw observations go to.
 Every loop has a count and a deadline, and only 127.0.0.1 is ever contacted.
 """
 
@@ -16,21 +16,14 @@ import random
 import resource
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 from websockets.asyncio.client import connect
 
-from bench.common import (
-    ASSISTANT,
-    CONVERSATION,
-    QUESTION,
-    frame_text,
-    percentile,
-    prefix_visibility,
-    token_index,
-)
+from bench.common import ASSISTANT, CONVERSATION, QUESTION, frame_text
 
 TURN_TIMEOUT = 60.0
 CONNECT_PARALLEL = 100
@@ -38,17 +31,21 @@ CONNECT_PARALLEL = 100
 
 @dataclass
 class Turn:
+    """One question asked through the app; times are wall-clock (time.time())."""
+
     sent: float
-    first_frame: float | None = None
-    first_text: float | None = None
+    first_fragment: float | None = None  # first frame of the answer's body, text or not
+    first_text: float | None = None  # first frame that shows some of the answer's text
     final: float | None = None
     status: str = "timeout"
     answer_id: int | None = None
-    frames: list[tuple[float, int]] = field(default_factory=list)
+    frames: list[tuple[float, int]] = field(default_factory=list)  # (received, visible chars)
 
 
 @dataclass
 class Direct:
+    """One request straight to the simulator, as the app makes it."""
+
     sent: float
     deltas: list[tuple[float, str]] = field(default_factory=list)
     done: bool = False
@@ -89,21 +86,19 @@ class Client:
             "text": QUESTION,
             "model": str(self.config["model"]),
         }
-        result = Turn(sent=time.perf_counter())
+        result = Turn(sent=time.time())
         await self.ws.send(json.dumps(frame))
         blocks = tail = 0
         deadline = result.sent + TURN_TIMEOUT
         while True:
-            remaining = deadline - time.perf_counter()
+            remaining = deadline - time.time()
             if remaining <= 0:
                 return result
             try:
                 data = await asyncio.wait_for(self.ws.recv(), remaining)
             except TimeoutError:
                 return result
-            now = time.perf_counter()
-            if result.first_frame is None:
-                result.first_frame = now
+            now = time.time()
             if (found := CONVERSATION.search(data)) is not None:
                 self.conversation = found.group(1)
             for match in ASSISTANT.finditer(data):
@@ -116,6 +111,8 @@ class Client:
             answer_id, added, tail_chars = frame_text(data)
             if answer_id is None or answer_id != result.answer_id:
                 continue
+            if result.first_fragment is None:
+                result.first_fragment = now
             blocks += added or 0
             tail = tail if tail_chars is None else tail_chars
             if blocks + tail > 0:
@@ -126,7 +123,7 @@ class Client:
 
 async def direct_stream(config: dict, http: httpx.AsyncClient) -> Direct:
     """Ask the simulator directly, as the app does, timing each text delta."""
-    result = Direct(sent=time.perf_counter())
+    result = Direct(sent=time.time())
     body = {"model": config["sim_model"], "input": QUESTION, "stream": True}
     async with http.stream("POST", "/responses", json=body) as response:
         async for line in response.aiter_lines():
@@ -134,7 +131,7 @@ async def direct_stream(config: dict, http: httpx.AsyncClient) -> Direct:
                 continue
             event = json.loads(line[6:])
             if event.get("type") == "response.output_text.delta":
-                result.deltas.append((time.perf_counter(), event["delta"]))
+                result.deltas.append((time.time(), event["delta"]))
             elif event.get("type") in ("response.completed", "response.failed"):
                 result.done = True
                 break
@@ -175,81 +172,22 @@ async def close_all(clients: list[Client]) -> None:
     await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
 
 
-# --- Analysis ------------------------------------------------------------------------
-
-
-class Schedule:
-    """When the simulator should emit each token of the answer, from a reference stream."""
-
-    def __init__(self, config: dict, tokens: tuple[str, ...]) -> None:
-        self.delay = config["first_token_delay"]
-        self.pace = config["pace"]
-        self.tokens = tokens
-        self.visibility = prefix_visibility(tokens)
-
-    def expected(self, start: float, index: int) -> float:
-        return start + self.delay + (index + 1) / self.pace
-
-    def turn_lags(self, turn: Turn) -> tuple[list[float], float | None]:
-        """Return each frame's lag behind the schedule anchored at send, and the final's."""
-        lags, index = [], 0
-        for arrived, chars in turn.frames:
-            index = token_index(self.visibility, chars, index)
-            lags.append(arrived - self.expected(turn.sent, index))
-        final = None
-        if turn.final is not None and turn.status == "complete":
-            final = turn.final - self.expected(turn.sent, len(self.tokens) - 1)
-        return lags, final
-
-    def direct_lags(self, stream: Direct) -> list[float]:
-        return [t - self.expected(stream.sent, k) for k, (t, _) in enumerate(stream.deltas)]
-
-
-def stats(values: list[float], prefix: str) -> dict:
-    return {
-        f"{prefix}_p50": percentile(values, 50),
-        f"{prefix}_p99": percentile(values, 99),
-        f"{prefix}_n": len(values),
-    }
-
-
-def summarise(config: dict, schedule: Schedule, turns: list[Turn], directs: list[Direct]) -> dict:
-    frame_lags, final_lags, control_lags = [], [], []
-    for turn in turns:
-        lags, final = schedule.turn_lags(turn)
-        frame_lags += lags
-        if final is not None:
-            final_lags.append(final)
-    for stream in directs:
-        control_lags += schedule.direct_lags(stream)
-    first_text = [t.first_text - t.sent for t in turns if t.first_text is not None]
-    first_frame = [t.first_frame - t.sent for t in turns if t.first_frame is not None]
-    direct_first = [s.deltas[0][0] - s.sent for s in directs if s.deltas]
-    return {
-        "turns": len(turns),
-        "complete": sum(t.status == "complete" for t in turns),
-        "timeouts": sum(t.status == "timeout" for t in turns),
-        "other_status": sorted({t.status for t in turns} - {"complete", "timeout"}),
-        "frames": sum(len(t.frames) for t in turns),
-        "answer_ids": [t.answer_id for t in turns if t.answer_id is not None],
-        **stats(frame_lags, "lag"),
-        **stats(final_lags, "final_lag"),
-        **stats(control_lags, "control_lag"),
-        **stats(first_text, "ttft"),
-        **stats(first_frame, "first_frame"),
-        **stats(direct_first, "direct_ttft"),
-        "direct_complete": sum(s.done for s in directs),
-        "expected_text": "".join(schedule.tokens),
-    }
-
-
-async def reference(config: dict) -> Schedule:
-    async with http_client(config, 1) as http:
-        stream = await direct_stream(config, http)
-    return Schedule(config, tuple(delta for _, delta in stream.deltas))
-
-
 # --- Scenarios -------------------------------------------------------------------------
+#
+# Each scenario returns its raw observations; bench.analysis turns them into numbers,
+# with the simulator's record of when it sent each token.
+
+
+def turn_record(turn: Turn) -> dict:
+    return asdict(turn)
+
+
+def direct_record(stream: Direct) -> dict:
+    return {
+        "sent": stream.sent,
+        "first": stream.deltas[0][0] if stream.deltas else None,
+        "done": stream.done,
+    }
 
 
 async def scenario_idle(config: dict) -> dict:
@@ -263,41 +201,34 @@ async def scenario_idle(config: dict) -> dict:
     return {"opened": len(clients), "failed": failed, "open_seconds": opened_in}
 
 
-async def scenario_ttft(config: dict) -> dict:
-    """Time to first token through the app vs directly, N streams started together."""
-    schedule = await reference(config)
-    streams, repeats = config["streams"], config.get("repeats", 1)
-    controls = min(streams, config.get("controls", 50))
-    clients, failed = await open_clients(config, streams)
-    turns: list[Turn] = []
-    directs: list[Direct] = []
-    async with http_client(config, controls) as http:
-        for _ in range(repeats):
-            results = await asyncio.gather(
-                *(client.turn() for client in clients),
-                *(direct_stream(config, http) for _ in range(controls)),
-            )
-            turns += results[: len(clients)]
-            directs += results[len(clients) :]
-            await asyncio.sleep(0.3)
+async def scenario_single(config: dict) -> dict:
+    """One stream at a time: a turn through the app, then the same request directly."""
+    clients, failed = await open_clients(config, 1)
+    turns, directs = [], []
+    async with http_client(config, 1) as http:
+        for _ in range(config["repeats"]):
+            turns.append(await clients[0].turn())
+            directs.append(await direct_stream(config, http))
     await close_all(clients)
     return {
-        "streams": streams,
         "connect_failed": failed,
-        **summarise(config, schedule, turns, directs),
+        "turns": [turn_record(t) for t in turns],
+        "directs": [direct_record(d) for d in directs],
     }
 
 
 async def scenario_ramp(config: dict) -> dict:
-    """N clients each asking turn after turn for `duration` seconds; K direct controls."""
-    schedule = await reference(config)
+    """N clients each asking turn after turn; K direct controls doing the same.
+
+    Starts are spread over one answer's length, so after the first few seconds N answers
+    stream at every moment and new turns start all the time (a steady state, not a burst).
+    """
     streams, duration = config["streams"], config["duration"]
-    stagger = config.get("stagger", 1.0)
-    answer_seconds = config["first_token_delay"] + len(schedule.tokens) / config["pace"]
-    max_turns = int(duration / answer_seconds) + 2
+    stagger = config["answer_seconds"]
+    max_turns = int((stagger + duration) / stagger) + 2
     controls = config.get("controls", 10)
     clients, failed = await open_clients(config, streams)
-    begin = time.perf_counter()
+    begin = time.time()
     end = begin + stagger + duration
     turns: list[Turn] = []
     directs: list[Direct] = []
@@ -305,7 +236,7 @@ async def scenario_ramp(config: dict) -> dict:
     async def client_loop(client: Client) -> None:
         await asyncio.sleep(random.uniform(0, stagger))
         for _ in range(max_turns):
-            if time.perf_counter() >= end:
+            if time.time() >= end:
                 return
             turn = await client.turn()
             turns.append(turn)
@@ -315,7 +246,7 @@ async def scenario_ramp(config: dict) -> dict:
     async def control_loop(http: httpx.AsyncClient) -> None:
         await asyncio.sleep(random.uniform(0, stagger))
         for _ in range(max_turns):
-            if time.perf_counter() >= end:
+            if time.time() >= end:
                 return
             directs.append(await direct_stream(config, http))
 
@@ -328,7 +259,8 @@ async def scenario_ramp(config: dict) -> dict:
             ),
             stagger + duration + TURN_TIMEOUT + 30,
         )
-    wall = time.perf_counter() - begin
+    print("STOP", flush=True)
+    wall = time.time() - begin
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     client_cpu = cpu_after.ru_utime - cpu_before.ru_utime + cpu_after.ru_stime - cpu_before.ru_stime
     await close_all(clients)
@@ -337,21 +269,32 @@ async def scenario_ramp(config: dict) -> dict:
         "connect_failed": failed,
         "wall": wall,
         "client_cpu_percent": 100 * client_cpu / wall,
-        "answer_seconds": answer_seconds,
-        **summarise(config, schedule, turns, directs),
+        "turns": [turn_record(t) for t in turns],
+        "directs": [direct_record(d) for d in directs],
     }
 
 
 async def scenario_burst(config: dict) -> dict:
-    """N sockets send at the same instant: first fragment, first text, completion."""
-    return await scenario_ttft({**config, "repeats": 1, "controls": config.get("controls", 20)})
+    """N sockets send at the same instant, with a few direct requests at that instant."""
+    clients, failed = await open_clients(config, config["streams"])
+    controls = config.get("controls", 20)
+    async with http_client(config, controls) as http:
+        results = await asyncio.gather(
+            *(client.turn() for client in clients),
+            *(direct_stream(config, http) for _ in range(controls)),
+        )
+    await close_all(clients)
+    return {
+        "streams": config["streams"],
+        "connect_failed": failed,
+        "turns": [turn_record(t) for t in results[: len(clients)]],
+        "directs": [direct_record(d) for d in results[len(clients) :]],
+    }
 
 
 async def scenario_writes(config: dict) -> dict:
     """N clients, each `turns` turns one after another in one conversation."""
-    schedule = await reference(config)
     clients, failed = await open_clients(config, config["streams"])
-    print("START", flush=True)
     turns: list[Turn] = []
 
     async def client_loop(client: Client) -> None:
@@ -363,12 +306,12 @@ async def scenario_writes(config: dict) -> dict:
     )
     await asyncio.sleep(2)  # let title generation finish before the sockets close
     await close_all(clients)
-    return {"connect_failed": failed, **summarise(config, schedule, turns, [])}
+    return {"connect_failed": failed, "turns": [turn_record(t) for t in turns]}
 
 
 SCENARIOS = {
     "idle": scenario_idle,
-    "ttft": scenario_ttft,
+    "single": scenario_single,
     "ramp": scenario_ramp,
     "burst": scenario_burst,
     "writes": scenario_writes,
@@ -378,7 +321,8 @@ SCENARIOS = {
 def main() -> None:
     config = json.loads(sys.argv[1])
     result = asyncio.run(SCENARIOS[config["scenario"]](config))
-    print("RESULT " + json.dumps(result), flush=True)
+    Path(config["result_file"]).write_text(json.dumps(result))
+    print("RESULT", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,268 +1,342 @@
-"""Turn the results dictionary into the Markdown report (headline table, then details)."""
+"""Turn the results into the Markdown report: the headline table, then the details.
+
+Every figure in the table is the median over the runs; with more than one run, the
+lowest and highest value follow in square brackets, as the noise.
+"""
 
 from __future__ import annotations
 
+import collections
 import json
 
-from bench.common import ms
-
 NAMES = {"sqlite": "SQLite + in-memory", "postgres": "PostgreSQL + Redis"}
+MS = 1000
 
 
-def mib(value: float | None) -> str:
-    return "-" if value is None else f"{value / 2**20:.0f} MiB"
+def value(summary: dict, key: str, scale: float = 1.0, digits: int = 0) -> str:
+    """Return 'median [low, high]' for one figure, or '-' when it was not measured."""
+    figure = summary.get(key)
+    if figure is None or figure["median"] is None:
+        return "-"
+
+    def number(x: float) -> str:
+        return f"{x * scale:.{digits}f}"
+
+    if figure["low"] is None or figure["low"] == figure["high"]:
+        return number(figure["median"])
+    return f"{number(figure['median'])} [{number(figure['low'])}, {number(figure['high'])}]"
 
 
-def verdict(ok: bool | None) -> str:
-    return "-" if ok is None else ("met" if ok else "**missed**")
+def median(summary: dict, key: str) -> float | None:
+    figure = summary.get(key)
+    return None if figure is None else figure["median"]
 
 
-def added(result: dict, q: str) -> float | None:
-    app, direct = result.get(f"ttft_{q}"), result.get(f"direct_ttft_{q}")
-    return None if app is None or direct is None else app - direct
+def at_most(summary: dict, key: str, limit: float) -> bool | None:
+    found = median(summary, key)
+    return None if found is None else found <= limit
 
 
-def rows(results: dict) -> list[tuple[str, str, dict, bool | None]]:
-    """Return (metric, target, {backend: cell}, all met?) rows."""
-    backends = results["backends"]
+def every(*checks: bool | None) -> bool | None:
+    known = [c for c in checks if c is not None]
+    return None if not known else all(known)
+
+
+def rows(results: dict) -> list[tuple[str, str, dict[str, tuple[str, bool | None]]]]:
+    """Return (metric, target, {backend: (cell, met?)}) rows."""
+    plan = results["plan"]
     out = []
 
-    def row(metric: str, target: str, cell, check=None) -> None:
-        cells, oks = {}, []
-        for name, data in backends.items():
-            try:
-                cells[name] = cell(data)
-                if check is not None:
-                    oks.append(bool(check(data)))
-            except (KeyError, IndexError, TypeError):
-                cells[name] = "-"
-        out.append((metric, target, cells, (all(oks) if oks else None)))
+    def row(metric: str, target: str, cell, check=lambda s: None) -> None:
+        cells = {}
+        for name, summary in results["summary"].items():
+            if name in NAMES:
+                cells[name] = (cell(summary), check(summary))
+        out.append((metric, target, cells))
 
-    levels = [t["streams"] for t in next(iter(backends.values()), {}).get("ttft", [])]
-    for i, streams in enumerate(levels):
-        target = "p50 ≤ 5, p99 ≤ 25 ms" if streams == 100 else "(report)"
-        check = None
-        if streams == 100:
-
-            def check(d, i=i):
-                t = d["ttft"][i]
-                return added(t, "p50") <= 0.005 and added(t, "p99") <= 0.025
-
-        row(
-            f"Added time to first token, {streams} stream{'s' * (streams > 1)} (p50 / p99 ms)",
-            target,
-            lambda d, i=i: f"{ms(added(d['ttft'][i], 'p50'))} / {ms(added(d['ttft'][i], 'p99'))}",
-            check,
-        )
-    ramp_levels = [r["streams"] for r in next(iter(backends.values()), {}).get("ramp", [])]
-    for i, streams in enumerate(ramp_levels):
-        row(
-            f"{streams} streams at 30 tok/s: token lag p50 / p99 ms (simulator's own p99)",
-            "p99 ≤ 250 ms" if streams >= 500 else "(ramp)",
-            lambda d, i=i: (
-                f"{ms(d['ramp'][i]['lag_p50'])} / {ms(d['ramp'][i]['lag_p99'])} "
-                f"({ms(d['ramp'][i]['control_lag_p99'])})"
-            ),
-            (lambda d, i=i: d["ramp"][i]["lag_p99"] <= 0.25) if streams >= 500 else None,
-        )
-        row(
-            f"{streams} streams: Daphne CPU / peak RSS",
-            "(report)",
-            lambda d, i=i: (
-                f"{d['ramp'][i]['daphne_cpu_percent']:.0f} % / "
-                f"{mib(d['ramp'][i]['daphne_peak_rss'])}"
-            ),
-        )
-        row(
-            f"{streams} streams: answers complete / saved in full / started",
-            "all",
-            lambda d, i=i: (
-                f"{d['ramp'][i]['complete']} / {d['ramp'][i]['db_full_text']} / "
-                f"{d['ramp'][i]['turns']}"
-            ),
-            lambda d, i=i: d["ramp"][i]["db_full_text"] == d["ramp"][i]["turns"] > 0,
-        )
     row(
-        "Burst of 200: first fragment p50 / p99 ms",
-        "p50 ≤ 300 ms",
-        lambda d: f"{ms(d['burst']['first_frame_p50'])} / {ms(d['burst']['first_frame_p99'])}",
-        lambda d: d["burst"]["first_frame_p50"] <= 0.3,
-    )
-    row(
-        "Burst of 200: first text p50 / p99 ms (direct simulator p50)",
+        "Added time to first token, 1 stream: p50 / p99 ms",
         "(report)",
-        lambda d: (
-            f"{ms(d['burst']['ttft_p50'])} / {ms(d['burst']['ttft_p99'])} "
-            f"({ms(d['burst']['direct_ttft_p50'])})"
+        lambda s: f"{value(s, 'single.added_p50', MS)} / {value(s, 'single.added_p99', MS)}",
+    )
+    for n in plan["ramp"]:
+        key = f"ramp{n}"
+        row(
+            f"Added time to first token, {n} streams: p50 / p99 ms",
+            "p50 ≤ 5, p99 ≤ 25" if n == 100 else "(report)",
+            lambda s, k=key: f"{value(s, k + '.added_p50', MS)} / {value(s, k + '.added_p99', MS)}",
+            (
+                lambda s, k=key: every(
+                    at_most(s, k + ".added_p50", 0.005), at_most(s, k + ".added_p99", 0.025)
+                )
+            )
+            if n == 100
+            else (lambda s: None),
+        )
+    for n in plan["ramp"]:
+        key = f"ramp{n}"
+        row(
+            f"{n} streams at 30 tok/s: lag behind the simulator p50 / p99 ms",
+            "p99 ≤ 250 (at 500)" if n == 500 else "(ramp)",
+            lambda s, k=key: f"{value(s, k + '.lag_p50', MS)} / {value(s, k + '.lag_p99', MS)}",
+            (lambda s, k=key: at_most(s, k + ".lag_p99", 0.25)) if n == 500 else (lambda s: None),
+        )
+        row(
+            f"{n} streams: Daphne CPU % / peak RSS MiB",
+            "(report)",
+            lambda s, k=key: (
+                f"{value(s, k + '.cpu_percent')} / {value(s, k + '.peak_rss', 1 / 2**20)}"
+            ),
+        )
+        row(
+            f"{n} streams: answers started / complete / saved in full",
+            "all saved",
+            lambda s, k=key: (
+                f"{value(s, k + '.started')} / {value(s, k + '.complete')} / "
+                f"{value(s, k + '.saved')}"
+            ),
+            lambda s, k=key: every(
+                median(s, k + ".saved") == median(s, k + ".started") > 0
+                if median(s, k + ".started") is not None
+                else None
+            ),
+        )
+    row(
+        f"Burst of {plan['burst']}: first fragment p50 / p99 ms",
+        "p50 ≤ 300",
+        lambda s: f"{value(s, 'burst.app_p50', MS)} / {value(s, 'burst.app_p99', MS)}",
+        lambda s: at_most(s, "burst.app_p50", 0.3),
+    )
+    row(
+        f"Burst of {plan['burst']}: started / complete / saved in full",
+        "all",
+        lambda s: (
+            f"{value(s, 'burst.started')} / {value(s, 'burst.complete')} / "
+            f"{value(s, 'burst.saved')}"
+        ),
+        lambda s: (
+            None
+            if median(s, "burst.started") is None
+            else median(s, "burst.saved") == median(s, "burst.started")
         ),
     )
     row(
-        "Burst of 200: complete / saved in full",
-        "all 200",
-        lambda d: f"{d['burst']['complete']} / {d['burst']['db_full_text']}",
-        lambda d: d["burst"]["db_full_text"] == d["burst"]["turns"],
+        "Idle Daphne RSS after start, MiB",
+        "≤ 120",
+        lambda s: value(s, "idle_rss", 1 / 2**20),
+        lambda s: at_most(s, "idle_rss", 120 * 2**20),
     )
     row(
-        "Idle Daphne RSS after start",
-        "≤ 120 MiB",
-        lambda d: mib(d["idle_rss"]),
-        lambda d: d["idle_rss"] <= 120 * 2**20,
+        f"RSS per open idle websocket ({plan['idle']}), KB",
+        "≤ 100",
+        lambda s: value(s, "per_socket", 1 / 1000),
+        lambda s: at_most(s, "per_socket", 100_000),
     )
     row(
-        "RSS per idle websocket (opened)",
-        "≤ 100 KB",
-        lambda d: (
-            f"{d['idle_sockets']['per_socket'] / 1000:.0f} KB ({d['idle_sockets']['opened']})"
+        "Write transactions per answer (rows written)",
+        "≤ 3 + 1 per s streamed",
+        lambda s: (
+            "not counted on SQLite"
+            if median(s, "writes.transactions") is None
+            else f"{value(s, 'writes.transactions', digits=1)} "
+            f"({value(s, 'writes.rows', digits=1)} rows), "
+            f"{value(s, 'writes.stream_seconds', digits=1)} s streamed"
         ),
-        lambda d: d["idle_sockets"]["per_socket"] <= 100_000,
+        lambda s: (
+            None
+            if median(s, "writes.transactions") is None
+            else median(s, "writes.transactions") <= 3 + median(s, "writes.stream_seconds")
+        ),
     )
     row(
-        "Database rows written per answer (ins+upd+del; commits)",
-        "≤ 3 + 1/s streamed",
-        lambda d: writes_cell(d["writes"]),
-        lambda d: writes_per_answer(d["writes"])[0] <= 3 + d["writes"]["answer_seconds_hint"],
-    )
-    row(
-        "Conversation of 1,000 messages: ms, queries (10 messages: queries)",
+        f"Conversation of {plan['pages'][0]:,} messages: ms; queries (10 messages)",
         "≤ 150 ms, constant",
-        lambda d: (
-            f"{d['pages']['conversation_long']['ms']:.0f} ms, "
-            f"{d['pages']['conversation_long']['queries']} "
-            f"({d['pages']['conversation_short']['queries']})"
+        lambda s: (
+            f"{value(s, 'page.long_ms')}; {value(s, 'page.long_queries')} "
+            f"({value(s, 'page.short_queries')})"
         ),
-        lambda d: (
-            d["pages"]["conversation_long"]["ms"] <= 150
-            and d["pages"]["conversation_long"]["queries"]
-            == d["pages"]["conversation_short"]["queries"]
+        lambda s: every(
+            at_most(s, "page.long_ms", 150),
+            median(s, "page.long_queries") == median(s, "page.short_queries"),
         ),
     )
     row(
-        "Chat page, sidebar of 10,000 conversations: ms, queries (10 convs: queries)",
+        f"Sidebar of {plan['pages'][1]:,} conversations: ms; queries (10 conversations)",
         "≤ 50 ms, constant",
-        lambda d: (
-            f"{d['pages']['sidebar_heavy']['ms']:.0f} ms, {d['pages']['sidebar_heavy']['queries']} "
-            f"({d['pages']['sidebar_light']['queries']})"
+        lambda s: (
+            f"{value(s, 'sidebar.heavy_ms')}; {value(s, 'sidebar.heavy_queries')} "
+            f"({value(s, 'sidebar.light_queries')})"
         ),
-        lambda d: (
-            d["pages"]["sidebar_heavy"]["ms"] <= 50
-            and d["pages"]["sidebar_heavy"]["queries"] == d["pages"]["sidebar_light"]["queries"]
+        lambda s: every(
+            at_most(s, "sidebar.heavy_ms", 50),
+            median(s, "sidebar.heavy_queries") == median(s, "sidebar.light_queries"),
         ),
     )
     return out
 
 
-def writes_per_answer(writes: dict) -> tuple[float, float]:
-    answers = max(writes["turns"], 1)
-    total = sum(sum(t.values()) for t in writes["tables"].values())
-    return total / answers, writes["commits"] / answers
-
-
-def writes_cell(writes: dict) -> str:
-    rows_per, commits_per = writes_per_answer(writes)
-    return f"{rows_per:.1f} rows, {commits_per:.1f} commits"
+def verdict(checks: list[bool | None]) -> str:
+    known = [c for c in checks if c is not None]
+    if not known:
+        return "-"
+    return "met" if all(known) else "**missed**"
 
 
 def render(results: dict) -> str:
     m = results["machine"]
-    names = list(results["backends"])
+    names = [n for n in results["summary"] if n in NAMES]
+    runs = len(results["runs"])
     lines = [
         f"# chatweb benchmarks{' (quick)' if results['quick'] else ''}",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']:.0f} GiB, "
         f"Python {m['python']}, {m['platform']}; commit {m['commit']}; "
         f"load average at start {', '.join(f'{x:.1f}' for x in m['load_average_at_start'])}. "
-        "Simulator, Daphne and load clients share the machine (and other people's tests "
-        "ran concurrently), so numbers are noisy.",
+        "The simulator, Daphne and the load clients share these cores.",
         "",
         f"Settings: {json.dumps(results['settings'])}; versions {json.dumps(m['versions'])}.",
         "",
-        "| metric | target | " + " | ".join(NAMES.get(n, n) for n in names) + " | verdict |",
+        f"Each figure is the median of {runs} run{'s' * (runs > 1)}"
+        + (", with the lowest and highest in square brackets." if runs > 1 else "."),
+        "",
+        "| metric | target | " + " | ".join(NAMES[n] for n in names) + " | verdict |",
         "|---|---|" + "---|" * len(names) + "---|",
     ]
-    for backend in results["backends"].values():
-        if "writes" in backend:
-            w = backend["writes"]
-            w["answer_seconds_hint"] = len(w.get("expected_text", "")) and 142 / 30
-    for metric, target, cells, ok in rows(results):
+    for metric, target, cells in rows(results):
         lines.append(
             f"| {metric} | {target} | "
-            + " | ".join(cells.get(n, "-") for n in names)
-            + f" | {verdict(ok)} |"
+            + " | ".join(cells[n][0] for n in names)
+            + f" | {verdict([cells[n][1] for n in names])} |"
         )
-    md = results.get("markdown", {})
-    if "ratio" in md:
+    markdown = results["summary"].get("markdown")
+    if markdown:
+        ratio = value({"r": markdown}, "r", digits=1)
         lines.append(
-            "| Live Markdown CPU, 20 KB in 4-char deltas: streamed / once | ≤ 3 | "
-            + " | ".join(
-                f"{md['ratio']:.1f}x ({md['stream_ms']:.0f} / {md['once_ms']:.0f} ms)"
-                for _ in names
-            )
-            + f" | {verdict(md['ratio'] <= 3)} |"
+            "| Live Markdown CPU, 20 KB answer: streamed / rendered once | ≤ 3 | "
+            + " | ".join(f"{ratio}x" for _ in names)
+            + f" | {verdict([markdown['median'] <= 3])} |"
         )
-    lines += ["", "## Details", ""]
-    for name, backend in results["backends"].items():
-        lines.append(f"### {NAMES.get(name, name)}")
+    lines += ["", "## Details (medians)", ""]
+    for name in names:
+        s = results["summary"][name]
+        lines += [f"### {NAMES[name]}", ""]
+        for n in results["plan"]["ramp"]:
+            k = f"ramp{n}"
+            lines.append(
+                f"- {n} streams: first fragment app {value(s, k + '.app_p50', MS)}/"
+                f"{value(s, k + '.app_p99', MS)} ms vs direct {value(s, k + '.direct_p50', MS)}/"
+                f"{value(s, k + '.direct_p99', MS)} ms (p50/p99); question → gateway request "
+                f"{value(s, k + '.request_p50', MS)}/{value(s, k + '.request_p99', MS)} ms; "
+                f"final frame after last token {value(s, k + '.final_lag_p50', MS)}/"
+                f"{value(s, k + '.final_lag_p99', MS)} ms; simulator's own lateness "
+                f"{value(s, k + '.drift_p50', MS)}/{value(s, k + '.drift_p99', MS)} ms; "
+                f"client CPU {value(s, k + '.client_cpu_percent')} %; timeouts "
+                f"{value(s, k + '.timeouts')}; unmatched {value(s, k + '.unmatched')}"
+            )
+        lines.append(
+            f"- burst: first text {value(s, 'burst.text_p50', MS)}/"
+            f"{value(s, 'burst.text_p99', MS)} ms; direct first token "
+            f"{value(s, 'burst.direct_p50', MS)}/{value(s, 'burst.direct_p99', MS)} ms"
+        )
+        lines.append(
+            f"- one stream: first fragment app {value(s, 'single.app_p50', MS)} ms, direct "
+            f"{value(s, 'single.direct_p50', MS)} ms"
+        )
+        last = results["runs"][-1]["backends"][name]["details"]
+        if "writes" in last:
+            lines.append(f"- writes (last run): {json.dumps(last['writes'])}")
         lines.append("")
-        for t in backend.get("ttft", []):
-            lines.append(
-                f"- TTFT {t['streams']} streams ({t['turns']} turns, {t['direct_ttft_n']} direct): "
-                f"app p50/p99 {ms(t['ttft_p50'])}/{ms(t['ttft_p99'])} ms, "
-                f"direct {ms(t['direct_ttft_p50'])}/{ms(t['direct_ttft_p99'])} ms, "
-                f"complete {t['complete']}/{t['turns']}, timeouts {t['timeouts']}"
-            )
-        for r in backend.get("ramp", []):
-            lines.append(
-                f"- ramp {r['streams']}: {r['turns']} answers in {r['wall']:.0f} s, "
-                f"{r['frames']} frames; lag p50/p99 {ms(r['lag_p50'])}/{ms(r['lag_p99'])} ms, "
-                f"final-frame lag p50/p99 {ms(r['final_lag_p50'])}/{ms(r['final_lag_p99'])} ms, "
-                f"simulator drift p50/p99 {ms(r['control_lag_p50'])}/"
-                f"{ms(r['control_lag_p99'])} ms; "
-                f"TTFT p50/p99 {ms(r['ttft_p50'])}/{ms(r['ttft_p99'])} ms; "
-                f"Daphne CPU {r['daphne_cpu_percent']:.0f} %, client CPU "
-                f"{r['client_cpu_percent']:.0f} %; complete {r['complete']}, timeouts "
-                f"{r['timeouts']}, other {r['other_status']}; DB answers {r['db_answers']}, "
-                f"complete {r['db_complete']}, full text {r['db_full_text']}; "
-                f"connect failures {r['connect_failed']}"
-            )
-        if "writes" in backend:
-            w = backend["writes"]
-            lines.append(
-                f"- writes: {w['turns']} answers ({w['complete']} complete), "
-                f"{w['commits']} commits; rows by table: {json.dumps(w['tables'])}"
-            )
-        if "idle_sockets" in backend:
-            s = backend["idle_sockets"]
-            lines.append(
-                f"- idle sockets: {s['opened']} opened ({s['failed']} failed) in "
-                f"{s['open_seconds']:.1f} s; RSS {mib(s['before'])} → {mib(s.get('after'))}"
-            )
-        pages = backend.get("pages", {})
-        if "error" in pages:
-            lines.append(f"- pages failed: `{pages['error'][-400:]}`")
-        for key in (
-            "conversation_long",
-            "conversation_short",
-            "sidebar_heavy",
-            "sidebar_light",
-            "sidebar_heavy_partial",
-        ):
-            if key in pages:
-                p = pages[key]
-                lines.append(
-                    f"- {key} `{p['path']}`: status {p['status']}, median {p['ms']:.0f} ms "
-                    f"(min {min(p['ms_all']):.0f}, max {max(p['ms_all']):.0f}), "
-                    f"{p['queries']} queries"
-                )
-        lines.append("")
-    if md:
-        lines.append(f"- Markdown: {json.dumps(md)}")
+    md_runs = [r["markdown"] for r in results["runs"] if "ratio" in r.get("markdown", {})]
+    for md in md_runs:
+        lines.append(
+            f"- Markdown: once {md['once_ms']:.0f} ms, streamed {md['stream_ms']:.0f} ms "
+            f"(ratio {md['ratio']:.1f}; with the final render {md['ratio_with_final']:.1f})"
+        )
     if "profile" in results:
-        streams = results["profile"].get("streams")
-        lines += [
-            "",
-            f"## Profile (pyinstrument, Daphne main thread, {streams} streams, SQLite)",
-            "",
-        ]
-        lines += ["```", *results["profile"]["text"].splitlines()[:80], "```"]
+        lines += profile_lines(results["profile"])
     lines.append(f"\nElapsed: {results.get('elapsed_seconds', 0):.0f} s.")
     return "\n".join(lines) + "\n"
+
+
+# --- py-spy ----------------------------------------------------------------------------
+
+
+def summarise_profile(raw: str, top: int = 25) -> dict:
+    """Return the busiest functions of a py-spy raw profile, split by thread kind.
+
+    Shares are of all CPU samples: the main thread runs the event loop (sockets,
+    streams, rendering), the others are the database threads.
+    """
+    inclusive = {"event loop": collections.Counter(), "database threads": collections.Counter()}
+    totals = collections.Counter()
+    for line in raw.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        frames = stack.split(";")
+        kind = "database threads" if "_bootstrap" in frames[0] else "event loop"
+        totals[kind] += int(count)
+        for name in {frame.split(" (")[0] + " (" + location(frame) + ")" for frame in frames}:
+            inclusive[kind][name] += int(count)
+    total = sum(totals.values()) or 1
+    return {
+        "samples": total,
+        "shares": {kind: totals[kind] / total for kind in totals},
+        "top": {
+            kind: [
+                (name, count / total)
+                for name, count in counter.most_common()
+                if not name.endswith(SCAFFOLDING)
+            ][:top]
+            for kind, counter in inclusive.items()
+        },
+    }
+
+
+# Frames under every sample of their thread (the event loop, the thread pool, Channels'
+# middleware stack): left out so that the list shows where the time goes.
+SCAFFOLDING = tuple(
+    f"({module})"
+    for module in (
+        "<frozen runpy>",
+        "daphne/__main__.py",
+        "daphne/cli.py",
+        "daphne/server.py",
+        "internet/asyncioreactor.py",
+        "asyncio/base_events.py",
+        "asyncio/events.py",
+        "python3.11/threading.py",
+        "futures/thread.py",
+        "asgiref/sync.py",
+        "channels/utils.py",
+        "channels/consumer.py",
+        "channels/middleware.py",
+        "channels/routing.py",
+        "channels/auth.py",
+        "channels/sessions.py",
+        "chatweb/security.py",
+    )
+)
+
+
+def location(frame: str) -> str:
+    """Return 'package/module.py' of a py-spy frame 'name (path/to/module.py:line)'."""
+    path = frame.rpartition(" (")[2].rstrip(")").split(":")[0]
+    return "/".join(path.split("/")[-2:])
+
+
+def profile_lines(profile: dict) -> list[str]:
+    lines = [
+        "",
+        f"## Profile: py-spy, Daphne under {profile['streams']} concurrent streams (SQLite)",
+        "",
+        f"{profile['samples']} CPU samples; "
+        + ", ".join(f"{kind} {share:.0%}" for kind, share in profile["shares"].items())
+        + ". Inclusive share of all samples:",
+        "",
+    ]
+    for kind, entries in profile["top"].items():
+        lines += [f"**{kind}**", "", "| share | function |", "|---|---|"]
+        lines += [f"| {share:.1%} | `{name}` |" for name, share in entries]
+        lines.append("")
+    return lines

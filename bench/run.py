@@ -1,12 +1,15 @@
 """Run the benchmark suite: `python -m bench.run` (what `make bench` does).
 
-For each backend (SQLite + in-memory layer, PostgreSQL + Redis) it starts the simulator
-as a standalone server at a fixed pace, Daphne with the app (DEBUG=0, its own DATA_DIR
-and database), and load clients in another process; it samples Daphne's CPU and RSS
-with psutil, checks the database afterwards, and writes bench/results/<timestamp>.md.
+Each run, for each backend (SQLite + in-memory layer, PostgreSQL + Redis), starts the
+simulator as a standalone server at a fixed pace (logging when it sends each token),
+Daphne with the app (DEBUG=0, its own DATA_DIR and database), and load clients in
+another process; it samples Daphne's CPU and RSS with psutil and checks the database
+afterwards. The whole suite runs BENCH_RUNS times (3 by default); the report gives the
+median of each figure and, as its noise, the lowest and highest value. Then py-spy
+profiles Daphne under load. Everything goes to bench/results/<timestamp>.md (and .json).
 
-BENCH_QUICK=1 runs a ~2-minute-per-backend subset; BENCH_BACKENDS=sqlite,postgres picks
-backends; BENCH_PROFILE=0 skips the pyinstrument run.
+BENCH_QUICK=1 runs a smaller plan once (a few minutes); BENCH_BACKENDS=sqlite,postgres
+picks backends; BENCH_RUNS=n repeats; BENCH_PROFILE=0 skips the profile.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,7 +36,8 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench import report
+from bench import analysis, report
+from bench.common import QUESTION
 
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results"
@@ -46,28 +51,31 @@ QUICK = os.environ.get("BENCH_QUICK") == "1"
 
 if QUICK:
     PLAN = {
+        "runs": 1,
         "users": 500,
-        "ttft": [(1, 5), (100, 1)],
+        "single": 5,
         "ramp": [100, 250],
         "duration": 6.0,
         "burst": 200,
         "idle": 500,
         "writes": (10, 2),
         "pages": (1000, 10_000),
-        "profile": False,
+        "profile_streams": 100,
     }
 else:
     PLAN = {
+        "runs": 3,
         "users": 1000,
-        "ttft": [(1, 10), (100, 2), (500, 1)],
+        "single": 10,
         "ramp": [100, 250, 500, 1000],
         "duration": 10.0,
         "burst": 200,
         "idle": 1000,
         "writes": (20, 2),
         "pages": (1000, 10_000),
-        "profile": True,
+        "profile_streams": 250,
     }
+PLAN["runs"] = int(os.environ.get("BENCH_RUNS", PLAN["runs"]))
 
 
 def free_port() -> int:
@@ -140,7 +148,7 @@ class Backend:
 
 def make_backend(name: str, workdir: Path) -> Backend:
     data_dir = workdir / name
-    data_dir.mkdir()
+    data_dir.mkdir(parents=True)
     if name == "sqlite":
         url = f"sqlite:///{data_dir / 'chatweb.sqlite3'}"
         return Backend(name, "SQLite + in-memory layer", url, None, data_dir)
@@ -207,9 +215,11 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
             process.wait()
 
 
-def start_simulator(workdir: Path, api_key: str) -> tuple[subprocess.Popen, str]:
+def start_simulator(workdir: Path, api_key: str) -> tuple[subprocess.Popen, str, Path]:
     port = free_port()
     log_file = (workdir / f"simulator-{port}.log").open("wb")
+    emissions = workdir / f"emissions-{port}.jsonl"
+    emissions.touch()
     process = subprocess.Popen(
         [
             PY,
@@ -223,6 +233,8 @@ def start_simulator(workdir: Path, api_key: str) -> tuple[subprocess.Popen, str]
             str(FIRST_TOKEN_DELAY),
             "--api-key",
             api_key,
+            "--emission-log",
+            str(emissions),
         ],
         cwd=PROJECT,
         stdout=log_file,
@@ -230,15 +242,13 @@ def start_simulator(workdir: Path, api_key: str) -> tuple[subprocess.Popen, str]
     )
     url = f"http://127.0.0.1:{port}/v1"
     wait_http(process, f"{url}/models", {"Authorization": f"Bearer {api_key}"})
-    return process, url
+    return process, url, emissions
 
 
-def start_daphne(env: dict, workdir: Path, profile_to: Path | None = None):
+def start_daphne(env: dict, workdir: Path):
     port = free_port()
     command = [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
     command += ["--websocket_timeout", "-1", "chatweb.asgi:application"]
-    if profile_to is not None:
-        command = [PY, "-m", "pyinstrument", "-r", "text", "-o", str(profile_to), *command[1:]]
     log_file = (workdir / f"daphne-{port}.log").open("wb")
     process = subprocess.Popen(
         command, cwd=PROJECT, env=env, stdout=log_file, stderr=subprocess.STDOUT
@@ -256,186 +266,291 @@ def manage(env: dict, *args: str) -> str:
     return done.stdout
 
 
-def run_load(config: dict, on_line=None, env: dict | None = None) -> dict:
+def run_load(config: dict, workdir: Path, on_line=None) -> dict:
     """Run one scenario in a client process; `on_line(line, process)` sees its signals."""
+    result_file = workdir / f"load-{secrets.token_hex(4)}.json"
     process = subprocess.Popen(
-        [PY, "-m", "bench.load", json.dumps(config)],
+        [PY, "-m", "bench.load", json.dumps({**config, "result_file": str(result_file)})],
         cwd=PROJECT,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
-        env=env,
     )
-    result = None
     for line in process.stdout:
-        if line.startswith("RESULT "):
-            result = json.loads(line[7:])
-        elif on_line is not None:
+        if on_line is not None:
             on_line(line.strip(), process)
     process.wait(timeout=30)
-    if result is None:
+    if process.returncode != 0 or not result_file.exists():
         raise RuntimeError(f"load client {config['scenario']} failed ({process.returncode})")
-    return result
+    return json.loads(result_file.read_text())
 
 
 # --- One backend -----------------------------------------------------------------------
 
 
-def saved_in_full(backend: Backend, after_id: int, expected: str) -> dict:
-    rows = backend.query(
-        "SELECT status, text = %s FROM conversations_message WHERE role = 'assistant' AND id > %s",
-        (expected, after_id),
+@dataclass
+class Stack:
+    """The processes of one backend's run, and what the analysis needs from them."""
+
+    backend: Backend
+    env: dict
+    workdir: Path
+    simulator: subprocess.Popen
+    sim_url: str
+    api_key: str
+    emissions: Path
+    sessions: list[str]
+    model: int
+    tokens: tuple[str, ...] = ()
+    daphne: subprocess.Popen | None = None
+    port: int = 0
+    emissions_read: int = 0
+
+    def start_daphne(self) -> None:
+        self.daphne, self.port = start_daphne(self.env, self.workdir)
+
+    def stop_daphne(self) -> None:
+        if self.daphne is not None:
+            stop(self.daphne)
+            self.daphne = None
+
+    def config(self, scenario: str, **extra) -> dict:
+        return {
+            "scenario": scenario,
+            "ws": f"ws://127.0.0.1:{self.port}/ws/chat/",
+            "origin": f"http://127.0.0.1:{self.port}",
+            "sim": self.sim_url,
+            "api_key": self.api_key,
+            "model": self.model,
+            "sim_model": "sim-chat",
+            "sessions": self.sessions,
+            "answer_seconds": FIRST_TOKEN_DELAY + len(self.tokens) / PACE,
+            **extra,
+        }
+
+    def new_streams(self) -> dict[str, analysis.Stream]:
+        """Return what the simulator sent since the last call."""
+        streams, self.emissions_read = analysis.read_emissions(self.emissions, self.emissions_read)
+        return streams
+
+    def response_ids(self, turns: list[dict]) -> dict[int, str]:
+        ids = [t["answer_id"] for t in turns if t["answer_id"] is not None]
+        if not ids:
+            return {}
+        marks = ",".join(["%s"] * len(ids))
+        rows = self.backend.query(
+            f"SELECT id, response_id FROM conversations_message WHERE id IN ({marks})",
+            tuple(ids),
+        )
+        return dict(rows)
+
+    def saved_in_full(self, turns: list[dict]) -> int:
+        """Return how many of these answers the database holds complete, every word."""
+        ids = [t["answer_id"] for t in turns if t["answer_id"] is not None]
+        if not ids:
+            return 0
+        marks = ",".join(["%s"] * len(ids))
+        rows = self.backend.query(
+            "SELECT COUNT(*) FROM conversations_message "
+            f"WHERE id IN ({marks}) AND status = 'complete' AND text = %s",
+            (*ids, "".join(self.tokens)),
+        )
+        return rows[0][0]
+
+
+def reference_tokens(sim_url: str, api_key: str) -> tuple[str, ...]:
+    """Return the answer's tokens, as the simulator streams them to a direct request."""
+    body = {"model": "sim-chat", "input": QUESTION, "stream": True}
+    headers = {"Authorization": f"Bearer {api_key}"}
+    tokens = []
+    with httpx.stream("POST", f"{sim_url}/responses", json=body, headers=headers) as response:
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                event = json.loads(line[6:])
+                if event.get("type") == "response.output_text.delta":
+                    tokens.append(event["delta"])
+    return tuple(tokens)
+
+
+def prepare(name: str, workdir: Path) -> Stack:
+    backend = make_backend(name, workdir)
+    api_key = "bench-" + secrets.token_hex(8)
+    simulator, sim_url, emissions = start_simulator(workdir, api_key)
+    env = app_env(backend, sim_url, api_key)
+    manage(env, "migrate", "--noinput")
+    manage(env, "seed_catalogue")
+    seeded = json.loads(
+        subprocess.run(
+            [PY, "-m", "bench.seed", str(PLAN["users"])],
+            cwd=PROJECT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     )
-    return {
-        "db_answers": len(rows),
-        "db_complete": sum(status == "complete" for status, _ in rows),
-        "db_full_text": sum(bool(full) for _, full in rows),
-    }
-
-
-def max_message_id(backend: Backend) -> int:
-    return backend.query("SELECT COALESCE(MAX(id), 0) FROM conversations_message")[0][0]
-
-
-def pg_writes(backend: Backend) -> dict:
-    rows = backend.query("SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables")
-    commits = backend.query(
-        "SELECT xact_commit FROM pg_stat_database WHERE datname = %s", (PG_DATABASE,)
-    )[0][0]
-    return {"tables": {name: (i, u, d) for name, i, u, d in rows}, "commits": commits}
-
-
-def writes_delta(before: dict, after: dict) -> dict:
-    tables = {}
-    for name, (i, u, d) in after["tables"].items():
-        i0, u0, d0 = before["tables"].get(name, (0, 0, 0))
-        if (i - i0) or (u - u0) or (d - d0):
-            tables[name] = {"ins": i - i0, "upd": u - u0, "del": d - d0}
-    return {"tables": tables, "commits": after["commits"] - before["commits"]}
+    stack = Stack(
+        backend,
+        env,
+        workdir,
+        simulator,
+        sim_url,
+        api_key,
+        emissions,
+        seeded["sessions"],
+        seeded["model"],
+    )
+    stack.tokens = reference_tokens(sim_url, api_key)
+    return stack
 
 
 def bench_backend(name: str, workdir: Path) -> dict:
+    """Measure one backend once; return {"metrics": flat numbers, "details": the rest}."""
     log(f"backend {name}: preparing")
-    backend = make_backend(name, workdir)
-    api_key = "bench-" + secrets.token_hex(8)
-    simulator, sim_url = start_simulator(workdir, api_key)
-    env = app_env(backend, sim_url, api_key)
-    out: dict = {"label": backend.label}
-    daphne = None
+    stack = prepare(name, workdir)
+    metrics: dict = {}
+    details: dict = {}
     try:
-        manage(env, "migrate", "--noinput")
-        manage(env, "seed_catalogue")
-        seeded = json.loads(
-            subprocess.run(
-                [PY, "-m", "bench.seed", str(PLAN["users"])],
-                cwd=PROJECT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
-        daphne, port = start_daphne(env, workdir)
-        base = {
-            "ws": f"ws://127.0.0.1:{port}/ws/chat/",
-            "origin": f"http://127.0.0.1:{port}",
-            "sim": sim_url,
-            "api_key": api_key,
-            "model": seeded["model"],
-            "sim_model": "sim-chat",
-            "sessions": seeded["sessions"],
-            "pace": PACE,
-            "first_token_delay": FIRST_TOKEN_DELAY,
-        }
+        stack.start_daphne()
         time.sleep(2)
-        out["idle_rss"] = rss(daphne.pid)
-        log(f"{name}: idle Daphne RSS {out['idle_rss'] / 2**20:.1f} MiB; opening idle sockets")
-        out["idle_sockets"] = idle_sockets(base, daphne.pid)
+        metrics["idle_rss"] = rss(stack.daphne.pid)
+        log(f"{name}: idle RSS {metrics['idle_rss'] / 2**20:.0f} MiB; {PLAN['idle']} idle sockets")
+        sockets = idle_sockets(stack)
+        metrics["per_socket"] = sockets["per_socket"]
+        details["idle_sockets"] = sockets
 
         if name == "postgres":
-            writes, n_turns = PLAN["writes"], PLAN["writes"][1]
-            log(f"{name}: database writes, {writes[0]} clients x {n_turns} turns")
-            before = pg_writes(backend)
-            result = run_load(
-                {**base, "scenario": "writes", "streams": writes[0], "turns": n_turns}
-            )
-            stop(daphne)  # a backend flushes its statistics when it exits
-            time.sleep(1)
-            delta = writes_delta(before, pg_writes(backend))
-            daphne, port = start_daphne(env, workdir)
-            base["ws"] = f"ws://127.0.0.1:{port}/ws/chat/"
-            base["origin"] = f"http://127.0.0.1:{port}"
-            out["writes"] = {**result, **delta, "answer_ids": None}
+            log(f"{name}: database writes")
+            metrics.update(database_writes(stack, details))
 
-        out["ttft"] = []
-        for streams, repeats in PLAN["ttft"]:
-            log(f"{name}: time to first token, {streams} streams x {repeats}")
-            result = run_load({**base, "scenario": "ttft", "streams": streams, "repeats": repeats})
-            out["ttft"].append({**result, "answer_ids": None})
+        log(f"{name}: one stream at a time, {PLAN['single']} turns")
+        result = run_load(stack.config("single", repeats=PLAN["single"]), workdir)
+        stack.new_streams()
+        single = analysis.first_fragment(result["turns"], result["directs"])
+        metrics.update({f"single.{k}": v for k, v in single.items()})
 
         log(f"{name}: burst of {PLAN['burst']}")
-        marker = max_message_id(backend)
-        result = run_load({**base, "scenario": "burst", "streams": PLAN["burst"]})
+        result = run_load(stack.config("burst", streams=PLAN["burst"]), workdir)
         time.sleep(1)
-        out["burst"] = {**result, **saved_in_full(backend, marker, result["expected_text"])}
-        out["burst"]["answer_ids"] = None
+        stack.new_streams()
+        burst = analysis.first_fragment(result["turns"], result["directs"])
+        metrics.update({f"burst.{k}": v for k, v in burst.items()})
+        metrics.update({f"burst.{k}": v for k, v in analysis.outcome(result["turns"]).items()})
+        metrics["burst.saved"] = stack.saved_in_full(result["turns"])
 
-        out["ramp"] = []
         for streams in PLAN["ramp"]:
-            log(f"{name}: ramp {streams} streams for {PLAN['duration']} s")
-            out["ramp"].append(ramp_level(backend, base, daphne.pid, streams))
+            log(f"{name}: {streams} concurrent streams for {PLAN['duration']:.0f} s")
+            metrics.update(ramp_level(stack, streams, workdir))
             time.sleep(2)
     finally:
-        if daphne is not None:
-            stop(daphne)
-        stop(simulator)
+        stack.stop_daphne()
+        stop(stack.simulator)
     log(f"{name}: pages (in-process)")
-    out["pages"] = inprocess(env, "pages", *map(str, PLAN["pages"]))
-    drop_backend(backend)
-    return out
+    pages = inprocess(stack.env, "pages", *map(str, PLAN["pages"]))
+    details["pages"] = pages
+    if "error" not in pages:
+        metrics.update(
+            {
+                "page.long_ms": pages["conversation_long"]["ms"],
+                "page.long_queries": pages["conversation_long"]["queries"],
+                "page.short_queries": pages["conversation_short"]["queries"],
+                "sidebar.heavy_ms": pages["sidebar_heavy"]["ms"],
+                "sidebar.heavy_queries": pages["sidebar_heavy"]["queries"],
+                "sidebar.light_queries": pages["sidebar_light"]["queries"],
+            }
+        )
+    drop_backend(stack.backend)
+    return {"metrics": metrics, "details": details}
 
 
-def ramp_level(backend: Backend, base: dict, pid: int, streams: int) -> dict:
-    marker = max_message_id(backend)
+def ramp_level(stack: Stack, streams: int, workdir: Path) -> dict:
+    """N answers streaming at every moment: latency, lag, CPU, memory, what was saved."""
     holder: dict = {}
 
     def on_line(line: str, process: subprocess.Popen) -> None:
         if line == "START":
-            holder["sampler"] = Sampler(pid).__enter__()
+            holder["sampler"] = Sampler(stack.daphne.pid).__enter__()
+        elif line == "STOP":
+            holder["sampler"].__exit__(None, None, None)
 
     result = run_load(
-        {**base, "scenario": "ramp", "streams": streams, "duration": PLAN["duration"]},
-        on_line,
+        stack.config("ramp", streams=streams, duration=PLAN["duration"]), workdir, on_line
     )
-    sampler = holder["sampler"]
-    sampler.__exit__(None, None, None)
     time.sleep(1)
-    return {
-        **result,
-        "answer_ids": None,
-        "daphne_cpu_percent": sampler.cpu_percent,
-        "daphne_peak_rss": sampler.peak_rss,
-        **saved_in_full(backend, marker, result["expected_text"]),
+    sampler = holder["sampler"]
+    turns = result["turns"]
+    streams_sent = stack.new_streams()
+    ids = stack.response_ids(turns)
+    numbers = {
+        **analysis.first_fragment(turns, result["directs"]),
+        **analysis.lag(turns, ids, streams_sent, stack.tokens),
+        **analysis.drift(streams_sent, PACE, FIRST_TOKEN_DELAY),
+        **analysis.outcome(turns),
+        "saved": stack.saved_in_full(turns),
+        "cpu_percent": sampler.cpu_percent,
+        "peak_rss": sampler.peak_rss,
+        "client_cpu_percent": result["client_cpu_percent"],
+        "connect_failed": result["connect_failed"],
     }
+    return {f"ramp{streams}.{key}": value for key, value in numbers.items()}
 
 
-def idle_sockets(base: dict, pid: int) -> dict:
-    measured: dict = {"before": rss(pid)}
+def idle_sockets(stack: Stack) -> dict:
+    measured: dict = {"before": rss(stack.daphne.pid)}
 
     def on_line(line: str, process: subprocess.Popen) -> None:
         if line == "READY":
             time.sleep(3)
-            measured["after"] = rss(pid)
+            measured["after"] = rss(stack.daphne.pid)
             process.stdin.write("GO\n")
             process.stdin.flush()
 
-    result = run_load({**base, "scenario": "idle", "sockets": PLAN["idle"]}, on_line)
+    result = run_load(stack.config("idle", sockets=PLAN["idle"]), stack.workdir, on_line)
     opened = max(result["opened"], 1)
     return {
         **result,
         **measured,
         "per_socket": (measured.get("after", 0) - measured["before"]) / opened,
     }
+
+
+def database_writes(stack: Stack, details: dict) -> dict:
+    """Count what the database writes per answer, on PostgreSQL's own statistics.
+
+    Write transactions are counted by transaction ids: PostgreSQL gives one only to a
+    transaction that writes (cluster-wide, so nothing else may write meanwhile). Rows
+    come from pg_stat_user_tables, which a backend flushes when it exits: Daphne is
+    restarted around the measurement.
+    """
+    clients, turns_each = PLAN["writes"]
+    before = pg_writes(stack.backend)
+    result = run_load(stack.config("writes", streams=clients, turns=turns_each), stack.workdir)
+    stack.stop_daphne()
+    time.sleep(1)
+    after = pg_writes(stack.backend)
+    stack.start_daphne()
+    stack.new_streams()
+    answers = max(len(result["turns"]), 1)
+    tables = {}
+    for name, counts in after["tables"].items():
+        delta = [a - b for a, b in zip(counts, before["tables"].get(name, (0, 0, 0)), strict=True)]
+        if any(delta):
+            tables[name] = dict(zip(("ins", "upd", "del"), delta, strict=True))
+    rows = sum(sum(t.values()) for t in tables.values())
+    transactions = after["xid"] - before["xid"] - 1  # the second probe took one
+    details["writes"] = {"tables": tables, "answers": answers, "transactions": transactions}
+    return {
+        "writes.transactions": transactions / answers,
+        "writes.rows": rows / answers,
+        "writes.stream_seconds": len(stack.tokens) / PACE,
+        "writes.complete": analysis.outcome(result["turns"])["complete"] / answers,
+    }
+
+
+def pg_writes(backend: Backend) -> dict:
+    rows = backend.query("SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables")
+    xid = backend.query("SELECT txid_current()")[0][0]
+    return {"tables": {name: (i, u, d) for name, i, u, d in rows}, "xid": xid}
 
 
 def inprocess(env: dict, *args: str) -> dict:
@@ -448,55 +563,71 @@ def inprocess(env: dict, *args: str) -> dict:
 
 
 def profile(workdir: Path) -> dict:
-    """Profile Daphne with pyinstrument under the 500-stream ramp on SQLite."""
-    streams = 100 if QUICK else 250
-    log(f"profile: Daphne under pyinstrument, {streams} streams on SQLite")
-    data_dir = workdir / "profile"
-    data_dir.mkdir()
-    backend = Backend(
-        "sqlite", "profile", f"sqlite:///{data_dir / 'chatweb.sqlite3'}", None, data_dir
-    )
-    api_key = "bench-" + secrets.token_hex(8)
-    simulator, sim_url = start_simulator(workdir, api_key)
-    env = app_env(backend, sim_url, api_key)
-    output = workdir / "profile.txt"
+    """Sample Daphne with py-spy (CPU only, every thread) under concurrent streams."""
+    streams = PLAN["profile_streams"]
+    log(f"profile: py-spy on Daphne, {streams} concurrent streams on SQLite")
+    stack = prepare("sqlite", workdir / "profile")
+    raw = workdir / "profile.txt"
+    spy = shutil.which("py-spy", path=str(Path(PY).parent)) or shutil.which("py-spy")
+    holder: dict = {}
     try:
-        manage(env, "migrate", "--noinput")
-        manage(env, "seed_catalogue")
-        seeded = json.loads(
-            subprocess.run(
-                [PY, "-m", "bench.seed", str(streams)],
-                cwd=PROJECT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
-        daphne, port = start_daphne(env, workdir, profile_to=output)
-        try:
-            config = {
-                "ws": f"ws://127.0.0.1:{port}/ws/chat/",
-                "origin": f"http://127.0.0.1:{port}",
-                "sim": sim_url,
-                "api_key": api_key,
-                "model": seeded["model"],
-                "sim_model": "sim-chat",
-                "sessions": seeded["sessions"],
-                "pace": PACE,
-                "first_token_delay": FIRST_TOKEN_DELAY,
-                "scenario": "ramp",
-                "streams": streams,
-                "duration": 6.0,
-            }
-            result = run_load(config)
-        finally:
-            stop(daphne, signal.SIGINT)
+        stack.start_daphne()
+
+        def on_line(line: str, process: subprocess.Popen) -> None:
+            if line == "START":
+                holder["spy"] = subprocess.Popen(
+                    [
+                        spy,
+                        "record",
+                        "-p",
+                        str(stack.daphne.pid),
+                        "-d",
+                        str(int(PLAN["duration"])),
+                        "-r",
+                        "100",
+                        "-f",
+                        "raw",
+                        "-o",
+                        str(raw),
+                        "--nonblocking",
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+
+        run_load(stack.config("ramp", streams=streams, duration=PLAN["duration"]), workdir, on_line)
+        holder["spy"].wait(timeout=60)
     finally:
-        stop(simulator)
-    text = output.read_text(errors="replace") if output.exists() else ""
-    shutil.copy(output, RESULTS / "profile-latest.txt") if output.exists() else None
-    return {"streams": streams, "lag_p99": result.get("lag_p99"), "text": text}
+        stack.stop_daphne()
+        stop(stack.simulator)
+    return {"streams": streams, **report.summarise_profile(raw.read_text() if raw.exists() else "")}
+
+
+def aggregate(runs: list[dict]) -> dict:
+    """Median, lowest and highest of each number over the runs, per backend."""
+    out: dict = {}
+    for backend in runs[0]["backends"]:
+        keys = runs[0]["backends"][backend]["metrics"]
+        out[backend] = {}
+        for key in keys:
+            values = [r["backends"][backend]["metrics"].get(key) for r in runs]
+            numbers = [v for v in values if isinstance(v, int | float) and v is not None]
+            if numbers and len(numbers) == len(values):
+                out[backend][key] = {
+                    "median": statistics.median(numbers),
+                    "low": min(numbers),
+                    "high": max(numbers),
+                }
+            else:
+                out[backend][key] = {"median": values[-1], "low": None, "high": None}
+    ratios = [r["markdown"]["ratio"] for r in runs if "ratio" in r.get("markdown", {})]
+    if ratios:
+        out["markdown"] = {
+            "median": statistics.median(ratios),
+            "low": min(ratios),
+            "high": max(ratios),
+        }
+    return out
 
 
 # --- Machine and main ------------------------------------------------------------------
@@ -541,7 +672,7 @@ def machine() -> dict:
 def main() -> None:
     started = time.perf_counter()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    backends = os.environ.get("BENCH_BACKENDS", "sqlite,postgres").split(",")
+    backends = [b.strip() for b in os.environ.get("BENCH_BACKENDS", "sqlite,postgres").split(",")]
     results: dict = {
         "machine": machine(),
         "quick": QUICK,
@@ -551,18 +682,23 @@ def main() -> None:
             "first_token_delay": FIRST_TOKEN_DELAY,
             "DEBUG": 0,
             "DATABASE_POOL_SIZE": "10 (default)",
+            "DATABASE_THREADS": "4 (default)",
             "CHAT_MAX_CONCURRENT_GENERATIONS": "3 (default)",
         },
-        "backends": {},
+        "runs": [],
     }
     workdir = Path(tempfile.mkdtemp(prefix="chatweb-bench-"))
     try:
-        log("markdown (in-process)")
-        results["markdown"] = inprocess(dict(os.environ), "markdown")
-        for name in backends:
-            results["backends"][name] = bench_backend(name.strip(), workdir)
-        wanted = os.environ.get("BENCH_PROFILE", "1" if PLAN["profile"] else "0")
-        if wanted == "1":
+        for number in range(1, PLAN["runs"] + 1):
+            log(f"run {number} of {PLAN['runs']}")
+            run: dict = {"markdown": inprocess(dict(os.environ), "markdown"), "backends": {}}
+            for name in backends:
+                run_dir = workdir / f"run{number}"
+                run_dir.mkdir(exist_ok=True)
+                run["backends"][name] = bench_backend(name, run_dir)
+            results["runs"].append(run)
+        results["summary"] = aggregate(results["runs"])
+        if os.environ.get("BENCH_PROFILE", "1") == "1":
             results["profile"] = profile(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

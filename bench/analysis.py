@@ -1,0 +1,112 @@
+"""From raw observations to numbers: latencies, lag behind the simulator, percentiles.
+
+The load client records when it sent each question and when each frame arrived (wall
+clock); the simulator records when it sent each text delta of each response. Both run on
+this machine, so the two clocks are the same clock. A frame's lag is how long after the
+simulator sent the newest token the frame shows; which token that is follows from how
+many characters the frame makes visible (see `bench.common.prefix_visibility`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import percentile, prefix_visibility, token_index
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One response as the simulator sent it."""
+
+    started: float  # when its request arrived
+    text_sent_at: tuple[float, ...]
+
+
+def read_emissions(path: Path, offset: int = 0) -> tuple[dict[str, Stream], int]:
+    """Return the streams logged after byte `offset`, and the offset to read on from."""
+    streams = {}
+    with path.open("rb") as log:
+        log.seek(offset)
+        data = log.read()
+    complete = data[: data.rfind(b"\n") + 1]
+    for line in complete.splitlines():
+        entry = json.loads(line)
+        streams[entry["id"]] = Stream(entry["started"], tuple(entry["text_sent_at"] or ()))
+    return streams, offset + len(complete)
+
+
+def spread(values: list[float], prefix: str) -> dict:
+    return {
+        f"{prefix}_p50": percentile(values, 50),
+        f"{prefix}_p99": percentile(values, 99),
+        f"{prefix}_n": len(values),
+    }
+
+
+def difference(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def first_fragment(turns: list[dict], directs: list[dict]) -> dict:
+    """Time to the first answer fragment through the app and directly, and the difference."""
+    app = [t["first_fragment"] - t["sent"] for t in turns if t["first_fragment"] is not None]
+    text = [t["first_text"] - t["sent"] for t in turns if t["first_text"] is not None]
+    direct = [d["first"] - d["sent"] for d in directs if d["first"] is not None]
+    out = {**spread(app, "app"), **spread(direct, "direct"), **spread(text, "text")}
+    for q in ("p50", "p99"):
+        out[f"added_{q}"] = difference(out[f"app_{q}"], out[f"direct_{q}"])
+    return out
+
+
+def lag(
+    turns: list[dict],
+    response_ids: dict[int, str],
+    streams: dict[str, Stream],
+    tokens: tuple[str, ...],
+) -> dict:
+    """Lag of every frame behind the simulator's sending of its newest token.
+
+    Also: the final frame's lag behind the last token (when the answer shows as complete,
+    saved), and how long after the question was sent its request reached the gateway.
+    """
+    visibility = prefix_visibility(tokens)
+    frame_lags, final_lags, request_delays, unmatched = [], [], [], 0
+    for turn in turns:
+        stream = streams.get(response_ids.get(turn["answer_id"], ""))
+        if stream is None or not stream.text_sent_at:
+            unmatched += 1
+            continue
+        request_delays.append(stream.started - turn["sent"])
+        index = 0
+        for received, chars in turn["frames"]:
+            index = min(token_index(visibility, chars, index), len(stream.text_sent_at) - 1)
+            frame_lags.append(received - stream.text_sent_at[index])
+        if turn["final"] is not None and turn["status"] == "complete":
+            final_lags.append(turn["final"] - stream.text_sent_at[-1])
+    return {
+        **spread(frame_lags, "lag"),
+        **spread(final_lags, "final_lag"),
+        **spread(request_delays, "request"),
+        "unmatched": unmatched,
+    }
+
+
+def drift(streams: dict[str, Stream], pace: float, first_token_delay: float) -> dict:
+    """How late the simulator itself sent tokens against its own schedule (its load)."""
+    late = [
+        sent - (stream.started + first_token_delay + (index + 1) / pace)
+        for stream in streams.values()
+        for index, sent in enumerate(stream.text_sent_at)
+    ]
+    return spread(late, "drift")
+
+
+def outcome(turns: list[dict]) -> dict:
+    return {
+        "started": len(turns),
+        "complete": sum(t["status"] == "complete" for t in turns),
+        "timeouts": sum(t["status"] == "timeout" for t in turns),
+        "other_status": sorted({t["status"] for t in turns} - {"complete", "timeout"}),
+    }
