@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 import nh3
 import pygments
 from markdown_it import MarkdownIt
-from markdown_it.common.utils import unescapeAll
+from markdown_it.common.utils import mdTrim, unescapeAll
+from markdown_it.rules_block.table import MAX_AUTOCOMPLETED_CELLS, escapedSplit, headerLineRe
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from mdit_py_plugins.tasklists import tasklists_plugin
@@ -153,17 +154,29 @@ class StreamingMarkdown:
     that routinely grows large, is not re-parsed at all: new complete lines are highlighted
     and appended to a cached rendering until its closing fence arrives.
 
+    Most flushes only add words to the last line of a paragraph, list item or heading.
+    Parsing the whole tail again for that is the main per-flush cost, so ``_OpenInline``
+    handles it without the block parser: plain words are spliced into the cached HTML, and
+    other text on that line re-parses only the last paragraph's inline text (see there).
+    A new line always goes through the full parse, which decides block structure, except
+    for a line end alone or a new item in a tight bullet list (``_OpenInline.next_line``),
+    and in a table: ``_OpenTable`` renders the header while its delimiter row is typed and
+    then each body row on its own (see there). When a block handled by these fast paths
+    ends (a blank line, then a line that starts another block), its cached HTML is
+    committed as it is and only the new line is parsed (``_commit_closed``).
+
     The streamed HTML equals ``render_markdown(text)`` of the same text, except where
     Markdown itself looks ahead further than the text seen so far:
 
     - a reference-style link used before its ``[label]: url`` definition: a block
       committed before the definition was complete shows literal text (or, if a
       half-written definition arrived in the same flush, a link to the partial URL);
-    - an answer that ends inside an unclosed fence keeps the line-by-line highlighting,
-      whose colours can differ from highlighting the code in one piece (the text is the
-      same);
-    - a whole list is one block, so a long list is re-rendered on each flush until the
-      first line after it (correct, only slower).
+    - an answer that ends inside an unclosed fence keeps the line-by-line highlighting
+      (its unfinished last line unhighlighted), whose colours can differ from
+      highlighting the code in one piece (the text is the same);
+    - a whole list is one block, so a long list other than a tight bullet list of
+      one-paragraph items is re-parsed on each new line until the first line after it
+      (correct, only slower).
 
     ``finish()`` renders the complete text once and is the authority for the final swap.
     """
@@ -174,25 +187,31 @@ class StreamingMarkdown:
         self._references: dict[str, Any] = {}
         self._tail = ""
         self._tail_html = ""
-        self._held_cr = False
+        self._after_cr = False  # whether the last delta ended with "\r"
         self._dirty = False
         self._fence: _OpenFence | None = None
+        self._inline: _OpenInline | None = None
+        self._table: _OpenTable | None = None
+        # A block a fast path saw end at a line end: (tail offset of that line end, its
+        # HTML, its parse env, whether blank lines may continue it); see _commit_closed.
+        self._closed: tuple[int, str, dict[str, Any], bool] | None = None
         self.sequence = 0
         self.parsed_chars = 0  # characters handed to the Markdown parser: a work counter
 
     @property
     def text(self) -> str:
         """Return the source received so far, with line endings normalised."""
-        return "".join(self._done_source) + self._tail + ("\n" if self._held_cr else "")
+        return "".join(self._done_source) + self._tail
 
     def append(self, delta: str) -> None:
         """Add a text delta without rendering; ``flush()`` reports the result."""
-        if self._held_cr:
-            delta = "\r" + delta
-        # A "\r" at the end may be the first half of "\r\n"; hold it for the next delta.
-        self._held_cr = delta.endswith("\r")
-        if self._held_cr:
-            delta = delta[:-1]
+        if not delta:
+            return
+        # A "\r" ending the previous delta was already turned into "\n"; if this delta
+        # starts with "\n", the two were one "\r\n" split between deltas.
+        if self._after_cr and delta.startswith("\n"):
+            delta = delta[1:]
+        self._after_cr = delta.endswith("\r")
         # The same normalisation markdown-it applies, so line numbers agree with its maps.
         self._tail += delta.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")
         self._dirty = self._dirty or bool(delta)
@@ -207,10 +226,20 @@ class StreamingMarkdown:
         if not self._dirty:
             return StreamUpdate("", self._tail_html, False, self.sequence)
         self._dirty = False
-        tail_html = self._render_open_fence() if self._fence else None
+        tail_html = None
+        if self._fence:
+            tail_html = self._render_open_fence()
+        elif self._inline:
+            tail_html = self._render_open_inline()
+        elif self._table:
+            tail_html = self._render_open_table()
         appended = ""
+        if tail_html is None and self._closed is not None:
+            appended = self._commit_closed(*self._closed)
+        self._closed = None
         if tail_html is None:
-            appended, tail_html = self._render_tail()
+            more, tail_html = self._render_tail()
+            appended += more
         tail_changed = tail_html != self._tail_html
         self._tail_html = tail_html
         if appended or tail_changed:
@@ -263,7 +292,14 @@ class StreamingMarkdown:
                     token.map = [token.map[0] - line, token.map[1] - line]
         if len(blocks) == 1:
             self._fence = _OpenFence.find(tokens[blocks[0]], lines)
-        return appended, _render_tokens(tokens, env)
+        tail_html = _render_tokens(tokens, env)
+        self._inline = None if self._fence else _OpenInline.find(tokens, lines, tail_html, env)
+        self._table = None
+        if len(blocks) == 1 and not self._fence and not self._inline:
+            self._table = _OpenTable.find(tokens, lines, tail_html, env) or _OpenTable.find_head(
+                lines, tail_html, env
+            )
+        return appended, tail_html
 
     def _commit(self, length: int, line: int, html_text: str, env: dict[str, Any]) -> None:
         """Move the first ``length`` characters (``line`` lines) of the tail to the done part."""
@@ -276,6 +312,30 @@ class StreamingMarkdown:
             if label not in self._references and reference["map"][1] <= line:
                 self._references[label] = reference
 
+    def _commit_closed(self, end: int, html_text: str, env: dict[str, Any], continues: bool) -> str:
+        """Commit the tail up to ``end`` as ``html_text`` if it is final; return what was.
+
+        A fast path saw the tail's blocks end with the line ending at ``end`` and knows
+        their HTML. If blank lines follow and then one unfinished line that starts a new
+        block no later text can merge into them (as in ``_is_final_boundary``), the full
+        parse would commit the same blocks with the same HTML; committing the cached HTML
+        leaves only the new line to parse. A line starting with "[" may be a reference
+        definition, which could change links above: that case is left to the full parse.
+        """
+        rest = self._tail[end:]
+        line = rest.lstrip("\n")
+        if (
+            not rest.startswith("\n\n")
+            or not line
+            or "\n" in line
+            or line[0] in " \t["
+            or (continues and line[0] in "-+*0123456789")
+        ):
+            return ""
+        length = len(self._tail) - len(line)
+        self._commit(length, self._tail.count("\n", 0, length), html_text, env)
+        return html_text
+
     def _render_open_fence(self) -> str | None:
         """Render the tail, an unclosed code fence, from cached lines; None once it closes."""
         fence = self._fence
@@ -286,11 +346,88 @@ class StreamingMarkdown:
         if fence.closes(partial) or any(map(fence.closes, new_lines.split("\n"))):
             self._fence = None
             return None
-        fence.code_html += _highlight_uncached(new_lines, fence.language)
+        if new_lines:
+            # Pygments closes its spans at each line end, so each batch of lines is balanced
+            # HTML and can be sanitised on its own, once, instead of the whole block per flush.
+            fence.code_html += _SANITIZER.clean(_highlight_uncached(new_lines, fence.language))
         fence.scanned = end
         # markdown-it drops a last line that is only blanks; do the same.
-        partial_html = html.escape(partial) if partial.strip(" \t") else ""
-        return _SANITIZER.clean(_code_block_markup(fence.code_html + partial_html, fence.language))
+        partial_html = _escape_text(partial) if partial.strip(" \t") else ""
+        head, foot = _clean_code_block_ends(fence.language)
+        return head + fence.code_html + partial_html + foot
+
+    def _render_open_inline(self) -> str | None:
+        """Render the tail when text was only added to its last line; None if that won't do."""
+        inline = self._inline
+        assert inline is not None
+        added = self._tail[inline.offset :]
+        if "\n" in added:
+            header, _, line = self._tail.partition("\n")
+            if inline.table_header and line and "\n" not in line:
+                table = _OpenTable.for_header(header, inline.env)
+                tail_html = table.head_state_html(line)
+                if tail_html is not None:
+                    self._inline, self._table = None, table
+                    self.parsed_chars += table.parsed
+                    table.parsed = 0
+                    return tail_html
+            found = inline.next_line(added, len(self._tail))
+            if found is None:
+                self._inline = None
+                head = added.partition("\n")[0]
+                end = inline.offset + len(head)  # before next_line() moves the offset
+                ended = inline.next_line(head + "\n", end + 1)
+                if ended is not None:
+                    self._closed = (end, ended[1], inline.env, inline.continues)
+                return None
+            self._inline, tail_html, parsed = found
+            self.parsed_chars += parsed
+            return tail_html
+        if inline.plain_end and _PLAIN_TEXT.fullmatch(added):
+            # Trailing spaces are stripped from a block's last line, as markdown-it does.
+            return inline.html_with(added.rstrip(" "))
+        if not inline.reparse:
+            self._inline = None
+            return None
+        self.parsed_chars += inline.update(added)
+        return inline.html_with("")
+
+    def _render_open_table(self) -> str | None:
+        """Render the tail, an open table, from cached rows; None if it may have ended."""
+        table = self._table
+        assert table is not None
+        if table.header is not None:
+            delimiter, newline, _ = self._tail[table.offset :].partition("\n")
+            tail_html = None if newline else table.head_state_html(delimiter)
+            if newline and table.start_body(delimiter):
+                table.offset += len(delimiter) + 1
+            elif tail_html is None:
+                self._table = None
+                return None
+            else:
+                self.parsed_chars += table.parsed
+                table.parsed = 0
+                return tail_html
+        new_lines = self._tail[table.offset :].split("\n")
+        start = table.offset
+        for line in new_lines[:-1]:
+            row = table.row_html(line)
+            if row is None:
+                self._table = None
+                if not line:  # a blank line ends the table
+                    self._closed = (start - 1, table.html_with(""), table.env, False)
+                return None
+            table.finish_row(row, line)
+            start += len(line) + 1
+        table.offset = len(self._tail) - len(new_lines[-1])
+        last = new_lines[-1]
+        last_html = table.row_html(last) if last else ""
+        if last_html is None:
+            self._table = None
+            return None
+        self.parsed_chars += table.parsed
+        table.parsed = 0
+        return table.html_with(last_html)
 
 
 @dataclass(slots=True)
@@ -325,6 +462,473 @@ class _OpenFence:
             and stripped.startswith(self.marker)
             and not stripped.lstrip(self.marker[0]).strip(" \t")
         )
+
+
+# A table body line that no text added to it can turn into anything but a row: it starts
+# with a pipe or a letter, and no block that ends a table (a terminator of blockquotes:
+# fence, blockquote, rule, list, HTML block, heading) or an indented code line can.
+_TABLE_ROW_START = re.compile(r"[|]|[^\W\d_]")
+
+
+@dataclass(slots=True)
+class _OpenTable:
+    """A top-level table, the whole tail, whose rows after the header are rendered alone.
+
+    The header and delimiter rows fix a table's columns and alignments. After them,
+    markdown-it decides for each line on its own whether it is another row (the line is
+    not blank and does not start a block; see ``table`` in markdown-it's rules) and splits
+    it into cells by itself, so one row's HTML depends only on its own line, with one
+    exception: the cap on empty cells filled in for short rows counts over the whole body,
+    which ``autocompleted`` tracks. A finished line's row is therefore rendered once and
+    cached, and each flush renders only the unfinished last line. A line that does not
+    clearly start a row (``_TABLE_ROW_START``) goes back to the full parse.
+
+    Each cell's inline content is sanitised on its own (balanced inline markup, as in
+    ``_OpenInline``); the tags around cells are the sanitised ones, which ``find`` checks
+    by rebuilding the starting rendering from the rows and comparing it with the parsed one.
+    """
+
+    head_html: str  # the table up to and including </thead>
+    cell_opens: tuple[str, ...]  # the <td> start tag of each column
+    env: dict[str, Any]
+    offset: int  # tail offset of the start of the unfinished last line
+    rows_html: str = ""  # finished body rows
+    autocompleted: int = 0  # empty cells filled in so far (markdown-it caps them)
+    parsed: int = 0  # cell characters handed to the inline parser, not yet counted
+    header: str | None = None  # the header line while the delimiter row is unfinished
+    header_cells: tuple[str, ...] = ()  # the header cells' sanitised inline HTML
+
+    @classmethod
+    def find_head(
+        cls, lines: Sequence[str], tail_html: str, env: dict[str, Any]
+    ) -> _OpenTable | None:
+        """Return a table in waiting if the tail is a header line and an unfinished line.
+
+        While the delimiter row is typed, the two lines are a table with only a header
+        once the row is valid, and a paragraph until then. A header starting with a pipe
+        can't start any other block, and a second line starting with a pipe can't end
+        the paragraph, so ``head_state_html`` tells the two apart with markdown-it's own
+        delimiter rules (``_delimiter_aligns``) and renders either without the parser.
+        """
+        if len(lines) != 2 or not _TABLE_HEADER.match(lines[0]):
+            return None
+        table = cls.for_header(lines[0], env)
+        if table.head_state_html(lines[1]) != tail_html:
+            return None
+        table.parsed = 0
+        return table
+
+    @classmethod
+    def for_header(cls, header: str, env: dict[str, Any]) -> _OpenTable:
+        """Return a table in waiting for the header line ``header`` (see ``find_head``)."""
+        table = cls("", (), env, offset=len(header) + 1, header=header)
+        table.header_cells = tuple(table.cell_html(cell) for cell in _table_cells(header))
+        return table
+
+    def head_state_html(self, delimiter: str) -> str | None:
+        """Return the tail HTML with ``delimiter`` as the open second line; None if unsure."""
+        assert self.header is not None
+        aligns = _delimiter_aligns(delimiter)
+        if aligns and len(aligns) == len(self.header_cells):
+            return self.thead_html(aligns) + "</table></div>\n"
+        if delimiter and not delimiter.startswith("|"):
+            return None
+        content = f"{self.header}\n{delimiter}".strip()
+        self.parsed += len(content)
+        return f"<p>{_render_inline(content, self.env)}</p>\n"
+
+    def start_body(self, delimiter: str) -> bool:
+        """Fix the columns once the delimiter row is finished; False if it isn't one."""
+        aligns = _delimiter_aligns(delimiter)
+        if not aligns or len(aligns) != len(self.header_cells):
+            return False
+        self.head_html = self.thead_html(aligns)
+        self.cell_opens = tuple(f'<td class="align-{a}">' if a else "<td>" for a in aligns)
+        self.header = None
+        return True
+
+    def thead_html(self, aligns: Sequence[str]) -> str:
+        """Return the table's start and header for these column alignments."""
+        cells = "".join(
+            (f'<th class="align-{align}">' if align else "<th>") + f"{cell}</th>\n"
+            for align, cell in zip(aligns, self.header_cells, strict=True)
+        )
+        return f'<div class="table-scroll"><table>\n<thead>\n<tr>\n{cells}</tr>\n</thead>\n'
+
+    def cell_html(self, cell: str) -> str:
+        """Return a cell's sanitised inline HTML (plain text is its own HTML)."""
+        content = mdTrim(cell)
+        if _PLAIN_TEXT.fullmatch(content):
+            return content
+        self.parsed += len(content)
+        return _render_inline(content, self.env)
+
+    @classmethod
+    def find(
+        cls, tokens: Sequence[Token], lines: Sequence[str], tail_html: str, env: dict[str, Any]
+    ) -> _OpenTable | None:
+        """Return the table if the tail is one top-level table whose header is complete."""
+        if not tokens or tokens[0].type != "table_open" or tokens[0].map is None:
+            return None
+        start, end = tokens[0].map
+        last = len(lines) - 1
+        if start != 0 or last < 2 or end != (last if lines[last] == "" else last + 1):
+            return None
+        head_html, found, _ = tail_html.partition("</thead>\n")
+        if not found:
+            return None
+        aligns = [
+            str(token.attrGet("style") or "").removeprefix("text-align:")
+            for token in tokens
+            if token.type == "th_open"
+        ]
+        cell_opens = tuple(f'<td class="align-{align}">' if align else "<td>" for align in aligns)
+        table = cls(head_html + found, cell_opens, env, offset=0)
+        for line in lines[2:last]:
+            row = table.row_html(line)
+            if row is None:
+                return None
+            table.finish_row(row, line)
+        table.offset = sum(len(line) + 1 for line in lines[:last])
+        last_html = table.row_html(lines[last]) if lines[last] else ""
+        table.parsed = 0
+        if last_html is None or table.html_with(last_html) != tail_html:
+            return None
+        return table
+
+    def row_html(self, line: str) -> str | None:
+        """Return a body line's ``<tr>``, or None if the line might not be a row."""
+        if not _TABLE_ROW_START.match(line):
+            return None
+        cells = _table_cells(line)
+        if self.autocompleted + len(self.cell_opens) - len(cells) > MAX_AUTOCOMPLETED_CELLS:
+            return None
+        parts = ["<tr>\n"]
+        for column, cell_open in enumerate(self.cell_opens):
+            content = self.cell_html(cells[column]) if column < len(cells) else ""
+            parts.append(f"{cell_open}{content}</td>\n")
+        parts.append("</tr>\n")
+        return "".join(parts)
+
+    def finish_row(self, row: str, line: str) -> None:
+        """Cache the row of a finished line."""
+        self.rows_html += row
+        self.autocompleted += len(self.cell_opens) - len(_table_cells(line))
+
+    def html_with(self, last_html: str) -> str:
+        """Return the table HTML with ``last_html`` as the row after the finished ones."""
+        rows = self.rows_html + last_html
+        body = f"<tbody>\n{rows}</tbody>\n" if rows else ""
+        return f"{self.head_html}{body}</table></div>\n"
+
+
+# A header line that starts nothing but a paragraph or a table.
+_TABLE_HEADER = re.compile(r" {0,3}\|")
+
+
+def _delimiter_aligns(line: str) -> list[str] | None:
+    """Return the column alignments if ``line`` is a table delimiter row, else None.
+
+    The checks of markdown-it's table rule, for a line without indentation (the rule
+    also needs as many columns as the header has).
+    """
+    if len(line) < 2 or line[0] not in "|-:" or line[1] not in "|-: \t":
+        return None
+    if (line[0] == "-" and line[1] in " \t") or line.strip("|-: \t"):
+        return None
+    columns = line.split("|")
+    aligns = []
+    for index, column in enumerate(columns):
+        text = mdTrim(column)
+        if not text:
+            if index in (0, len(columns) - 1):
+                continue
+            return None
+        if not headerLineRe.search(text):
+            return None
+        if text.endswith(":"):
+            aligns.append("center" if text.startswith(":") else "right")
+        else:
+            aligns.append("left" if text.startswith(":") else "")
+    return aligns
+
+
+def _table_cells(line: str) -> list[str]:
+    """Split a table line into cells as markdown-it does (outer pipes are optional)."""
+    cells = escapedSplit(mdTrim(line))
+    if cells and cells[0] == "":
+        cells.pop(0)
+    if cells and cells[-1] == "":
+        cells.pop()
+    return cells
+
+
+# Text that renders as itself, changes nothing before it, and can't start a construct that
+# later text would close: letters, digits, spaces and punctuation that Markdown ignores
+# mid-line. Excluded on purpose: `*_~` (emphasis), backtick, `[]()!<>` (links, images,
+# autolinks), `&;` (entities), `\\`, `#` (closing a heading), `|`, tabs, other spaces.
+_PLAIN_TEXT = re.compile(r"(?:[^\W_]|[ .,:?'\"/%$@^{}=+-])*")
+
+# A last line whose block role no added text can change: after at most three spaces and
+# at most one container or heading marker, it starts with a letter. Markers, fences, rules,
+# setext underlines and table delimiter rows all need their special character first (or
+# consist only of them), so a letter settles it.
+_SETTLED_LINE = re.compile(r" {0,3}(?:(?:[-+*]|\d{1,9}[.)]) {1,4}|> ?|#{1,6} +)?[^\W\d_]")
+
+_LETTER = re.compile(r"[^\W\d_]")
+
+# Characters a parsed inline text token may still hold when a construct is left open and
+# later text could close it (emphasis delimiters, code span backticks, link brackets).
+_PENDING = re.compile(r"[*_~`\[\]]")
+
+# The inline prefix re-parsed each flush is cut down once it grows past this many characters.
+_FREEZE_AFTER = 48
+
+
+@dataclass(slots=True)
+class _OpenInline:
+    """The inline text at the end of the tail, for flushes that only extend its last line.
+
+    When the tail ends inside a paragraph, list item paragraph or ATX heading, and its last
+    line already starts with a letter (after its marker), text added without a newline
+    cannot change the block structure (see ``_SETTLED_LINE``). Nor can it when the tail is
+    one paragraph line starting with a pipe (``table_header``): a next line may make it a
+    table header, and ``_OpenTable.for_header`` takes over then. Only that block's inline
+    content changes, and its rendering sits between fixed HTML: ``before_html`` (all tail
+    HTML before it) and ``after_html`` (the closing tags). Two cases:
+
+    - plain words (``_PLAIN_TEXT``) after a plain last character cannot change how the
+      earlier text parses and render as themselves, so they are appended to the cached
+      HTML without parsing. They contain no ``<``, ``>`` or ``&``, so they stay text inside
+      the already-sanitised element; nothing new needs sanitising.
+    - anything else (paragraphs only; a heading's closing ``#`` rule is not reproduced) is
+      rendered by parsing just the paragraph's inline content. To keep that short in a
+      long paragraph, a prefix that ends with a space between words and leaves no construct
+      open (``_PENDING``) is rendered once into ``frozen_html``: inline parsing of the rest
+      cannot reach back past it.
+
+    Every parsed piece is sanitised by ``_SANITIZER`` on its own. Its allow-list has only
+    elements that parse the same anywhere (no raw-text elements such as script or style),
+    and the pieces are balanced inline markup, so joining sanitised pieces yields exactly
+    the sanitised whole; ``find`` checks that for the starting rendering.
+    """
+
+    before_html: str
+    after_html: str
+    env: dict[str, Any]
+    content: str  # the inline source rendered so far, without trailing whitespace
+    offset: int  # tail offset of the end of ``content``
+    reparse: bool  # whether text other than plain words may be handled here
+    frozen: int = 0  # length of the prefix of ``content`` rendered into frozen_html
+    frozen_html: str = ""
+    live_html: str = ""  # sanitised HTML of content[frozen:]
+    plain_end: bool = False  # whether content ends with a _PLAIN_TEXT character
+    freeze_at: int = _FREEZE_AFTER  # live length at which to try freezing a prefix again
+    sibling: str = ""  # bullet of the tight top-level list this is the last item of
+    table_header: bool = False  # whether this is a one-line tail that may be a table header
+    continues: bool = False  # whether the tail's last block may go on after a blank line
+
+    @classmethod
+    def find(
+        cls, tokens: Sequence[Token], lines: Sequence[str], tail_html: str, env: dict[str, Any]
+    ) -> _OpenInline | None:
+        """Return the open inline block if the tail ends in one whose last line is settled."""
+        index = len(tokens) - 1
+        while index > 0 and tokens[index].nesting == -1:
+            index -= 1
+        if index < 1:
+            return None
+        inline, opener = tokens[index], tokens[index - 1]
+        content = inline.content
+        # A paragraph of one line starting with a pipe, the whole tail: only a next line
+        # can make it a table header.
+        table_header = (
+            len(lines) == 1
+            and opener.type == "paragraph_open"
+            and bool(_TABLE_HEADER.match(lines[0]))
+        )
+        if (
+            inline.type != "inline"
+            or inline.map is None
+            or inline.map[1] != len(lines)
+            or not (
+                opener.type == "paragraph_open"
+                or (opener.type == "heading_open" and opener.markup.startswith("#"))
+            )
+            or not content
+            # A paragraph starting with "[" may still become a reference definition or,
+            # in a list item, a task list checkbox. A task item's text has lost its "[ ]"
+            # to the checkbox (an html_inline child), which only a full parse renders.
+            or content.startswith("[")
+            or any(child.type == "html_inline" for child in inline.children or ())
+            or not (_SETTLED_LINE.match(lines[-1]) or table_header)
+        ):
+            return None
+        stripped = lines[-1].rstrip()
+        if not stripped.endswith(content.rpartition("\n")[2]):
+            return None
+        renderer = _MARKDOWN.renderer
+        inline_html = _SANITIZER.clean(renderer.render([inline], _MARKDOWN.options, env))
+        after_html = renderer.render(tokens[index + 1 :], _MARKDOWN.options, env)
+        if not tail_html.endswith(inline_html + after_html):
+            return None
+        tail_length = sum(len(line) + 1 for line in lines) - 1
+        return cls(
+            before_html=tail_html[: len(tail_html) - len(inline_html) - len(after_html)],
+            after_html=after_html,
+            env=env,
+            content=content,
+            offset=tail_length - (len(lines[-1]) - len(stripped)),
+            reparse=opener.type == "paragraph_open",
+            live_html=inline_html,
+            plain_end=bool(_PLAIN_TEXT.fullmatch(content[-1])),
+            sibling=_last_item_bullet(tokens, index, lines),
+            table_header=table_header,
+            continues=_last_top_level_type(tokens) in _CONTINUES_AFTER_BLANK,
+        )
+
+    def next_line(self, added: str, tail_length: int) -> tuple[_OpenInline, str, int] | None:
+        """Handle ``added`` when it ends this line, if no block parse is needed for that.
+
+        Line ends alone (the text so far ends with them) leave the rendering as it is: an
+        empty last line, or blank lines at the very end, change no block before them.
+
+        If this inline is the only paragraph of the last item of a tight top-level bullet
+        list (``sibling``), a line of the same bullet at column 0 starts a sibling item: it
+        ends this paragraph (whose last line can't be a setext underline or a lazy line)
+        and, with no blank line, keeps the list tight, so the HTML so far stays as it is and
+        the new item is an ``<li>`` holding its text. Until the new line has its first
+        letter it is an empty item (just the bullet), and this inline stays the open one.
+
+        Returns the open inline, the tail HTML and the characters parsed; None if the full
+        parse must decide.
+        """
+        head, _, line = added.partition("\n")
+        bullet = self.sibling
+        ended = not line.strip("\n")
+        empty = bool(bullet) and line in (bullet, bullet + " ")
+        starts = bool(bullet) and line.startswith(bullet + " ") and bool(_LETTER.match(line, 2))
+        if not (ended or empty or (starts and "\n" not in line)):
+            return None
+        parsed = 0
+        if self.plain_end and _PLAIN_TEXT.fullmatch(head):
+            item_html = self.html_with(head.rstrip(" "))
+        elif self.reparse:
+            parsed = self.update(head)
+            item_html = self.html_with("")
+        else:
+            return None
+        before_html = item_html.removesuffix(self.after_html) + "</li>\n<li>"
+        if ended:
+            return self, item_html, parsed
+        if empty:
+            return self, before_html + self.after_html, parsed
+        content = line[2:].rstrip()
+        item = _OpenInline(
+            before_html=before_html,
+            after_html=self.after_html,
+            env=self.env,
+            content=content,
+            offset=tail_length - (len(line) - len(line.rstrip())),
+            reparse=True,
+            live_html=_render_inline(content, self.env),
+            plain_end=bool(_PLAIN_TEXT.fullmatch(content[-1])),
+            sibling=bullet,
+            continues=True,
+        )
+        return item, item.html_with(""), parsed + len(content)
+
+    def html_with(self, plain: str) -> str:
+        """Return the tail HTML with ``plain`` (escape-free text) after the inline content."""
+        return self.before_html + self.frozen_html + self.live_html + plain + self.after_html
+
+    def update(self, added: str) -> int:
+        """Render ``content + added`` (one line's worth); return the characters parsed."""
+        kept = added.rstrip()
+        self.content += kept
+        self.offset += len(kept)
+        self.plain_end = bool(_PLAIN_TEXT.fullmatch(self.content[-1]))
+        parsed = 0
+        live = self.content[self.frozen :]
+        if len(live) >= self.freeze_at:
+            parsed += self._freeze(live)
+            live = self.content[self.frozen :]
+        self.live_html = _render_inline(live, self.env)
+        return parsed + len(live)
+
+    def _freeze(self, live: str) -> int:
+        """Move a finished prefix of ``live`` into ``frozen_html``; return characters parsed.
+
+        The cut goes after a single space between two non-space characters: markdown-it
+        treats the start of a text like a space, so delimiter runs after the cut see the
+        same neighbour, and no entity, autolink or line break can span that space.
+        """
+        cut = live.rfind(" ", 0, len(live) - 1)
+        while cut > 0 and (live[cut - 1].isspace() or live[cut + 1].isspace()):
+            cut = live.rfind(" ", 0, cut)
+        self.freeze_at = len(live) + _FREEZE_AFTER // 2
+        if cut <= 0:
+            return 0
+        prefix = live[: cut + 1]
+        tokens = _MARKDOWN.parseInline(prefix, self.env)
+        children = tokens[0].children or []
+        if any(child.type == "text" and _PENDING.search(child.content) for child in children):
+            return len(prefix)
+        self.frozen_html += _SANITIZER.clean(
+            _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, self.env)
+        )
+        self.frozen += len(prefix)
+        self.freeze_at = _FREEZE_AFTER
+        return len(prefix)
+
+
+def _last_item_bullet(tokens: Sequence[Token], index: int, lines: Sequence[str]) -> str:
+    """Return the bullet if ``tokens[index]`` is the last item's text of a tight list.
+
+    Only a top-level bullet list whose last item starts at column 0 and holds just this
+    one paragraph (hidden: the list is tight) qualifies; otherwise return "".
+    """
+    if index < 3:
+        return ""
+    paragraph, item, first = tokens[index - 1], tokens[index - 2], tokens[0]
+    closing = [token.type for token in tokens[index + 1 :]]
+    if (
+        first.type != "bullet_list_open"
+        or item.type != "list_item_open"
+        or item.level != 1
+        or item.map is None
+        or paragraph.map is None
+        or paragraph.map[0] != item.map[0]
+        or not paragraph.hidden
+        or closing != ["paragraph_close", "list_item_close", "bullet_list_close"]
+        or not lines[item.map[0]].startswith(first.markup + " ")
+        or item.attrGet("class")
+    ):
+        return ""
+    return first.markup
+
+
+def _last_top_level_type(tokens: Sequence[Token]) -> str:
+    """Return the type of the last top-level block's opening token ("" if none)."""
+    return next(
+        (token.type for token in reversed(tokens) if token.level == 0 and token.nesting == 1), ""
+    )
+
+
+def _render_inline(text: str, env: dict[str, Any]) -> str:
+    """Return sanitised HTML for inline Markdown, without a paragraph around it."""
+    tokens = _MARKDOWN.parseInline(text, env)
+    return _SANITIZER.clean(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, env))
+
+
+def _escape_text(text: str) -> str:
+    """Escape text exactly as nh3 serialises a text node (quotes stay as they are)."""
+    return (
+        text.replace("&", "&amp;")
+        .replace("\xa0", "&nbsp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+    )
 
 
 # Blocks that can continue past a blank line, depending on the next line's start.
@@ -408,6 +1012,16 @@ def _code_block_markup(code_html: str, language: str) -> str:
         f'<span class="code-lang">{html.escape(language or "text")}</span>{_COPY_BUTTON}</div>'
         f'<pre class="highlight"><code>{code_html}</code></pre></div>\n'
     )
+
+
+@functools.lru_cache(maxsize=128)
+def _clean_code_block_ends(language: str) -> tuple[str, str]:
+    """Return the sanitised code block markup before and after the code, for open fences."""
+    head, found, foot = _SANITIZER.clean(_code_block_markup("", language)).partition(
+        "<code></code>"
+    )
+    assert found, "the sanitiser must keep an empty <code> element"
+    return head + "<code>", "</code>" + foot
 
 
 def _render_fence(self: Any, tokens: Sequence[Token], idx: int, options: Any, env: Any) -> str:
