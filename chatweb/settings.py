@@ -128,7 +128,7 @@ def database_from_env() -> dict:
 
 
 DATABASES = {"default": database_from_env()}
-# Threads that run the database work of websockets and streaming answers; each keeps one
+# Threads that run the database work of websockets and streaming answers; each uses one
 # connection, so with PostgreSQL they must leave room in the pool for page requests.
 DATABASE_THREADS = env_int("DATABASE_THREADS", 4, minimum=1)
 _pool = DATABASES["default"]["OPTIONS"].get("pool")

@@ -7,9 +7,11 @@ answers that one thread was the bottleneck: a new turn waited seconds behind oth
 answers' checkpoints, and a fifth of its time went on connecting.
 
 The calls made from async code here are independent units (one transaction, or one
-read), so they run on a small pool of threads instead (DATABASE_THREADS), and each
-thread keeps its connection between calls. A connection that broke is still closed
-after the call that noticed, as Django does at the end of a request.
+read), so they run on a small pool of threads instead (DATABASE_THREADS). With SQLite
+each thread keeps its connection between calls; before each call it passes Django's
+health check and after it a broken one is closed. With PostgreSQL the connection goes
+back to psycopg's pool after each call: the pool tests a connection before lending it,
+so after the server dropped them all, the next call gets a live one.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def in_database_thread(function: Callable[P, R]) -> SyncToAsync:
 
     @functools.wraps(function)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        for connection in connections.all(initialized_only=True):
+            connection.close_if_health_check_failed()
         try:
             return function(*args, **kwargs)
         finally:
@@ -58,13 +62,15 @@ def database_executor() -> ThreadPoolExecutor:
 
 
 def keep_usable_connections() -> None:
-    """Keep this thread's connections for its next call, unless they broke.
+    """Keep this thread's unpooled connections for its next call, unless they broke.
 
     Django closes a connection at the end of each request once it is older than
-    CONN_MAX_AGE (0: always). These threads live as long as the process, so their
-    connections never age out; one with errors that fails its usability check is closed,
-    and the next call opens a fresh one (a pooled one goes back to the pool).
+    CONN_MAX_AGE (0: always). These threads live as long as the process, so an unpooled
+    connection never ages out; one with errors that fails its usability check is closed,
+    and the next call opens a fresh one. A pooled connection goes back to the pool, which
+    alone can vouch for it (Django skips its own health check for pooled connections).
     """
     for connection in connections.all(initialized_only=True):
-        connection.close_at = None
+        if "pool" not in connection.settings_dict["OPTIONS"]:
+            connection.close_at = None
         connection.close_if_unusable_or_obsolete()

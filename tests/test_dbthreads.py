@@ -7,10 +7,10 @@ import threading
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from conversations import records
-from conversations.dbthreads import in_database_thread, keep_usable_connections
+from conversations.dbthreads import in_database_thread
 from conversations.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,6 +30,12 @@ async def test_calls_run_side_by_side_not_one_after_another():
     assert all(name.startswith("database") for name in names)
 
 
+needs_sqlite = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="unpooled connections (SQLite) stay with their thread"
+)
+
+
+@needs_sqlite
 async def test_each_thread_keeps_its_connection_between_calls():
     def which() -> tuple[int, int]:
         get_user_model().objects.exists()
@@ -44,29 +50,9 @@ async def test_each_thread_keeps_its_connection_between_calls():
     assert all(len(raws) == 1 for raws in seen.values()), seen
 
 
-@pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="needs PostgreSQL (a server that can drop us)"
-)
-def test_a_dropped_connection_is_closed_and_the_next_call_reconnects():
-    import psycopg
-
-    get_user_model().objects.exists()
-    settings = connection.settings_dict
-    with psycopg.connect(
-        host=settings["HOST"],
-        port=settings["PORT"],
-        user=settings["USER"],
-        dbname="postgres",
-        autocommit=True,
-    ) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (connection.connection.info.backend_pid,))
-    with pytest.raises(DatabaseError):
-        get_user_model().objects.exists()
-
-    keep_usable_connections()
-
-    assert connection.connection is None
-    assert get_user_model().objects.filter(username="writer").exists() is False
+# A server dropping every connection is covered against a real Daphne process in
+# tests/test_reliability.py (test_postgresql_connections_cut_...): calls after the cut
+# get live connections from the pool.
 
 
 def test_a_checkpoint_saves_every_streaming_answer_and_spares_finished_ones():

@@ -112,7 +112,7 @@ def test_send_on_an_existing_conversation_takes_a_fixed_number_of_statements(use
     sql = "\n".join(query["sql"] for query in statements.captured_queries)
     assert len(statements) == SEND_STATEMENTS, sql
     # The conversation is written once per turn, with its new leaf.
-    updates = [q for q in statements.captured_queries if "UPDATE" in q["sql"]]
+    updates = [q for q in statements.captured_queries if q["sql"].startswith("UPDATE")]
     assert sum('"conversations_conversation"' in q["sql"] for q in updates) == 1
 
 
