@@ -50,11 +50,21 @@ def difference(a: float | None, b: float | None) -> float | None:
 
 
 def first_fragment(turns: list[dict], directs: list[dict]) -> dict:
-    """Time to the first answer fragment through the app and directly, and the difference."""
+    """Time to the first answer fragment through the app and directly, and the difference.
+
+    Also the time to the first frame of any kind: the page showing the question and an
+    answer bubble that is on its way (what a user sees first in a burst).
+    """
     app = [t["first_fragment"] - t["sent"] for t in turns if t["first_fragment"] is not None]
+    shown = [t["first_frame"] - t["sent"] for t in turns if t["first_frame"] is not None]
     text = [t["first_text"] - t["sent"] for t in turns if t["first_text"] is not None]
     direct = [d["first"] - d["sent"] for d in directs if d["first"] is not None]
-    out = {**spread(app, "app"), **spread(direct, "direct"), **spread(text, "text")}
+    out = {
+        **spread(app, "app"),
+        **spread(direct, "direct"),
+        **spread(text, "text"),
+        **spread(shown, "accepted"),
+    }
     for q in ("p50", "p99"):
         out[f"added_{q}"] = difference(out[f"app_{q}"], out[f"direct_{q}"])
     return out

@@ -34,6 +34,7 @@ class Turn:
     """One question asked through the app; times are wall-clock (time.time())."""
 
     sent: float
+    first_frame: float | None = None  # first frame of any kind: the turn shown as accepted
     first_fragment: float | None = None  # first frame of the answer's body, text or not
     first_text: float | None = None  # first frame that shows some of the answer's text
     final: float | None = None
@@ -99,6 +100,8 @@ class Client:
             except TimeoutError:
                 return result
             now = time.time()
+            if result.first_frame is None:
+                result.first_frame = now
             if (found := CONVERSATION.search(data)) is not None:
                 self.conversation = found.group(1)
             for match in ASSISTANT.finditer(data):
