@@ -62,10 +62,10 @@ test: $(VENV)/.installed-dev compilemessages $(AXE)
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-## bench: benchmark suite on real processes (~10 min; BENCH_QUICK=1 ~2 min per backend); not part of test
+## bench: benchmark suite on real processes (~30 min; BENCH_QUICK=1 ~6 min); not part of test
 bench: $(VENV)/.installed-dev
-	$(PY) -c "import websockets, psutil, pyinstrument" 2>/dev/null || \
-		$(PY) -m pip install --quiet websockets psutil pyinstrument
+	$(PY) -c "import websockets, psutil" 2>/dev/null && test -x $(VENV)/bin/py-spy || \
+		$(PY) -m pip install --quiet websockets psutil py-spy
 	$(PY) -m bench.run
 
 ## loadtest: 200 users x 5 messages through two Daphne processes on PostgreSQL + Redis (own db, dropped)
