@@ -253,7 +253,7 @@ def start_answer(
     conversation.current_leaf = answer
     conversation.save(update_fields=["current_leaf", *changed])
     # An answer never has images of its own.
-    without_images(answer)
+    answer.mark_without_attachments()
     plan = build_plan(conversation, branch, answer, model)
     return (
         replace(plan, reservation=reservation, max_output_tokens=reservation.max_output_tokens),
@@ -337,7 +337,7 @@ def attach_images(user, question: Message, model: ModelChoice, ids: tuple[int, .
     Leaves the question's `attachments` loaded, for the plan and the page.
     """
     if not ids:
-        without_images(question)
+        question.mark_without_attachments()
         return
     if not model.supports_images:
         raise Refused(
@@ -472,16 +472,6 @@ def images_of(message: Message) -> list[tuple[str, bytes]]:
     return [attachments.image_input(image) for image in message.attachments.all()]
 
 
-def without_images(message: Message) -> None:
-    """Record that `message` has no images, as a prefetch would, without asking the database.
-
-    For messages that cannot have any: answers, and a question sent without images.
-    (Django's `Prefetch` with an empty queryset costs more Python than the query.)
-    """
-    cache = message.__dict__.setdefault("_prefetched_objects_cache", {})
-    cache[Message.attachments.rel.cache_name] = Attachment.objects.none()
-
-
 def load_images(messages: list[Message]) -> None:
     """Load the images of the questions among `messages` not loaded yet, in one query.
 
@@ -564,7 +554,7 @@ def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Me
             quotas.settle(plan.reservation, total_tokens=spent)
     # The final bubble: an answer shows no images, its switcher needs its siblings, and
     # its label is the catalogue entry it was generated with, unless renamed upstream.
-    without_images(message)
+    message.mark_without_attachments()
     if model_choice is not None and model_choice.upstream_id == message.model_name:
         return reads.with_siblings(
             [message], labels={model_choice.upstream_id: model_choice.label}

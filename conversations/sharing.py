@@ -358,9 +358,9 @@ def thawed(data: dict) -> Message:
     fields = {key: value for key, value in data.items() if key not in ("id", "images")}
     fields["created_at"] = parse_datetime(data["created_at"])
     message = Message(pk=data["id"], **fields)
-    # The images were deleted with the account; an empty cache keeps the partial from
-    # querying attachments by an id that may since belong to another message.
-    message._prefetched_objects_cache = {"attachments": Attachment.objects.none()}
+    # The images were deleted with the account; this keeps the partial from querying
+    # attachments by an id that may since belong to another message.
+    message.mark_without_attachments()
     return message
 
 
