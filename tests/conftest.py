@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from asgiref.sync import SyncToAsync
 from django.contrib.auth import get_user_model
+from django.db import connections
 
 from conversations.gateway.simulator import Simulator
 from tests.support.simulator import SIMULATOR_KEY, TEST_PACE, RunningSimulator, serve
@@ -66,3 +68,19 @@ def simulator_server() -> Iterator[RunningSimulator]:
     )
     with serve(app) as base_url:
         yield RunningSimulator(base_url, app, SIMULATOR_KEY)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def close_database_connections(django_db_setup, django_db_blocker) -> Iterator[None]:
+    """Close every connection before the test database is dropped.
+
+    Database threads hand their connections back to psycopg's pool, which keeps them
+    open, and tests' `sync_to_async` calls leave one open in asgiref's shared thread;
+    an open one would keep PostgreSQL from dropping the test database at the end.
+    """
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+    with django_db_blocker.unblock():
+        for connection in connections.all(initialized_only=True):
+            if connection.settings_dict["OPTIONS"].get("pool"):
+                connection.close_pool()
