@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import html
 import re
-import statistics
 
 TAIL_MARK = re.compile(r'<div id="message-(\d+)-tail" class="stream-tail" hx-swap-oob="true">')
 APPENDED_MARK = re.compile(r'<div hx-swap-oob="beforeend:#message-(\d+)-blocks">')
@@ -30,10 +29,6 @@ def percentile(values: list[float], q: float) -> float | None:
     low = int(position)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
 
 
 def visible_chars(markup: str) -> int:
@@ -83,7 +78,3 @@ def token_index(visibility: tuple[int, ...], chars: int, start: int = 0) -> int:
         if visibility[index] >= chars:
             return index
     return len(visibility) - 1
-
-
-def ms(value: float | None) -> str:
-    return "-" if value is None else f"{value * 1000:.0f}"

@@ -181,10 +181,6 @@ async def close_all(clients: list[Client]) -> None:
 # with the simulator's record of when it sent each token.
 
 
-def turn_record(turn: Turn) -> dict:
-    return asdict(turn)
-
-
 def direct_record(stream: Direct) -> dict:
     return {
         "sent": stream.sent,
@@ -215,7 +211,7 @@ async def scenario_single(config: dict) -> dict:
     await close_all(clients)
     return {
         "connect_failed": failed,
-        "turns": [turn_record(t) for t in turns],
+        "turns": [asdict(t) for t in turns],
         "directs": [direct_record(d) for d in directs],
     }
 
@@ -272,7 +268,7 @@ async def scenario_ramp(config: dict) -> dict:
         "connect_failed": failed,
         "wall": wall,
         "client_cpu_percent": 100 * client_cpu / wall,
-        "turns": [turn_record(t) for t in turns],
+        "turns": [asdict(t) for t in turns],
         "directs": [direct_record(d) for d in directs],
     }
 
@@ -290,7 +286,7 @@ async def scenario_burst(config: dict) -> dict:
     return {
         "streams": config["streams"],
         "connect_failed": failed,
-        "turns": [turn_record(t) for t in results[: len(clients)]],
+        "turns": [asdict(t) for t in results[: len(clients)]],
         "directs": [direct_record(d) for d in results[len(clients) :]],
     }
 
@@ -309,7 +305,7 @@ async def scenario_writes(config: dict) -> dict:
     )
     await asyncio.sleep(2)  # let title generation finish before the sockets close
     await close_all(clients)
-    return {"connect_failed": failed, "turns": [turn_record(t) for t in turns]}
+    return {"connect_failed": failed, "turns": [asdict(t) for t in turns]}
 
 
 SCENARIOS = {

@@ -156,30 +156,36 @@ def rows(results: dict) -> list[tuple[str, str, dict[str, tuple[str, bool | None
             else median(s, "writes.transactions") <= 3 + median(s, "writes.stream_seconds")
         ),
     )
-    row(
-        f"Conversation of {plan['pages'][0]:,} messages: ms; queries (10 messages)",
-        "≤ 150 ms, constant",
-        lambda s: (
-            f"{value(s, 'page.long_ms')}; {value(s, 'page.long_queries')} "
-            f"({value(s, 'page.short_queries')})"
+    pages = (
+        (
+            f"Conversation of {plan['pages'][0]:,} messages",
+            "10 messages",
+            150,
+            "page",
+            "long",
+            "short",
         ),
-        lambda s: every(
-            at_most(s, "page.long_ms", 150),
-            median(s, "page.long_queries") == median(s, "page.short_queries"),
-        ),
-    )
-    row(
-        f"Sidebar of {plan['pages'][1]:,} conversations: ms; queries (10 conversations)",
-        "≤ 50 ms, constant",
-        lambda s: (
-            f"{value(s, 'sidebar.heavy_ms')}; {value(s, 'sidebar.heavy_queries')} "
-            f"({value(s, 'sidebar.light_queries')})"
-        ),
-        lambda s: every(
-            at_most(s, "sidebar.heavy_ms", 50),
-            median(s, "sidebar.heavy_queries") == median(s, "sidebar.light_queries"),
+        (
+            f"Sidebar of {plan['pages'][1]:,} conversations",
+            "10 conversations",
+            50,
+            "sidebar",
+            "heavy",
+            "light",
         ),
     )
+    for title, small, limit, page, big, little in pages:
+        timed, many, few = f"{page}.{big}_ms", f"{page}.{big}_queries", f"{page}.{little}_queries"
+        row(
+            f"{title}: ms; queries ({small})",
+            f"≤ {limit} ms, constant",
+            lambda s, timed=timed, many=many, few=few: (
+                f"{value(s, timed)}; {value(s, many)} ({value(s, few)})"
+            ),
+            lambda s, timed=timed, many=many, few=few, limit=limit: every(
+                at_most(s, timed, limit), median(s, many) == median(s, few)
+            ),
+        )
     return out
 
 

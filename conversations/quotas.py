@@ -218,7 +218,7 @@ def reserve(
     """
     windows = current_windows(now)
     limits = effective_limits(user)
-    counters = counters_for(user, windows)
+    counters = counters_for(user.pk, windows)
     ids = tuple(counters[window.period].pk for window in windows)
     caps = [limits[window.period].tokens for window in windows]
     if all(cap is None for cap in caps):
@@ -237,7 +237,7 @@ def reserve(
         amount = input_estimate + output
         if hold(ids, caps, amount):
             return Reservation(user.pk, ids, amount, output)
-        counters = counter_rows(user, windows)
+        counters = counter_rows(user.pk, windows)
     raise QuotaExceeded(
         period=tightest.period,
         limit=limits[tightest.period].tokens,
@@ -271,27 +271,20 @@ def release(reservation: Reservation) -> None:
     settle(reservation, total_tokens=0)
 
 
-def charge(*, user, total_tokens: int, now: datetime.datetime | None = None) -> None:
-    """Count tokens spent outside a reservation (e.g. a title), without any check.
-
-    `user` is the user or their id.
-    """
-    counters = counters_for(user, current_windows(now))
+def charge(*, user_id: int, total_tokens: int, now: datetime.datetime | None = None) -> None:
+    """Count tokens spent outside a reservation (e.g. a title), without any check."""
+    counters = counters_for(user_id, current_windows(now))
     settle(
-        Reservation(user_pk(user), tuple(row.pk for row in counters.values()), 0, None),
+        Reservation(user_id, tuple(row.pk for row in counters.values()), 0, None),
         total_tokens=total_tokens,
     )
-
-
-def user_pk(user) -> int:
-    return user if isinstance(user, int) else user.pk
 
 
 def status(user, *, now: datetime.datetime | None = None) -> list[PeriodStatus]:
     """Return the user's limit, use and reset time for today and this month."""
     windows = current_windows(now)
     limits = effective_limits(user)
-    rows = counter_rows(user, windows)
+    rows = counter_rows(user.pk, windows)
     return [
         PeriodStatus(
             period=window.period,
@@ -308,28 +301,28 @@ def room(counter: QuotaCounter, limit: int) -> int:
     return limit - counter.used - counter.reserved
 
 
-def counter_rows(user, windows: tuple[Window, ...]) -> dict[str, QuotaCounter]:
+def counter_rows(user_id: int, windows: tuple[Window, ...]) -> dict[str, QuotaCounter]:
     either = Q()
     for window in windows:
         either |= Q(period=window.period, starts_on=window.starts_on)
-    return {row.period: row for row in QuotaCounter.objects.filter(either, user=user_pk(user))}
+    return {row.period: row for row in QuotaCounter.objects.filter(either, user_id=user_id)}
 
 
-def counters_for(user, windows: tuple[Window, ...]) -> dict[str, QuotaCounter]:
+def counters_for(user_id: int, windows: tuple[Window, ...]) -> dict[str, QuotaCounter]:
     """Return the counter rows of `windows`, creating the missing ones.
 
     INSERT ... ON CONFLICT DO NOTHING lets two first sends of a day race harmlessly.
     """
-    rows = counter_rows(user, windows)
+    rows = counter_rows(user_id, windows)
     if len(rows) < len(windows):
         QuotaCounter.objects.bulk_create(
             [
-                QuotaCounter(user_id=user_pk(user), period=w.period, starts_on=w.starts_on)
+                QuotaCounter(user_id=user_id, period=w.period, starts_on=w.starts_on)
                 for w in windows
             ],
             ignore_conflicts=True,
         )
-        rows = counter_rows(user, windows)
+        rows = counter_rows(user_id, windows)
     return rows
 
 

@@ -10,6 +10,7 @@ update. Every statement counts: a busy server runs these for every turn of every
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -107,11 +108,10 @@ def prepare_send(
         check_concurrency(user)
         model, notices = choose_model(conversation, model_id)
         conversation.model = model
-        changed = ["model", "updated_at"]
+        changed = ["model"]
         if instructions is not None:
             conversation.instructions = instructions.strip()
             changed.append("instructions")
-        conversation.updated_at = timezone.now()
         if created:
             # The messages need the row; the answer's own update then sets the leaf.
             conversation.save(force_insert=True)
@@ -167,16 +167,9 @@ def prepare_regenerate(
         conversation = owned_conversation(user, old.conversation_id)
         check_concurrency(user)
         model, notices = choose_model(conversation, model_id)
-        conversation.updated_at = timezone.now()
         question = old.parent
         plan, _answer = start_answer(
-            user,
-            conversation,
-            branch_ending_at(question),
-            model,
-            worker_channel,
-            options,
-            ["updated_at"],
+            user, conversation, branch_ending_at(question), model, worker_channel, options
         )
     return replace(plan, notices=tuple(notices))
 
@@ -196,18 +189,11 @@ def prepare_edit(
         conversation = owned_conversation(user, old.conversation_id)
         check_concurrency(user)
         model, notices = choose_model(conversation, None)
-        conversation.updated_at = timezone.now()
         question = Message.objects.create(
             conversation=conversation, parent=old.parent, role=Message.Role.USER, text=text
         )
         plan, _answer = start_answer(
-            user,
-            conversation,
-            branch_ending_at(question),
-            model,
-            worker_channel,
-            options,
-            ["updated_at"],
+            user, conversation, branch_ending_at(question), model, worker_channel, options
         )
     return replace(plan, user_message_id=question.pk, notices=tuple(notices))
 
@@ -229,12 +215,12 @@ def start_answer(
     model,
     worker_channel,
     options,
-    changed: list[str],
+    changed: Sequence[str] = (),
 ) -> tuple[TurnPlan, Message]:
     """Hold the quota, create the empty answer to the last message of `branch`, show it.
 
-    The conversation is written once, here: its new leaf together with the `changed`
-    fields the caller set (model, instructions, activity time).
+    The conversation is written once, here: its new leaf and activity time, together
+    with the `changed` fields the caller set (model, instructions).
     """
     estimate = estimate_input(conversation, branch)
     reservation = hold_quota(user, estimate, model.max_output_tokens)
@@ -251,7 +237,8 @@ def start_answer(
         },
     )
     conversation.current_leaf = answer
-    conversation.save(update_fields=["current_leaf", *changed])
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["current_leaf", "updated_at", *changed])
     # An answer never has images of its own.
     answer.mark_without_attachments()
     plan = build_plan(conversation, branch, answer, model)
@@ -555,11 +542,8 @@ def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Me
     # The final bubble: an answer shows no images, its switcher needs its siblings, and
     # its label is the catalogue entry it was generated with, unless renamed upstream.
     message.mark_without_attachments()
-    if model_choice is not None and model_choice.upstream_id == message.model_name:
-        return reads.with_siblings(
-            [message], labels={model_choice.upstream_id: model_choice.label}
-        )[0]
-    return reads.with_siblings([message])[0]
+    labels = {model_choice.upstream_id: model_choice.label} if model_choice else None
+    return reads.with_siblings([message], labels=labels)[0]
 
 
 def record_answer_usage(
@@ -612,8 +596,8 @@ def charge_orphan(orphan: Message) -> None:
     usage.record_response_usage(
         Usage(input_tokens, 0, output_tokens, 0, input_tokens + output_tokens),
         estimated=True,
-        user=owner,
-        conversation=orphan.conversation,
+        user_id=owner.pk,
+        conversation_id=orphan.conversation_id,
         message=orphan,
         model_choice=None,
         model_name=orphan.model_name,

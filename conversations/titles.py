@@ -101,7 +101,7 @@ def charge_title(plan: TurnPlan, spent: Usage, *, conversation_id: int | None) -
         model_name=plan.model,
         purpose=UsageRecord.Purpose.TITLE,
     )
-    quotas.charge(user=plan.user_id, total_tokens=spent.total_tokens)
+    quotas.charge(user_id=plan.user_id, total_tokens=spent.total_tokens)
 
 
 def save_title(conversation_id: int, title: str) -> bool:

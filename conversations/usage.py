@@ -73,8 +73,8 @@ def cost_of(
 
 def record_usage(
     *,
-    user=None,
-    conversation=None,
+    user_id: int,
+    conversation_id: int | None,
     message,
     model_choice: ModelChoice | None,
     model_name: str,
@@ -85,21 +85,18 @@ def record_usage(
     total_tokens: int,
     estimated: bool,
     purpose: str = UsageRecord.Purpose.ANSWER,
-    user_id: int | None = None,
-    conversation_id: int | None = None,
 ) -> UsageRecord:
     """Save one gateway response's usage, priced now.
 
     Without a catalogue entry the model name is looked up in the catalogue, so a
     response from a known model is priced even when the caller had only its name.
-    The user and the conversation may be given as rows or, by a caller that has only
-    their ids, as `user_id` and `conversation_id`.
+    The user and conversation are ids: callers often have only those (a turn's plan).
     """
     if model_choice is None and model_name:
         model_choice = ModelChoice.objects.filter(upstream_id=model_name).first()
     return UsageRecord.objects.create(
-        user_id=user.pk if user is not None else user_id,
-        conversation_id=conversation.pk if conversation is not None else conversation_id,
+        user_id=user_id,
+        conversation_id=conversation_id,
         message=message,
         model=model_choice,
         model_name=model_name or (model_choice.upstream_id if model_choice else ""),
@@ -122,8 +119,8 @@ def record_usage(
 def record_response_usage(counts, *, estimated: bool, **context) -> UsageRecord:
     """Record a gateway `Usage` (or an estimate in the same shape) for one response.
 
-    `context` is the rest of `record_usage`: user, conversation, message, model_choice,
-    model_name and purpose.
+    `context` is the rest of `record_usage`: user_id, conversation_id, message,
+    model_choice, model_name and purpose.
     """
     return record_usage(
         input_tokens=counts.input_tokens,

@@ -40,8 +40,8 @@ def staff(make_user):
 
 def record(user, *, tokens=1_000, model_name="sim-chat") -> UsageRecord:
     return record_usage(
-        user=user,
-        conversation=None,
+        user_id=user.pk,
+        conversation_id=None,
         message=None,
         model_choice=None,
         model_name=model_name,

@@ -188,7 +188,7 @@ def test_release_gives_the_hold_back(user):
 
 
 def test_charge_counts_use_without_a_reservation(user):
-    quotas.charge(user=user, total_tokens=37)
+    quotas.charge(user_id=user.pk, total_tokens=37)
     assert counter(user, "month").used == 37
 
 

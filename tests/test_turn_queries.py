@@ -49,16 +49,33 @@ def model(upstream_id: str = "sim-chat") -> ModelChoice:
     return ModelChoice.objects.get(upstream_id=upstream_id)
 
 
-def send(user, conversation_id=None, text="Hello", upstream_id="sim-chat", **options):
+def send(
+    user,
+    conversation_id=None,
+    text="Hello",
+    upstream_id="sim-chat",
+    *,
+    model_id=None,
+    instructions=None,
+    **options,
+):
     return records.prepare_send(
         user=user,
         conversation_id=conversation_id,
         text=text,
-        model_id=model(upstream_id).pk,
-        instructions=None,
+        model_id=model_id or model(upstream_id).pk,
+        instructions=instructions,
         worker_channel="worker-1",
         options=TurnOptions(**options),
     )
+
+
+def send_counting_statements(user, conversation_id):
+    """Send one more question; return the result and the SQL it ran."""
+    model_id = model().pk  # looked up outside the count
+    with CaptureQueriesContext(connection) as statements:
+        result = send(user, conversation_id, text="One more", model_id=model_id)
+    return result, [query["sql"] for query in statements.captured_queries]
 
 
 def finish(plan, text="An answer.", usage=Usage(12, 0, 30, 0, 42)):  # noqa: B008
@@ -97,42 +114,22 @@ def shown_by_other_tab(user, result) -> str:
 def test_send_on_an_existing_conversation_takes_a_fixed_number_of_statements(user, catalogue):
     Quota.objects.create(user=user, tokens_per_day=1_000_000, tokens_per_month=10_000_000)
     conversation_id = conversation_with_turns(user)
-    model_id = model().pk
 
-    with CaptureQueriesContext(connection) as statements:
-        records.prepare_send(
-            user=user,
-            conversation_id=conversation_id,
-            text="One more",
-            model_id=model_id,
-            instructions=None,
-            worker_channel="worker-1",
-        )
+    _result, statements = send_counting_statements(user, conversation_id)
 
-    sql = "\n".join(query["sql"] for query in statements.captured_queries)
-    assert len(statements) == SEND_STATEMENTS, sql
+    assert len(statements) == SEND_STATEMENTS, "\n".join(statements)
     # The conversation is written once per turn, with its new leaf.
-    updates = [q for q in statements.captured_queries if q["sql"].startswith("UPDATE")]
-    assert sum('"conversations_conversation"' in q["sql"] for q in updates) == 1
+    updates = [sql for sql in statements if sql.startswith("UPDATE")]
+    assert sum('"conversations_conversation"' in sql for sql in updates) == 1
 
 
 def test_send_replaying_the_history_reads_the_images_once_more(user, catalogue, settings):
     settings.GATEWAY_STORE = False  # the whole branch goes upstream with every turn
     conversation_id = conversation_with_turns(user, turns=4)
-    model_id = model().pk
 
-    with CaptureQueriesContext(connection) as statements:
-        result = records.prepare_send(
-            user=user,
-            conversation_id=conversation_id,
-            text="One more",
-            model_id=model_id,
-            instructions=None,
-            worker_channel="worker-1",
-        )
+    result, statements = send_counting_statements(user, conversation_id)
 
-    sql = "\n".join(query["sql"] for query in statements.captured_queries)
-    assert len(statements) == SEND_STATEMENTS + 1, sql
+    assert len(statements) == SEND_STATEMENTS + 1, "\n".join(statements)
     assert len(result.plan.history) == 9
     assert result.plan.history[1] == {"type": "message", "role": "assistant", "content": "Answer 0"}
 
@@ -141,13 +138,8 @@ def test_send_writes_model_instructions_leaf_and_activity_time_together(user, ca
     first = send(user)
     before = Conversation.objects.get(pk=first.conversation.pk).updated_at
 
-    result = records.prepare_send(
-        user=user,
-        conversation_id=first.conversation.pk,
-        text="Now shorter",
-        model_id=model("sim-mini").pk,
-        instructions="  Be brief.  ",
-        worker_channel="worker-1",
+    result = send(
+        user, first.conversation.pk, "Now shorter", "sim-mini", instructions="  Be brief.  "
     )
 
     saved = Conversation.objects.get(pk=first.conversation.pk)
@@ -164,14 +156,7 @@ def test_refused_send_leaves_the_conversation_as_it_was(user, catalogue):
     Quota.objects.create(user=user, tokens_per_day=0)
 
     with pytest.raises(records.Refused):
-        records.prepare_send(
-            user=user,
-            conversation_id=first.conversation.pk,
-            text="Again",
-            model_id=model("sim-mini").pk,
-            instructions="Other instructions",
-            worker_channel="worker-1",
-        )
+        send(user, first.conversation.pk, "Again", "sim-mini", instructions="Other instructions")
 
     after = Conversation.objects.get(pk=first.conversation.pk)
     assert (after.model_id, after.instructions, after.current_leaf_id, after.updated_at) == (

@@ -30,8 +30,8 @@ def model(db) -> ModelChoice:
 
 def record(user, model=None, *, tokens=1_000, at=None, **extra) -> UsageRecord:
     return record_usage(
-        user=user,
-        conversation=None,
+        user_id=user.pk,
+        conversation_id=None,
         message=None,
         model_choice=model,
         model_name=extra.pop("model_name", model.upstream_id if model else "sim-chat"),
@@ -80,8 +80,8 @@ def test_record_usage_finds_catalogue_entry_by_name(user, model):
 
 def test_record_usage_keeps_purpose_and_estimate_flag(user, model):
     saved = record_usage(
-        user=user,
-        conversation=None,
+        user_id=user.pk,
+        conversation_id=None,
         message=None,
         model_choice=model,
         model_name="sim-chat",
