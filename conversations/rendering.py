@@ -234,10 +234,10 @@ class StreamingMarkdown:
         elif self._table:
             tail_html = self._render_open_table()
         appended = ""
-        if tail_html is None and self._closed is not None:
-            appended = self._commit_closed(*self._closed)
-        self._closed = None
         if tail_html is None:
+            if self._closed is not None:  # set only by a fast path that gave up just now
+                appended = self._commit_closed(*self._closed)
+                self._closed = None
             more, tail_html = self._render_tail()
             appended += more
         tail_changed = tail_html != self._tail_html
@@ -293,12 +293,11 @@ class StreamingMarkdown:
         if len(blocks) == 1:
             self._fence = _OpenFence.find(tokens[blocks[0]], lines)
         tail_html = _render_tokens(tokens, env)
-        self._inline = None if self._fence else _OpenInline.find(tokens, lines, tail_html, env)
-        self._table = None
-        if len(blocks) == 1 and not self._fence and not self._inline:
-            self._table = _OpenTable.find(tokens, lines, tail_html, env) or _OpenTable.find_head(
-                lines, tail_html, env
-            )
+        self._inline = self._table = None
+        if self._fence is None:
+            self._inline = _OpenInline.find(tokens, self._tail, lines, tail_html, env)
+            if self._inline is None and len(blocks) == 1:
+                self._table = _OpenTable.find(tokens, lines, tail_html, env)
         return appended, tail_html
 
     def _commit(self, length: int, line: int, html_text: str, env: dict[str, Any]) -> None:
@@ -317,7 +316,7 @@ class StreamingMarkdown:
 
         A fast path saw the tail's blocks end with the line ending at ``end`` and knows
         their HTML. If blank lines follow and then one unfinished line that starts a new
-        block no later text can merge into them (as in ``_is_final_boundary``), the full
+        block no later text can merge into them (``_may_join_above``), the full
         parse would commit the same blocks with the same HTML; committing the cached HTML
         leaves only the new line to parse. A line starting with "[" may be a reference
         definition, which could change links above: that case is left to the full parse.
@@ -326,10 +325,9 @@ class StreamingMarkdown:
         line = rest.lstrip("\n")
         if (
             not rest.startswith("\n\n")
-            or not line
             or "\n" in line
-            or line[0] in " \t["
-            or (continues and line[0] in "-+*0123456789")
+            or line.startswith("[")
+            or _may_join_above(line, continues=continues)
         ):
             return ""
         length = len(self._tail) - len(line)
@@ -361,73 +359,43 @@ class StreamingMarkdown:
         inline = self._inline
         assert inline is not None
         added = self._tail[inline.offset :]
-        if "\n" in added:
+        if inline.table_header and "\n" in added:
             header, _, line = self._tail.partition("\n")
-            if inline.table_header and line and "\n" not in line:
+            if line and "\n" not in line:
                 table = _OpenTable.for_header(header, inline.env)
                 tail_html = table.head_state_html(line)
                 if tail_html is not None:
                     self._inline, self._table = None, table
-                    self.parsed_chars += table.parsed
-                    table.parsed = 0
+                    self.parsed_chars += table.take_parsed()
                     return tail_html
-            found = inline.next_line(added, len(self._tail))
-            if found is None:
-                self._inline = None
-                head = added.partition("\n")[0]
+        tail_length = len(self._tail)
+        found = inline.next_line(added, tail_length) if "\n" in added else inline.with_text(added)
+        if found is None:
+            self._inline = None
+            head, newline, _ = added.partition("\n")
+            if newline:
                 end = inline.offset + len(head)  # before next_line() moves the offset
                 ended = inline.next_line(head + "\n", end + 1)
                 if ended is not None:
                     self._closed = (end, ended[1], inline.env, inline.continues)
-                return None
-            self._inline, tail_html, parsed = found
-            self.parsed_chars += parsed
-            return tail_html
-        if inline.plain_end and _PLAIN_TEXT.fullmatch(added):
-            # Trailing spaces are stripped from a block's last line, as markdown-it does.
-            return inline.html_with(added.rstrip(" "))
-        if not inline.reparse:
-            self._inline = None
             return None
-        self.parsed_chars += inline.update(added)
-        return inline.html_with("")
+        self._inline, tail_html, parsed = found
+        self.parsed_chars += parsed
+        return tail_html
 
     def _render_open_table(self) -> str | None:
         """Render the tail, an open table, from cached rows; None if it may have ended."""
         table = self._table
         assert table is not None
-        if table.header is not None:
-            delimiter, newline, _ = self._tail[table.offset :].partition("\n")
-            tail_html = None if newline else table.head_state_html(delimiter)
-            if newline and table.start_body(delimiter):
-                table.offset += len(delimiter) + 1
-            elif tail_html is None:
-                self._table = None
-                return None
-            else:
-                self.parsed_chars += table.parsed
-                table.parsed = 0
-                return tail_html
-        new_lines = self._tail[table.offset :].split("\n")
-        start = table.offset
-        for line in new_lines[:-1]:
-            row = table.row_html(line)
-            if row is None:
-                self._table = None
-                if not line:  # a blank line ends the table
-                    self._closed = (start - 1, table.html_with(""), table.env, False)
-                return None
-            table.finish_row(row, line)
-            start += len(line) + 1
-        table.offset = len(self._tail) - len(new_lines[-1])
-        last = new_lines[-1]
-        last_html = table.row_html(last) if last else ""
-        if last_html is None:
+        tail_html = table.render(self._tail)
+        if tail_html is None:
             self._table = None
+            if table.header is None and self._tail.startswith("\n", table.offset):
+                # A blank line ends the table.
+                self._closed = (table.offset - 1, table.html_with(""), table.env, False)
             return None
-        self.parsed_chars += table.parsed
-        table.parsed = 0
-        return table.html_with(last_html)
+        self.parsed_chars += table.take_parsed()
+        return tail_html
 
 
 @dataclass(slots=True)
@@ -485,45 +453,79 @@ class _OpenTable:
 
     Each cell's inline content is sanitised on its own (balanced inline markup, as in
     ``_OpenInline``); the tags around cells are the sanitised ones, which ``find`` checks
-    by rebuilding the starting rendering from the rows and comparing it with the parsed one.
+    by rebuilding the starting rendering from the lines and comparing it with the parsed one.
     """
 
-    head_html: str  # the table up to and including </thead>
-    cell_opens: tuple[str, ...]  # the <td> start tag of each column
     env: dict[str, Any]
-    offset: int  # tail offset of the start of the unfinished last line
+    offset: int  # tail offset of the first line not yet rendered for good
+    header: str | None  # the header line while the delimiter row is unfinished
+    header_cells: tuple[str, ...] = ()  # the header cells' sanitised inline HTML
+    head_html: str = ""  # the table up to and including </thead>, once the body started
+    cell_opens: tuple[str, ...] = ()  # the <td> start tag of each column
     rows_html: str = ""  # finished body rows
     autocompleted: int = 0  # empty cells filled in so far (markdown-it caps them)
     parsed: int = 0  # cell characters handed to the inline parser, not yet counted
-    header: str | None = None  # the header line while the delimiter row is unfinished
-    header_cells: tuple[str, ...] = ()  # the header cells' sanitised inline HTML
 
     @classmethod
-    def find_head(
-        cls, lines: Sequence[str], tail_html: str, env: dict[str, Any]
+    def find(
+        cls, tokens: Sequence[Token], lines: Sequence[str], tail_html: str, env: dict[str, Any]
     ) -> _OpenTable | None:
-        """Return a table in waiting if the tail is a header line and an unfinished line.
+        """Return the table if the tail is one top-level table, or a header in waiting.
 
-        While the delimiter row is typed, the two lines are a table with only a header
-        once the row is valid, and a paragraph until then. A header starting with a pipe
-        can't start any other block, and a second line starting with a pipe can't end
-        the paragraph, so ``head_state_html`` tells the two apart with markdown-it's own
-        delimiter rules (``_delimiter_aligns``) and renders either without the parser.
+        While the delimiter row is typed, a header line and that unfinished line are a
+        table with only a header once the row is valid, and a paragraph until then. A
+        header starting with a pipe can't start any other block, and a second line
+        starting with a pipe can't end the paragraph, so ``head_state_html`` tells the two
+        apart with markdown-it's own delimiter rules (``_delimiter_aligns``) and renders
+        either without the parser.
         """
-        if len(lines) != 2 or not _TABLE_HEADER.match(lines[0]):
+        last = len(lines) - 1
+        if last == 1:
+            fits = bool(_TABLE_HEADER.match(lines[0]))
+        else:  # the parse found a table spanning the whole tail, body lines included
+            end = last if lines[last] == "" else last + 1
+            fits = last >= 2 and tokens[0].type == "table_open" and tokens[0].map == [0, end]
+        if not fits:
             return None
         table = cls.for_header(lines[0], env)
-        if table.head_state_html(lines[1]) != tail_html:
-            return None
-        table.parsed = 0
-        return table
+        html_text = table.render("\n".join(lines))
+        table.parsed = 0  # the full parse has counted these characters
+        return table if html_text == tail_html else None
 
     @classmethod
     def for_header(cls, header: str, env: dict[str, Any]) -> _OpenTable:
-        """Return a table in waiting for the header line ``header`` (see ``find_head``)."""
-        table = cls("", (), env, offset=len(header) + 1, header=header)
-        table.header_cells = tuple(table.cell_html(cell) for cell in _table_cells(header))
+        """Return a table in waiting for the header line ``header`` (see ``find``)."""
+        table = cls(env, offset=len(header) + 1, header=header)
+        table.header_cells = tuple(map(table.cell_html, _table_cells(header)))
         return table
+
+    def render(self, tail: str) -> str | None:
+        """Return the tail HTML from the rows cached so far; None if unsure.
+
+        Finished body lines are rendered into ``rows_html`` once. When this returns None
+        after the body started, ``offset`` is the start of the line that is not a row.
+        """
+        if self.header is not None:
+            delimiter, newline, _ = tail[self.offset :].partition("\n")
+            if not newline:
+                return self.head_state_html(delimiter)
+            if not self.start_body(delimiter):
+                return None
+        *finished, last = tail[self.offset :].split("\n")
+        for line in finished:
+            row = self.row(line)
+            if row is None:
+                return None
+            self.rows_html += row[0]
+            self.autocompleted += row[1]
+            self.offset += len(line) + 1
+        last_row = self.row(last) if last else ("", 0)
+        return None if last_row is None else self.html_with(last_row[0])
+
+    def take_parsed(self) -> int:
+        """Return the characters parsed since the last call, for the work counter."""
+        parsed, self.parsed = self.parsed, 0
+        return parsed
 
     def head_state_html(self, delimiter: str) -> str | None:
         """Return the tail HTML with ``delimiter`` as the open second line; None if unsure."""
@@ -543,14 +545,15 @@ class _OpenTable:
         if not aligns or len(aligns) != len(self.header_cells):
             return False
         self.head_html = self.thead_html(aligns)
-        self.cell_opens = tuple(f'<td class="align-{a}">' if a else "<td>" for a in aligns)
+        self.cell_opens = tuple(_cell_open("td", align) for align in aligns)
         self.header = None
+        self.offset += len(delimiter) + 1
         return True
 
     def thead_html(self, aligns: Sequence[str]) -> str:
         """Return the table's start and header for these column alignments."""
         cells = "".join(
-            (f'<th class="align-{align}">' if align else "<th>") + f"{cell}</th>\n"
+            f"{_cell_open('th', align)}{cell}</th>\n"
             for align, cell in zip(aligns, self.header_cells, strict=True)
         )
         return f'<div class="table-scroll"><table>\n<thead>\n<tr>\n{cells}</tr>\n</thead>\n'
@@ -563,63 +566,31 @@ class _OpenTable:
         self.parsed += len(content)
         return _render_inline(content, self.env)
 
-    @classmethod
-    def find(
-        cls, tokens: Sequence[Token], lines: Sequence[str], tail_html: str, env: dict[str, Any]
-    ) -> _OpenTable | None:
-        """Return the table if the tail is one top-level table whose header is complete."""
-        if not tokens or tokens[0].type != "table_open" or tokens[0].map is None:
-            return None
-        start, end = tokens[0].map
-        last = len(lines) - 1
-        if start != 0 or last < 2 or end != (last if lines[last] == "" else last + 1):
-            return None
-        head_html, found, _ = tail_html.partition("</thead>\n")
-        if not found:
-            return None
-        aligns = [
-            str(token.attrGet("style") or "").removeprefix("text-align:")
-            for token in tokens
-            if token.type == "th_open"
-        ]
-        cell_opens = tuple(f'<td class="align-{align}">' if align else "<td>" for align in aligns)
-        table = cls(head_html + found, cell_opens, env, offset=0)
-        for line in lines[2:last]:
-            row = table.row_html(line)
-            if row is None:
-                return None
-            table.finish_row(row, line)
-        table.offset = sum(len(line) + 1 for line in lines[:last])
-        last_html = table.row_html(lines[last]) if lines[last] else ""
-        table.parsed = 0
-        if last_html is None or table.html_with(last_html) != tail_html:
-            return None
-        return table
-
-    def row_html(self, line: str) -> str | None:
-        """Return a body line's ``<tr>``, or None if the line might not be a row."""
+    def row(self, line: str) -> tuple[str, int] | None:
+        """Return a body line's ``<tr>`` and its filled-in cells; None if it may not be a row."""
         if not _TABLE_ROW_START.match(line):
             return None
         cells = _table_cells(line)
-        if self.autocompleted + len(self.cell_opens) - len(cells) > MAX_AUTOCOMPLETED_CELLS:
+        filled = len(self.cell_opens) - len(cells)
+        if self.autocompleted + filled > MAX_AUTOCOMPLETED_CELLS:
             return None
         parts = ["<tr>\n"]
         for column, cell_open in enumerate(self.cell_opens):
             content = self.cell_html(cells[column]) if column < len(cells) else ""
             parts.append(f"{cell_open}{content}</td>\n")
         parts.append("</tr>\n")
-        return "".join(parts)
-
-    def finish_row(self, row: str, line: str) -> None:
-        """Cache the row of a finished line."""
-        self.rows_html += row
-        self.autocompleted += len(self.cell_opens) - len(_table_cells(line))
+        return "".join(parts), filled
 
     def html_with(self, last_html: str) -> str:
         """Return the table HTML with ``last_html`` as the row after the finished ones."""
         rows = self.rows_html + last_html
         body = f"<tbody>\n{rows}</tbody>\n" if rows else ""
         return f"{self.head_html}{body}</table></div>\n"
+
+
+def _cell_open(tag: str, align: str) -> str:
+    """Return a table cell's start tag, as the sanitised rendering has it."""
+    return f'<{tag} class="align-{align}">' if align else f"<{tag}>"
 
 
 # A header line that starts nothing but a paragraph or a table.
@@ -722,7 +693,6 @@ class _OpenInline:
     frozen: int = 0  # length of the prefix of ``content`` rendered into frozen_html
     frozen_html: str = ""
     live_html: str = ""  # sanitised HTML of content[frozen:]
-    plain_end: bool = False  # whether content ends with a _PLAIN_TEXT character
     freeze_at: int = _FREEZE_AFTER  # live length at which to try freezing a prefix again
     sibling: str = ""  # bullet of the tight top-level list this is the last item of
     table_header: bool = False  # whether this is a one-line tail that may be a table header
@@ -730,7 +700,12 @@ class _OpenInline:
 
     @classmethod
     def find(
-        cls, tokens: Sequence[Token], lines: Sequence[str], tail_html: str, env: dict[str, Any]
+        cls,
+        tokens: Sequence[Token],
+        tail: str,
+        lines: Sequence[str],
+        tail_html: str,
+        env: dict[str, Any],
     ) -> _OpenInline | None:
         """Return the open inline block if the tail ends in one whose last line is settled."""
         index = len(tokens) - 1
@@ -767,21 +742,18 @@ class _OpenInline:
         stripped = lines[-1].rstrip()
         if not stripped.endswith(content.rpartition("\n")[2]):
             return None
-        renderer = _MARKDOWN.renderer
-        inline_html = _SANITIZER.clean(renderer.render([inline], _MARKDOWN.options, env))
-        after_html = renderer.render(tokens[index + 1 :], _MARKDOWN.options, env)
+        inline_html = _render_tokens([inline], env)
+        after_html = _MARKDOWN.renderer.render(tokens[index + 1 :], _MARKDOWN.options, env)
         if not tail_html.endswith(inline_html + after_html):
             return None
-        tail_length = sum(len(line) + 1 for line in lines) - 1
         return cls(
             before_html=tail_html[: len(tail_html) - len(inline_html) - len(after_html)],
             after_html=after_html,
             env=env,
             content=content,
-            offset=tail_length - (len(lines[-1]) - len(stripped)),
+            offset=len(tail) - (len(lines[-1]) - len(stripped)),
             reparse=opener.type == "paragraph_open",
             live_html=inline_html,
-            plain_end=bool(_PLAIN_TEXT.fullmatch(content[-1])),
             sibling=_last_item_bullet(tokens, index, lines),
             table_header=table_header,
             continues=_last_top_level_type(tokens) in _CONTINUES_AFTER_BLANK,
@@ -790,8 +762,9 @@ class _OpenInline:
     def next_line(self, added: str, tail_length: int) -> tuple[_OpenInline, str, int] | None:
         """Handle ``added`` when it ends this line, if no block parse is needed for that.
 
-        Line ends alone (the text so far ends with them) leave the rendering as it is: an
-        empty last line, or blank lines at the very end, change no block before them.
+        The text before the line end goes through ``with_text``. Line ends alone after it
+        (the text so far ends with them) leave the rendering as it is: an empty last line,
+        or blank lines at the very end, change no block before them.
 
         If this inline is the only paragraph of the last item of a tight top-level bullet
         list (``sibling``), a line of the same bullet at column 0 starts a sibling item: it
@@ -810,17 +783,11 @@ class _OpenInline:
         starts = bool(bullet) and line.startswith(bullet + " ") and bool(_LETTER.match(line, 2))
         if not (ended or empty or (starts and "\n" not in line)):
             return None
-        parsed = 0
-        if self.plain_end and _PLAIN_TEXT.fullmatch(head):
-            item_html = self.html_with(head.rstrip(" "))
-        elif self.reparse:
-            parsed = self.update(head)
-            item_html = self.html_with("")
-        else:
-            return None
+        found = self.with_text(head)
+        if found is None or ended:
+            return found
+        _, item_html, parsed = found
         before_html = item_html.removesuffix(self.after_html) + "</li>\n<li>"
-        if ended:
-            return self, item_html, parsed
         if empty:
             return self, before_html + self.after_html, parsed
         content = line[2:].rstrip()
@@ -832,11 +799,24 @@ class _OpenInline:
             offset=tail_length - (len(line) - len(line.rstrip())),
             reparse=True,
             live_html=_render_inline(content, self.env),
-            plain_end=bool(_PLAIN_TEXT.fullmatch(content[-1])),
             sibling=bullet,
             continues=True,
         )
         return item, item.html_with(""), parsed + len(content)
+
+    def with_text(self, text: str) -> tuple[_OpenInline, str, int] | None:
+        """Render ``text`` added to this line, without a newline (see the class).
+
+        Returns this inline, the tail HTML and the characters parsed; None if only the
+        full parse can render it. Plain words need a plain character before them too.
+        """
+        if _PLAIN_TEXT.fullmatch(text) and _PLAIN_TEXT.fullmatch(self.content[-1]):
+            # Trailing spaces are stripped from a block's last line, as markdown-it does.
+            return self, self.html_with(text.rstrip(" ")), 0
+        if not self.reparse:
+            return None
+        parsed = self.update(text)
+        return self, self.html_with(""), parsed
 
     def html_with(self, plain: str) -> str:
         """Return the tail HTML with ``plain`` (escape-free text) after the inline content."""
@@ -847,7 +827,6 @@ class _OpenInline:
         kept = added.rstrip()
         self.content += kept
         self.offset += len(kept)
-        self.plain_end = bool(_PLAIN_TEXT.fullmatch(self.content[-1]))
         parsed = 0
         live = self.content[self.frozen :]
         if len(live) >= self.freeze_at:
@@ -874,9 +853,7 @@ class _OpenInline:
         children = tokens[0].children or []
         if any(child.type == "text" and _PENDING.search(child.content) for child in children):
             return len(prefix)
-        self.frozen_html += _SANITIZER.clean(
-            _MARKDOWN.renderer.render(tokens, _MARKDOWN.options, self.env)
-        )
+        self.frozen_html += _render_tokens(tokens, self.env)
         self.frozen += len(prefix)
         self.freeze_at = _FREEZE_AFTER
         return len(prefix)
@@ -917,8 +894,7 @@ def _last_top_level_type(tokens: Sequence[Token]) -> str:
 
 def _render_inline(text: str, env: dict[str, Any]) -> str:
     """Return sanitised HTML for inline Markdown, without a paragraph around it."""
-    tokens = _MARKDOWN.parseInline(text, env)
-    return _SANITIZER.clean(_MARKDOWN.renderer.render(tokens, _MARKDOWN.options, env))
+    return _render_tokens(_MARKDOWN.parseInline(text, env), env)
 
 
 def _escape_text(text: str) -> str:
@@ -949,13 +925,20 @@ def _is_final_boundary(before: Token, after: Token, lines: Sequence[str]) -> boo
         return True
     if start == last - 1:
         return not (unfinished and after.type == "table_open")
-    # ``after`` starts on the unfinished line: safe only after a blank line, and only if
-    # the line cannot yet turn into a continuation of a list or an indented code block.
-    return (
-        not lines[start - 1].strip(" \t")
-        and unfinished[:1] not in ("", " ", "\t")
-        and (before.type not in _CONTINUES_AFTER_BLANK or unfinished[0] not in "-+*0123456789")
+    # ``after`` starts on the unfinished line: safe only after a blank line.
+    return not lines[start - 1].strip(" \t") and not _may_join_above(
+        unfinished, continues=before.type in _CONTINUES_AFTER_BLANK
     )
+
+
+def _may_join_above(unfinished: str, *, continues: bool) -> bool:
+    """Return whether an unfinished line after a blank line may still join the block above.
+
+    An empty or indented line may still become a continuation or indented code; when that
+    block can go on after a blank line (``continues``: a list or indented code), so may a
+    line that could still become a list item.
+    """
+    return unfinished[:1] in ("", " ", "\t") or (continues and unfinished[0] in "-+*0123456789")
 
 
 def _starts_block(token: Token) -> bool:
