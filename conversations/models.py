@@ -22,11 +22,29 @@ class ModelChoiceQuerySet(models.QuerySet):
         return enabled.filter(is_default=True).first() or enabled.first()
 
 
+def default_context_mode() -> str:
+    """Return the context mode of a new catalogue entry: `GATEWAY_STORE` is the site default."""
+    return (
+        ModelChoice.ContextMode.AUTO if settings.GATEWAY_STORE else ModelChoice.ContextMode.REPLAY
+    )
+
+
 class ModelChoice(models.Model):
-    """One entry of the catalogue admins curate: which upstream models people may use."""
+    """One entry of the catalogue admins curate: which upstream models people may use.
+
+    Besides what admins set, an entry records what the app learned about the model
+    from the gateway: that it keeps no conversation state (`stateless_detected_at`),
+    which request parameters it rejected (`unsupported_params`), and that the gateway
+    does not know it (`unknown_to_gateway_at`). Admins see the evidence and can reset it.
+    """
+
+    class ContextMode(models.TextChoices):
+        AUTO = "auto", _("Auto: continue upstream, replay if the gateway forgets")
+        SERVER = "server", _("Server: send previous_response_id")
+        REPLAY = "replay", _("Replay: send the conversation every turn")
 
     upstream_id = models.CharField(
-        _("upstream model id"), max_length=100, unique=True, help_text=_("Sent as `model`.")
+        _("upstream model id"), max_length=255, unique=True, help_text=_("Sent as `model`.")
     )
     label = models.CharField(verbose_name=_("label"), max_length=100)
     enabled = models.BooleanField(verbose_name=_("enabled"), default=True)
@@ -78,6 +96,62 @@ class ModelChoice(models.Model):
         blank=True,
         help_text=_("Names of the server-side function tools this model may call."),
     )
+    context_mode = models.CharField(
+        _("conversation state"),
+        max_length=16,
+        choices=ContextMode.choices,
+        default=default_context_mode,
+        help_text=_(
+            "How earlier turns reach the model. Auto continues with previous_response_id "
+            "and switches to replaying the conversation when the gateway shows it ignores it."
+        ),
+    )
+    stateless_detected_at = models.DateTimeField(
+        _("stateless gateway detected"),
+        null=True,
+        blank=True,
+        help_text=_("When Auto found that the gateway ignores previous_response_id."),
+    )
+    stateless_evidence = models.TextField(
+        _("stateless evidence"),
+        blank=True,
+        help_text=_("What the gateway answered when previous_response_id was sent."),
+    )
+    context_window = models.PositiveIntegerField(
+        _("context window"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Tokens the model reads at most. A replayed conversation longer than this "
+            "is cut from its oldest turns; empty for no limit."
+        ),
+    )
+    unsupported_params = models.JSONField(
+        _("rejected parameters"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "Request parameters the gateway rejected for this model, with when and what it "
+            "said; they are no longer sent. Clear to try them again."
+        ),
+    )
+    unknown_to_gateway_at = models.DateTimeField(
+        _("unknown to the gateway since"),
+        null=True,
+        blank=True,
+        help_text=_("Set when the gateway does not list or know this model; cleared on success."),
+    )
+    unknown_to_gateway_evidence = models.TextField(
+        _("unknown to the gateway: evidence"), blank=True
+    )
+    use_for_titles = models.BooleanField(
+        _("use for titles"),
+        default=False,
+        help_text=_(
+            "Write conversation titles with this model. If none is marked, the cheapest "
+            "enabled model writes them."
+        ),
+    )
 
     objects = ModelChoiceQuerySet.as_manager()
 
@@ -97,6 +171,13 @@ class ModelChoice(models.Model):
     @property
     def effort_choices(self) -> list[str]:
         return [effort.strip() for effort in self.reasoning_efforts.split(",") if effort.strip()]
+
+    @property
+    def replays_history(self) -> bool:
+        """Return whether turns send the whole branch instead of previous_response_id."""
+        if self.context_mode == self.ContextMode.REPLAY:
+            return True
+        return self.context_mode == self.ContextMode.AUTO and self.stateless_detected_at is not None
 
 
 class ConversationQuerySet(models.QuerySet):
@@ -230,11 +311,19 @@ class Message(models.Model):
         verbose_name=_("error"), blank=True, help_text=_("What went wrong, in words for the user.")
     )
     error_code = models.CharField(verbose_name=_("error code"), max_length=40, blank=True)
-    model_name = models.CharField(verbose_name=_("model name"), max_length=100, blank=True)
-    response_id = models.CharField(verbose_name=_("response id"), max_length=100, blank=True)
-    previous_response_id = models.CharField(
-        verbose_name=_("previous response id"), max_length=100, blank=True
+    # What the gateway itself said when the answer failed (redacted): for staff, not users.
+    error_detail = models.TextField(
+        verbose_name=_("error detail"),
+        blank=True,
+        help_text=_("What the model service said, for administrators."),
     )
+    # Notes the bubble shows about how the answer was made, as codes with their numbers
+    # ({"code": "turns_left_out", "count": 3}), translated when displayed.
+    notes = models.JSONField(verbose_name=_("notes"), default=list, blank=True)
+    model_name = models.CharField(verbose_name=_("model name"), max_length=255, blank=True)
+    # Gateway ids have no length a gateway cannot exceed (LiteLLM's are ~430 characters).
+    response_id = models.TextField(verbose_name=_("response id"), blank=True)
+    previous_response_id = models.TextField(verbose_name=_("previous response id"), blank=True)
     # The channel of the process whose Generation streams this answer, so a stop or a
     # late watcher on another process can reach it through the channel layer.
     worker_channel = models.CharField(verbose_name=_("worker channel"), max_length=200, blank=True)
@@ -377,7 +466,7 @@ class UsageRecord(models.Model):
         blank=True,
         related_name="+",
     )
-    model_name = models.CharField(verbose_name=_("model name"), max_length=100, blank=True)
+    model_name = models.CharField(verbose_name=_("model name"), max_length=255, blank=True)
     input_tokens = models.PositiveIntegerField(verbose_name=_("input tokens"), default=0)
     cached_tokens = models.PositiveIntegerField(_("cached input tokens"), default=0)
     output_tokens = models.PositiveIntegerField(verbose_name=_("output tokens"), default=0)
@@ -666,7 +755,7 @@ class RetainedTranscript(models.Model):
     owner_ref = models.PositiveBigIntegerField(_("owner id"))
     owner_name = models.CharField(_("owner"), max_length=150)
     title = models.CharField(verbose_name=_("title"), max_length=200, blank=True)
-    model_label = models.CharField(_("model"), max_length=100, blank=True)
+    model_label = models.CharField(_("model"), max_length=255, blank=True)
     messages = models.JSONField(
         verbose_name=pgettext_lazy("transcript content", "messages"),
         default=list,
