@@ -2,7 +2,8 @@
 
 Messages keep their error in English (the gateway package is Django-free, and a stored
 row cannot know who will read it), so the text is translated when it is displayed: the
-fixed sentences are marked here for the catalogue, and the two with numbers are matched.
+fixed sentences are marked here for the catalogue, and the few with a number or an option
+name in them are matched.
 """
 
 from __future__ import annotations
@@ -24,7 +25,22 @@ STORED_ERRORS = (
     gettext_noop("The model service's usage quota is used up. Please tell an administrator."),
     gettext_noop("The model service could not accept this request."),
     gettext_noop("The model service no longer remembers the earlier part of this conversation."),
-    gettext_noop("This model is not available on the model service."),
+    gettext_noop("This model is not available on the model service."),  # older answers
+    gettext_noop(
+        "This model is not known to the model service. Pick another model or ask an "
+        "administrator to check the catalogue."
+    ),
+    gettext_noop(
+        "This model does not accept one of the options sent. "
+        "Pick another model or ask an administrator."
+    ),
+    gettext_noop(
+        "This conversation is too long for the model. Start a new conversation or pick "
+        "another model."
+    ),
+    gettext_noop("The model service refused this request because of its content policy."),
+    gettext_noop("The model service does not publish a list of its models."),
+    gettext_noop("The model service sent a tool call the app cannot answer (no call id)."),
     gettext_noop("The model service could not find that response."),
     gettext_noop("The model service is unavailable right now. Please try again shortly."),
     gettext_noop("The model service took too long to answer. Please try again."),
@@ -40,6 +56,10 @@ STORED_ERRORS = (
 
 BUSY = re.compile(r"The model service is busy right now\. Please try again in (\d+) seconds?\.")
 TOOL_ROUNDS = re.compile(r"The model kept calling tools; stopped after (\d+) rounds\.")
+UNSUPPORTED_OPTION = re.compile(
+    r"This model does not accept one of the options sent \(([\w.]+)\)\. "
+    r"Try again, or pick another model\."
+)
 
 
 def error_text(text: str) -> str:
@@ -57,4 +77,10 @@ def error_text(text: str) -> str:
         return gettext("The model kept calling tools; stopped after %(rounds)d rounds.") % {
             "rounds": int(match[1])
         }
+    if match := UNSUPPORTED_OPTION.fullmatch(text):
+        # The option is a request field name ("reasoning"), the same in every language.
+        return gettext(
+            "This model does not accept one of the options sent (%(option)s). "
+            "Try again, or pick another model."
+        ) % {"option": match[1]}
     return gettext(text)

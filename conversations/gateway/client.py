@@ -15,8 +15,13 @@ matching exception). A stream that ends without a terminal event, loses its conn
 sends unreadable data raises `StreamBrokenError`; a read timeout raises
 `GatewayTimeoutError`.
 
+Every failed call is logged once, at WARNING, on this module's logger, with what the
+gateway said (`GatewayError.detail_for_staff()`): an HTTP or connection failure when the
+client gives up retrying, a `response.failed` or `error` event when the stream yields it
+(or a failed response from `create`), and a stream that breaks or times out.
+
 The API key travels only in the Authorization header. It is never logged, and gateway
-error text is redacted before it reaches an exception.
+error text is redacted before it reaches an exception or a log line.
 """
 
 from __future__ import annotations
@@ -33,16 +38,18 @@ from urllib.parse import quote
 import httpx
 from httpx_sse import EventSource, ServerSentEvent, aconnect_sse
 
+from . import fields
+from .classify import error_from_http
 from .errors import (
     GatewayError,
     GatewayTimeoutError,
-    QuotaExhaustedError,
+    NoModelListError,
+    NotFoundError,
     RateLimitedError,
     StreamBrokenError,
     UnavailableError,
-    error_from_http,
 )
-from .events import Event
+from .events import ErrorEvent, Event, ResponseFailed
 from .fields import MalformedField
 from .request import ResponseRequest
 from .response import Response
@@ -167,7 +174,7 @@ class ResponsesClient:
             messages = await stack.enter_async_context(contextlib.aclosing(source.aiter_sse()))
             try:
                 async for message in messages:
-                    event = parser.feed(message.event, message.data)
+                    event = self._parse(parser, message)
                     if event is None:
                         continue
                     if parser.finished:
@@ -177,23 +184,51 @@ class ResponsesClient:
                 if terminal is not None:
                     await _drain(messages)
             except httpx.TimeoutException as exc:
-                raise GatewayTimeoutError(
-                    "Timed out waiting for the next event from the gateway."
+                raise _logged(
+                    GatewayTimeoutError("Timed out waiting for the next event from the gateway.")
                 ) from exc
             except httpx.RequestError as exc:
-                raise StreamBrokenError(
-                    f"The gateway connection broke mid-stream ({type(exc).__name__})."
+                raise _logged(
+                    StreamBrokenError(
+                        f"The gateway connection broke mid-stream ({type(exc).__name__})."
+                    )
                 ) from exc
-        parser.finish()
+        self._parse_end(parser)
+        if isinstance(terminal, ErrorEvent | ResponseFailed):
+            _logged(terminal.as_error(secret=self._api_key))
         if terminal is not None:
             yield terminal
+
+    async def list_models(self) -> list[str]:
+        """Return the ids of the models the gateway lists (`GET /models`), in its order.
+
+        Accepts the OpenAI list shape, `{"data": [...]}` without `object`, and a bare list;
+        ids repeated or unusable are skipped. A gateway without a model list (404, or a
+        reply that is not one) raises `NoModelListError`.
+        """
+        try:
+            response = await self._request("GET", "/models")
+        except NotFoundError as exc:
+            raise NoModelListError(f"The gateway has no model list: {exc.detail}") from exc
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        entries = data.get("data") if isinstance(data, dict) else data
+        if not isinstance(entries, list):
+            raise _logged(NoModelListError("The gateway's /models reply is not a model list."))
+        ids = (_model_id(entry) for entry in entries)
+        return list(dict.fromkeys(model_id for model_id in ids if model_id))
 
     async def create(
         self, request: ResponseRequest, *, headers: Mapping[str, str] | None = None
     ) -> Response:
         """Create a response without streaming and return it once it is finished."""
         body = replace(request, stream=False).to_body()
-        return _typed_response(await self._call("POST", "/responses", body, headers))
+        response = _typed_response(await self._call("POST", "/responses", body, headers))
+        if response.error is not None and response.status == "failed":
+            _logged(ResponseFailed(response).as_error(secret=self._api_key))
+        return response
 
     async def retrieve(self, response_id: str) -> Response:
         """Return a stored response."""
@@ -264,25 +299,48 @@ class ResponsesClient:
         headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Send one JSON request (with retries) and return the JSON object it answered."""
+        response = await self._request(method, path, body, headers)
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise _logged(UnavailableError("The gateway sent a reply that is not JSON."))
+        # PostgreSQL refuses NUL in text and JSON; only replies containing one pay for this.
+        return fields.scrub(data) if b"\\u0000" in response.content else data
 
-        async def attempt() -> dict[str, Any] | _Failure:
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send one request (with retries) and return its successful reply."""
+
+        async def attempt() -> httpx.Response | _Failure:
             try:
                 response = await self._http.request(method, path, json=body, headers=headers)
             except httpx.RequestError as exc:
                 return _transport_failure(exc)
             if not response.is_success:
                 return await self._failure_from(response)
-            try:
-                data = response.json()
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):
-                return _Failure(
-                    UnavailableError("The gateway sent a reply that is not JSON."), False
-                )
-            return data
+            return response
 
         return await self._retrying(attempt)
+
+    def _parse(self, parser: EventStreamParser, message: ServerSentEvent) -> Event | None:
+        """Return the typed event of one message; a broken one is logged, then raised."""
+        try:
+            return parser.feed(message.event, message.data)
+        except GatewayError as error:
+            raise _logged(error) from None
+
+    def _parse_end(self, parser: EventStreamParser) -> None:
+        try:
+            parser.finish()
+        except GatewayError as error:
+            raise _logged(error) from None
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T | _Failure]]) -> T:
         """Run `attempt` until it succeeds, fails for good, or retries run out."""
@@ -297,7 +355,7 @@ class ResponsesClient:
                 retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
                 delay = self._backoff.delay(retry_number, retry_after)
             if delay is None:
-                raise error
+                raise _logged(error)
             logger.warning(
                 "Gateway call failed with %s (status %s); retry %d of %d in %.2fs.",
                 type(error).__name__,
@@ -321,12 +379,20 @@ class ResponsesClient:
         except httpx.RequestError:
             body = b""
         error = error_from_http(response.status_code, body, response.headers, secret=self._api_key)
+        # Only waiting can fix these: a quota, or new-api's 503 "no available channel for
+        # model" (a ModelNotFoundError), would fail the same way again.
         retryable = (
             response.status_code in RETRYABLE_STATUSES
-            and not isinstance(error, QuotaExhaustedError)
+            and isinstance(error, RateLimitedError | UnavailableError)
             and response.headers.get("x-should-retry", "").lower() != "false"
         )
         return _Failure(error, retryable)
+
+
+def _logged(error: GatewayError) -> GatewayError:
+    """Log a failed gateway call once, with what the gateway said, and return the error."""
+    logger.warning("Gateway call failed (%s): %s", type(error).__name__, error.detail_for_staff())
+    return error
 
 
 def _transport_failure(exc: httpx.RequestError) -> _Failure:
@@ -363,6 +429,11 @@ async def _drain(messages: AsyncIterator[ServerSentEvent]) -> None:
         async with asyncio.timeout(DRAIN_SECONDS):
             async for _ in messages:
                 pass
+
+
+def _model_id(entry: object) -> str:
+    """Return the id of one entry of a model list (an object, or a bare id), or ""."""
+    return fields.identifier({"id": entry.get("id") if isinstance(entry, dict) else entry}, "id")
 
 
 def _is_event_stream(response: httpx.Response) -> bool:

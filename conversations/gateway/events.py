@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from . import fields
-from .errors import GatewayError, StreamBrokenError, error_for_code
+from .classify import error_for_code
+from .errors import GatewayError, StreamBrokenError
 from .response import (
     Annotation,
     ContentPart,
@@ -119,17 +120,26 @@ class ResponseFailed:
     response: Response
     sequence_number: int | None = None
 
-    def as_error(self) -> GatewayError:
-        """Return the exception matching this failure."""
+    def as_error(self, *, secret: str | None = None) -> GatewayError:
+        """Return the exception matching this failure (`secret` is redacted from it)."""
         error = self.response.error
         if error is None:
             return error_for_code(None, "The response failed without an error message.")
-        return error_for_code(error.code, error.message)
+        return error_for_code(
+            error.code,
+            error.message,
+            param=error.param,
+            error_type=error.error_type,
+            secret=secret,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class ErrorEvent:
-    """An `error` event, from either the flat (documented) or nested (seen on the wire) shape."""
+    """An `error` event, from either the flat (documented) or nested (seen on the wire) shape.
+
+    `status` is the HTTP-like status some gateways add beside the nested error.
+    """
 
     type: ClassVar[str] = "error"
     message: str
@@ -137,10 +147,18 @@ class ErrorEvent:
     param: str | None = None
     error_type: str | None = None
     sequence_number: int | None = None
+    status: int | None = None
 
-    def as_error(self) -> GatewayError:
-        """Return the exception matching this error."""
-        return error_for_code(self.code, self.message, param=self.param, error_type=self.error_type)
+    def as_error(self, *, secret: str | None = None) -> GatewayError:
+        """Return the exception matching this error (`secret` is redacted from it)."""
+        return error_for_code(
+            self.code,
+            self.message,
+            param=self.param,
+            error_type=self.error_type,
+            status=self.status,
+            secret=secret,
+        )
 
 
 # Output items and content parts.
@@ -483,7 +501,7 @@ def _web_search(cls: type) -> Callable[[dict[str, Any]], Event]:
 
 def _item_position(data: dict[str, Any]) -> dict[str, Any]:
     return {
-        "item_id": fields.text(data, "item_id"),
+        "item_id": fields.identifier(data, "item_id"),
         "output_index": fields.integer(data, "output_index"),
         "sequence_number": _sequence(data),
     }
@@ -522,21 +540,15 @@ def _error(data: dict[str, Any]) -> Event:
     # Real streams nest the details under "error"; the documented shape is flat.
     nested = fields.optional_mapping(data, "error")
     details = nested if nested is not None else data
+    status = data.get("status")
     return ErrorEvent(
-        message=fields.text(details, "message", "The model service reported an error."),
-        code=_code(details),
-        param=fields.optional_text(details, "param"),
-        error_type=fields.optional_text(details, "type") if nested is not None else None,
+        message=fields.text(details, "message") or "The model service reported an error.",
+        code=fields.code(details),
+        param=fields.code(details, "param"),
+        error_type=fields.code(details, "type") if nested is not None else None,
         sequence_number=_sequence(data),
+        status=status if isinstance(status, int) and not isinstance(status, bool) else None,
     )
-
-
-def _code(details: dict[str, Any]) -> str | None:
-    # Some gateways send numeric codes; keep them as text rather than failing.
-    code = details.get("code")
-    if isinstance(code, int | float) and not isinstance(code, bool):
-        return str(code)
-    return fields.optional_text(details, "code")
 
 
 _PARSERS: dict[str, Callable[[dict[str, Any]], Event]] = {

@@ -4,6 +4,10 @@ These are what the app stores after a turn: the answer text with its citations, 
 reasoning summary, tool calls and token usage. Only fields the app uses are typed; the
 whole gateway object stays available as `Response.raw`. Item and part types the app does
 not know are kept (as `UnknownItem` / `UnknownPart`) rather than dropped or fatal.
+
+Ids read through `fields.identifier`: an unusable one becomes "" (the app then replays the
+history instead of continuing from it). The exception is a completed response's function
+call without a `call_id`: its result could never be sent back, so it is an error.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import fields
+from .errors import UnanswerableToolCallError
 
 __all__ = [
     "Annotation",
@@ -194,10 +199,22 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class ErrorDetail:
-    """Why a response failed, as reported in `response.error`."""
+    """Why a response failed, as reported in `response.error` (`code` may be "429")."""
 
     code: str | None
     message: str
+    error_type: str | None = None
+    param: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ErrorDetail:
+        """Return the error of a failed response, tolerating numeric codes."""
+        return cls(
+            code=fields.code(data),
+            message=fields.text(data, "message"),
+            error_type=fields.code(data, "type"),
+            param=fields.code(data, "param"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,22 +248,31 @@ class Response:
         usage = fields.optional_mapping(data, "usage")
         error = fields.optional_mapping(data, "error")
         incomplete = fields.mapping(data, "incomplete_details")
+        status = fields.optional_text(data, "status")
+        output = tuple(parse_item(item) for item in fields.list_of_mappings(data, "output"))
+        if status == "completed":
+            _require_call_ids(output)
         return cls(
-            id=fields.text(data, "id"),
-            status=fields.optional_text(data, "status"),
+            id=fields.identifier(data, "id"),
+            status=status,
             model=fields.text(data, "model"),
-            output=tuple(parse_item(item) for item in fields.list_of_mappings(data, "output")),
+            output=output,
             usage=Usage.from_dict(usage) if usage is not None else None,
             incomplete_reason=fields.optional_text(incomplete, "reason"),
-            error=(
-                ErrorDetail(fields.optional_text(error, "code"), fields.text(error, "message"))
-                if error is not None
-                else None
-            ),
-            previous_response_id=fields.optional_text(data, "previous_response_id"),
+            error=ErrorDetail.from_dict(error) if error is not None else None,
+            previous_response_id=fields.identifier(data, "previous_response_id") or None,
             created_at=fields.number(data, "created_at"),
             raw=data,
         )
+
+
+def _require_call_ids(output: tuple[OutputItem, ...]) -> None:
+    """Raise if a finished response asks for a tool call the app could not answer."""
+    for item in output:
+        if isinstance(item, FunctionCallItem) and not item.call_id:
+            raise UnanswerableToolCallError(
+                f"The gateway sent the function call {item.name[:80]!r} without a call_id."
+            )
 
 
 def parse_item(data: dict[str, Any]) -> OutputItem:
@@ -287,7 +313,7 @@ def parse_annotation(data: dict[str, Any]) -> Annotation:
 
 def _parse_message(data: dict[str, Any]) -> MessageItem:
     return MessageItem(
-        id=fields.text(data, "id"),
+        id=fields.identifier(data, "id"),
         role=fields.text(data, "role", "assistant"),
         status=fields.optional_text(data, "status"),
         content=tuple(parse_part(part) for part in fields.list_of_mappings(data, "content")),
@@ -296,7 +322,7 @@ def _parse_message(data: dict[str, Any]) -> MessageItem:
 
 def _parse_reasoning(data: dict[str, Any]) -> ReasoningItem:
     return ReasoningItem(
-        id=fields.text(data, "id"),
+        id=fields.identifier(data, "id"),
         status=fields.optional_text(data, "status"),
         summary=tuple(
             fields.text(part, "text") for part in fields.list_of_mappings(data, "summary")
@@ -311,7 +337,7 @@ def _parse_reasoning(data: dict[str, Any]) -> ReasoningItem:
 def _parse_web_search_call(data: dict[str, Any]) -> WebSearchCallItem:
     action = fields.mapping(data, "action")
     return WebSearchCallItem(
-        id=fields.text(data, "id"),
+        id=fields.identifier(data, "id"),
         status=fields.optional_text(data, "status"),
         action_type=fields.optional_text(action, "type"),
         query=fields.optional_text(action, "query"),
@@ -320,8 +346,8 @@ def _parse_web_search_call(data: dict[str, Any]) -> WebSearchCallItem:
 
 def _parse_function_call(data: dict[str, Any]) -> FunctionCallItem:
     return FunctionCallItem(
-        id=fields.text(data, "id"),
-        call_id=fields.text(data, "call_id"),
+        id=fields.identifier(data, "id"),
+        call_id=fields.identifier(data, "call_id"),
         name=fields.text(data, "name"),
         arguments=fields.text(data, "arguments"),
         status=fields.optional_text(data, "status"),

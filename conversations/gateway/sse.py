@@ -3,17 +3,23 @@
 httpx-sse splits the byte stream into SSE messages (event name + data); this module gives
 each message meaning. It is plain synchronous code so it can be tested, and fuzzed, without
 a network. Anything unreadable raises `StreamBrokenError`, never a JSON or type error.
-Given the API key, it removes it from the data before parsing, so no event can carry it.
+Given the API key, it removes it from the data before parsing, so no event can carry it;
+the two failure events, which become error messages, are also searched after decoding, in
+case the gateway escaped characters of the key. NUL characters are dropped from every
+string (PostgreSQL refuses them), but only events that contain one pay for the search.
 """
 
 from __future__ import annotations
 
 import json
 
+from . import fields
 from .errors import StreamBrokenError
 from .events import TERMINAL_EVENTS, Event, parse_event
 
 __all__ = ["EventStreamParser"]
+
+_FAILURE_EVENT_TYPES = frozenset({"error", "response.failed"})
 
 
 class EventStreamParser:
@@ -37,11 +43,13 @@ class EventStreamParser:
         if self._secret:
             # A gateway may echo the key in an error message; no event may carry it on.
             stripped = stripped.replace(self._secret, "[redacted]")
+        if "\x00" in stripped:
+            stripped = stripped.replace("\x00", "")
         try:
             payload = json.loads(stripped)
         except (ValueError, RecursionError):
             raise StreamBrokenError(
-                f"Malformed data line in the event stream: {data[:80]!r}"
+                f"Malformed data line in the event stream: {stripped[:80]!r}"
             ) from None
         if not isinstance(payload, dict):
             raise StreamBrokenError("An event's data is not a JSON object.")
@@ -50,6 +58,8 @@ class EventStreamParser:
             event_type = event_name
         if not event_type:
             raise StreamBrokenError("An event has no type.")
+        if "\\u0000" in stripped or event_type in _FAILURE_EVENT_TYPES:
+            payload = fields.scrub(payload, self._secret)
         event = parse_event(event_type, payload)
         if isinstance(event, TERMINAL_EVENTS):
             self.finished = True

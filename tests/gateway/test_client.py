@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 
+import httpx
+import pytest
+
 from conversations.gateway import (
+    AuthenticationError,
     ContentPartAdded,
     FunctionCallArgumentsDelta,
     FunctionCallArgumentsDone,
     FunctionCallItem,
     MessageItem,
+    NoModelListError,
     NotFoundError,
     OutputItemAdded,
     OutputTextAnnotationAdded,
@@ -22,6 +27,7 @@ from conversations.gateway import (
     ResponseCompleted,
     ResponseIncomplete,
     ResponseRequest,
+    ResponsesClient,
     UrlCitation,
     WebSearchCallItem,
     WebSearchTool,
@@ -29,11 +35,13 @@ from conversations.gateway import (
     replay_output,
     user_message,
 )
+from conversations.gateway.simulator.catalogue import MODELS
 from tests.gateway.helpers import (
     CALCULATOR_TOOL,
     TIME_TOOL,
     collect,
     event_types,
+    make_client,
     streamed_text,
 )
 
@@ -302,7 +310,7 @@ async def test_count_input_tokens_matches_billed_input(gateway_client):
     assert counted == response.usage.input_tokens == 9
 
 
-async def test_stream_sends_key_only_in_authorization_and_disables_obfuscation(
+async def test_stream_sends_key_only_in_authorization_and_no_stream_options(
     gateway_client, simulator_server
 ):
     await collect(
@@ -313,7 +321,7 @@ async def test_stream_sends_key_only_in_authorization_and_disables_obfuscation(
     )
     assert "authorization" not in record.headers  # the simulator never records it
     assert record.body["stream"] is True
-    assert record.body["stream_options"] == {"include_obfuscation": False}
+    assert "stream_options" not in record.body  # relays may refuse it; opt-in per gateway
     assert simulator_server.api_key not in json.dumps(record.body)
 
 
@@ -326,3 +334,69 @@ async def test_streams_reuse_one_pooled_connection(gateway_client, simulator_ser
         )
     records = [r for r in simulator_server.app.requests if r.headers.get("x-trace") == "keep-alive"]
     assert len({record.client for record in records}) == 1
+
+
+# The model list.
+
+
+async def test_list_models_returns_the_simulator_catalogue_in_order(gateway_client):
+    assert await gateway_client.list_models() == [model.name for model in MODELS]
+
+
+def fixed_gateway(status: int, content: bytes, content_type: str = "application/json"):
+    """Return a transport answering every request with one fixed reply."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1/models" and request.method == "GET"
+        return httpx.Response(status, headers={"content-type": content_type}, content=content)
+
+    return httpx.MockTransport(handler)
+
+
+async def list_from(status: int, payload: object, content_type: str = "application/json"):
+    content = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    transport = fixed_gateway(status, content, content_type)
+    async with ResponsesClient("https://gateway.test/v1", "k", transport=transport) as client:
+        return await client.list_models()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"object": "list", "data": [{"id": "b", "object": "model"}, {"id": "a"}]},
+        {"data": [{"id": "b"}, {"id": "a"}, {"id": "b"}]},
+        [{"id": "b"}, "a"],
+        {"data": [{"id": "b"}, {"id": ""}, {"id": "x\x00"}, {"id": 7}, {"name": "n"}, {"id": "a"}]},
+    ],
+)
+async def test_list_models_tolerates_list_shapes_and_skips_bad_ids(payload):
+    assert await list_from(200, payload) == ["b", "a"]
+
+
+async def test_list_models_keeps_long_ids():
+    long_id = "azure/" + "d" * 600
+    assert await list_from(200, {"data": [{"id": long_id}]}) == [long_id]
+
+
+@pytest.mark.parametrize(
+    ("status", "payload", "content_type"),
+    [
+        (
+            404,
+            {"error": {"message": "Invalid URL (GET /v1/models)", "code": ""}},
+            "application/json",
+        ),
+        (200, b"<html><body>Welcome to the relay</body></html>", "text/html"),
+        (200, {"object": "list", "data": "none"}, "application/json"),
+    ],
+)
+async def test_gateway_without_a_model_list_says_so(status, payload, content_type):
+    with pytest.raises(NoModelListError) as caught:
+        await list_from(status, payload, content_type)
+    assert caught.value.user_message == "The model service does not publish a list of its models."
+
+
+async def test_list_models_with_a_wrong_key_is_an_authentication_error(simulator_server):
+    async with make_client(simulator_server, api_key="gw-wrong-key-123456") as client:
+        with pytest.raises(AuthenticationError):
+            await client.list_models()

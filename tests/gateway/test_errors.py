@@ -10,13 +10,17 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from conversations.errortext import BUSY, STORED_ERRORS, UNSUPPORTED_OPTION
 from conversations.gateway import (
     AuthenticationError,
     BadRequestError,
+    ContentRefusedError,
+    ContextTooLongError,
     ErrorEvent,
     GatewayError,
     GatewayTimeoutError,
     ModelNotFoundError,
+    NoModelListError,
     NotFoundError,
     PreviousResponseNotFoundError,
     QuotaExhaustedError,
@@ -27,10 +31,13 @@ from conversations.gateway import (
     ResponsesClient,
     StreamBrokenError,
     Timeouts,
+    UnanswerableToolCallError,
     UnavailableError,
+    UnsupportedParameterError,
     image_part,
 )
-from conversations.gateway.errors import error_for_code, error_from_http, parse_retry_after, redact
+from conversations.gateway.classify import error_for_code, error_from_http
+from conversations.gateway.errors import parse_retry_after, redact
 from tests.gateway.helpers import make_client
 
 
@@ -109,6 +116,11 @@ def test_rate_limited_user_message_says_when_to_retry():
         AuthenticationError,
         QuotaExhaustedError,
         BadRequestError,
+        UnsupportedParameterError,
+        ContextTooLongError,
+        ContentRefusedError,
+        NoModelListError,
+        UnanswerableToolCallError,
         PreviousResponseNotFoundError,
         ModelNotFoundError,
         NotFoundError,
@@ -121,7 +133,7 @@ def test_rate_limited_user_message_says_when_to_retry():
 )
 def test_every_error_has_a_short_user_message(cls):
     message = cls("technical detail").user_message
-    assert message.endswith(".") and len(message) < 100 and "technical" not in message
+    assert message.endswith(".") and len(message) < 120 and "technical" not in message
 
 
 @pytest.mark.parametrize(
@@ -238,3 +250,147 @@ async def test_gateway_echoing_the_full_key_is_redacted(caplog):
         events = [event async for event in client.stream(ResponseRequest(model="m", input="Hi"))]
     assert_no_secret(SECRET, *describe(caught.value), caplog.text)
     assert SECRET not in repr(events[-1]) + repr(events[-1].as_error())
+
+
+# A key in any format (not only "sk-...") stays out of errors and logs; the fields stay in.
+
+OTHER_KEY = "gw-KEY-1234567890abcdef"
+
+
+def echoing_gateway(request: httpx.Request) -> httpx.Response:
+    """Answer like a careless relay that repeats the caller's key everywhere."""
+    key = request.headers["authorization"].removeprefix("Bearer ")
+    if request.url.path.endswith("/responses/resp_1"):
+        return httpx.Response(
+            400,
+            json={
+                "error": {
+                    "message": f"litellm.BadRequestError: key {key} cannot use this",
+                    "type": "invalid_request_error",
+                    "param": key,
+                    "code": "400",
+                }
+            },
+        )
+    escaped = key.replace("-", "\\u002d")  # the same key, JSON-escaped differently
+    frame = (
+        '{"type": "error", "error": {"type": "server_error", "code": 500, '
+        f'"param": "tools", "message": "upstream rejected {escaped}"}}}}'
+    )
+    return httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, text=f"data: {frame}\n\n"
+    )
+
+
+async def test_key_in_any_format_never_reaches_errors_or_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    async with ResponsesClient(
+        "https://gateway.test/v1", OTHER_KEY, transport=httpx.MockTransport(echoing_gateway)
+    ) as client:
+        with pytest.raises(BadRequestError) as caught:
+            await client.retrieve("resp_1")
+        events = [event async for event in client.stream(ResponseRequest(model="m", input="Hi"))]
+    stream_error = events[-1].as_error(secret=OTHER_KEY)
+    texts = [*describe(caught.value), caught.value.detail_for_staff(), caplog.text]
+    texts += [repr(events[-1]), *describe(stream_error), stream_error.detail_for_staff()]
+    assert all(OTHER_KEY not in text and "1234567890abcdef" not in text for text in texts)
+    assert isinstance(stream_error, UnavailableError) and stream_error.code == "500"
+
+
+async def test_every_failed_call_is_logged_once_with_what_the_gateway_said(caplog):
+    caplog.set_level(logging.WARNING, logger="conversations.gateway.client")
+    async with ResponsesClient(
+        "https://gateway.test/v1", OTHER_KEY, transport=httpx.MockTransport(echoing_gateway)
+    ) as client:
+        with pytest.raises(BadRequestError):
+            await client.retrieve("resp_1")
+        [event async for event in client.stream(ResponseRequest(model="m", input="Hi"))]
+    http_line, stream_line = [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+    assert "HTTP 400 · invalid_request_error · code 400 · param [redacted]" in http_line
+    assert "litellm.BadRequestError" in http_line
+    assert "in response · server_error · code 500 · param tools · upstream rejected" in stream_line
+    assert "Authorization" not in caplog.text and "Bearer" not in caplog.text
+
+
+async def test_masked_echo_of_a_key_in_another_format_is_redacted():
+    error = error_from_http(401, body("Incorrect API key provided: gw-KEY-12***cdef."), {})
+    assert "gw-KEY" not in error.gateway_message and "cdef" not in error.gateway_message
+
+
+async def test_broken_and_cut_streams_are_logged(simulator_server, caplog):
+    caplog.set_level(logging.WARNING, logger="conversations.gateway.client")
+    async with make_client(simulator_server, timeouts=Timeouts(read=0.3)) as client:
+        for spec in ("cut", "malformed", "stall"):
+            with pytest.raises((StreamBrokenError, GatewayTimeoutError)):
+                async for _ in client.stream(
+                    ResponseRequest(model=f"sim-chat+fault={spec}", input="Hi")
+                ):
+                    pass
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 3
+    assert "StreamBrokenError" in lines[0] and "without a terminal event" in lines[0]
+    assert "Malformed data line" in lines[1] and "GatewayTimeoutError" in lines[2]
+
+
+async def test_http_failure_is_logged_when_the_client_gives_up(simulator_server, caplog):
+    caplog.set_level(logging.WARNING, logger="conversations.gateway.client")
+    async with make_client(simulator_server, max_retries=1) as client:
+        with pytest.raises(UnavailableError):
+            await client.create(ResponseRequest(model="sim-chat+fault=503,tag:giveup", input="Hi"))
+    retry, final = [r.getMessage() for r in caplog.records]
+    assert retry.startswith("Gateway call failed with UnavailableError (status 503); retry 1")
+    assert final.startswith("Gateway call failed (UnavailableError): HTTP 503 ·")
+    assert "overloaded" in final
+
+
+async def test_no_channel_for_the_model_is_not_retried():
+    """new-api answers 503 for a model it has no channel for; waiting cannot fix that."""
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(
+            503,
+            json={
+                "error": {
+                    "message": "No available channel for model gpt-5 under group default",
+                    "type": "new_api_error",
+                    "code": "model_not_found",
+                }
+            },
+        )
+
+    transport = httpx.MockTransport(handler)
+    async with ResponsesClient("https://gateway.test/v1", "k", transport=transport) as client:
+        with pytest.raises(ModelNotFoundError):
+            await client.create(ResponseRequest(model="gpt-5", input="Hi"))
+    assert len(calls) == 1
+
+
+async def test_failed_response_from_create_is_logged(gateway_client, caplog):
+    caplog.set_level(logging.WARNING, logger="conversations.gateway.client")
+    response = await gateway_client.create(
+        ResponseRequest(model="sim-chat+fault=failed", input="Hi")
+    )
+    assert response.status == "failed"
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("Gateway call failed (ResponseFailedError): in response ·")
+    assert "code server_error" in line
+
+
+def every_error_class(cls: type[GatewayError] = GatewayError) -> list[type[GatewayError]]:
+    return [cls, *(sub for child in cls.__subclasses__() for sub in every_error_class(child))]
+
+
+@pytest.mark.parametrize("cls", every_error_class())
+def test_every_user_message_can_be_shown_translated(cls):
+    """Each sentence an answer may store is in the catalogue list, or matched with its value."""
+    messages = {cls("d").user_message}
+    if cls is UnsupportedParameterError:
+        messages.add(cls("d", unsupported_param="reasoning.summary").user_message)
+    if cls is RateLimitedError:
+        messages.add(cls("d", retry_after=3).user_message)
+    for message in messages:
+        assert message in STORED_ERRORS or any(
+            pattern.fullmatch(message) for pattern in (BUSY, UNSUPPORTED_OPTION)
+        )

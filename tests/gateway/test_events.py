@@ -24,6 +24,7 @@ from conversations.gateway import (
     ResponseRequest,
     ResponsesClient,
     StreamBrokenError,
+    UnanswerableToolCallError,
     UnknownEvent,
     events,
 )
@@ -234,3 +235,119 @@ def test_arbitrary_stream_bytes_raise_only_gateway_errors(body):
                 pass
 
     asyncio.run(run())
+
+
+# Ids are checked for what the app needs of them, never for a length.
+
+LONG_ID = "resp_" + "x" * 4995  # LiteLLM's ids are hundreds of characters long
+
+
+def completed(response: dict) -> ResponseCompleted:
+    return feed({"type": "response.completed", "response": {"status": "completed", **response}})
+
+
+def test_ids_of_any_length_are_kept():
+    response = completed({"id": LONG_ID, "previous_response_id": LONG_ID + "p"}).response
+    delta = feed({"type": "response.output_text.delta", "item_id": LONG_ID, "delta": "a"})
+    assert (response.id, response.previous_response_id) == (LONG_ID, LONG_ID + "p")
+    assert delta.item_id == LONG_ID
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "resp_\x00", "resp\n1", "resp\x1b[31m", 42, ["r"]])
+def test_unusable_response_id_reads_as_absent_with_a_warning(bad, caplog):
+    caplog.set_level(logging.WARNING, logger="conversations.gateway")
+    response = completed({"id": bad, "previous_response_id": bad}).response
+    assert response.id == "" and response.previous_response_id is None
+    assert bad == "" or "unusable 'id'" in caplog.text
+
+
+def test_a_bad_item_id_repeated_on_every_delta_is_logged_once(caplog):
+    caplog.set_level(logging.WARNING, logger="conversations.gateway")
+    bad = f"msg\t{uuid.uuid4().hex}"
+    deltas = [
+        feed({"type": "response.output_text.delta", "item_id": bad, "delta": "a"}) for _ in range(5)
+    ]
+    assert {delta.item_id for delta in deltas} == {""}
+    assert len([r for r in caplog.records if "item_id" in r.getMessage()]) == 1
+
+
+def function_call(call_id: object) -> dict:
+    return {
+        "type": "function_call",
+        "id": "fc_1",
+        "call_id": call_id,
+        "name": "f",
+        "arguments": "{}",
+    }
+
+
+@pytest.mark.parametrize("call_id", [None, "", "call\x00", "\t"])
+def test_completed_tool_call_without_a_call_id_is_a_clear_error(call_id):
+    with pytest.raises(UnanswerableToolCallError) as caught:
+        completed({"id": "r", "output": [function_call(call_id)]})
+    assert "no call id" in caught.value.user_message
+
+
+def test_tool_call_still_in_progress_may_lack_its_call_id():
+    event = feed({"type": "response.output_item.added", "item": function_call(None)})
+    assert isinstance(event, OutputItemAdded) and event.item.call_id == ""
+
+
+def test_long_call_id_is_answerable():
+    response = completed({"id": "r", "output": [function_call("call_" + "9" * 3000)]}).response
+    assert response.function_calls[0].call_id == "call_" + "9" * 3000
+
+
+# NUL characters: PostgreSQL refuses them in text and JSON, so none get through.
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"type": "response.output_text.delta", "item_id": "m", "delta": "te\u0000a"},
+        {"type": "response.refusal.delta", "item_id": "m", "delta": "te\u0000a"},
+        {"type": "response.reasoning_summary_text.delta", "item_id": "m", "delta": "te\u0000a"},
+        {"type": "response.reasoning_text.done", "item_id": "m", "text": "te\u0000a"},
+    ],
+)
+def test_nul_characters_are_dropped_from_text(payload):
+    event = feed(payload)
+    assert "\x00" not in repr(event) and "tea" in repr(event)
+
+
+def test_nul_characters_are_dropped_from_the_final_response_and_its_raw_copy():
+    text_part = {
+        "type": "output_text",
+        "text": "tea\u0000",
+        "annotations": [
+            {
+                "type": "url_citation",
+                "url": "https://e.test/\u0000",
+                "title": "T\u0000",
+                "start_index": 0,
+                "end_index": 3,
+            }
+        ],
+    }
+    message = {
+        "type": "message",
+        "id": "msg_1",
+        "content": [text_part, {"type": "refusal", "refusal": "no\u0000"}],
+    }
+    response = completed({"id": "r", "output": [message]}).response
+    item = response.output[0]
+    assert (item.text, item.refusal, item.citations[0].title) == ("tea", "no", "T")
+    assert item.citations[0].url == "https://e.test/"
+    assert "\\u0000" not in json.dumps(response.raw)
+
+
+def test_raw_nul_byte_in_the_data_line_is_dropped_not_fatal():
+    event = EventStreamParser().feed(
+        "", '{"type": "response.output_text.delta", "item_id": "m", "delta": "te\x00a"}'
+    )
+    assert event.delta == "tea"
+
+
+def test_nul_in_an_error_message_is_dropped():
+    event = feed({"type": "error", "error": {"code": "server_error", "message": "bo\u0000om"}})
+    assert event.message == "boom" and event.as_error().gateway_message == "boom"

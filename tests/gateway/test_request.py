@@ -33,10 +33,14 @@ def test_minimal_body_has_model_input_and_stream_flag():
     }
 
 
-def test_streaming_body_turns_obfuscation_off():
-    body = ResponseRequest(model="m", input="Hi", stream=True).to_body()
-    assert body["stream"] is True
-    assert body["stream_options"] == {"include_obfuscation": False}
+def test_stream_options_are_sent_only_when_asked_for():
+    """Relays reject or drop `stream_options`, so only a gateway known to take it gets it."""
+    plain = ResponseRequest(model="m", input="Hi", stream=True).to_body()
+    asked = ResponseRequest(
+        model="m", input="Hi", stream=True, stream_options={"include_obfuscation": False}
+    ).to_body()
+    assert plain["stream"] is True and "stream_options" not in plain
+    assert asked["stream_options"] == {"include_obfuscation": False}
 
 
 def test_full_body_carries_every_setting():
@@ -108,7 +112,7 @@ def test_replay_items():
     assert assistant_message("Hello") == {
         "type": "message",
         "role": "assistant",
-        "content": "Hello",
+        "content": [{"type": "output_text", "text": "Hello"}],
     }
     assert function_call_item("call_1", "f", "{}") == {
         "type": "function_call",
