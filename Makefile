@@ -11,7 +11,7 @@ PORT ?= 8000
 LOCALE_PO := $(wildcard locale/*/LC_MESSAGES/*.po)
 LOCALE_MO := $(LOCALE_PO:.po=.mo)
 MAKEMESSAGES := $(PY) manage.py makemessages -l zh_Hans --no-location \
-	--ignore=.venv --ignore=bench --ignore=tests --ignore=staticfiles --ignore=data \
+	--ignore=.venv --ignore=.venv-litellm --ignore=bench --ignore=tests --ignore=staticfiles --ignore=data \
 	--ignore=test-artifacts --ignore=docs
 
 $(VENV)/.installed-runtime: pyproject.toml
@@ -22,6 +22,15 @@ $(VENV)/.installed-runtime: pyproject.toml
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-runtime
 	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# LiteLLM's proxy, a real third-party gateway for tests/gateways/, in its own virtualenv:
+# its dependencies (httpx 0.29, redis 8) conflict with ours. Rebuilt when the pin changes.
+LITELLM_VENV := .venv-litellm
+LITELLM_REQUIREMENTS := tests/gateways/litellm-requirements.txt
+$(LITELLM_VENV)/.installed: $(LITELLM_REQUIREMENTS)
+	test -x $(LITELLM_VENV)/bin/python || $(PYTHON) -m venv $(LITELLM_VENV)
+	$(LITELLM_VENV)/bin/python -m pip install --quiet -r $(LITELLM_REQUIREMENTS)
 	touch $@
 
 ## messages: extract every translatable string into locale/zh_Hans (then translate the new ones)
@@ -57,7 +66,7 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json
 	else echo "npm not found: the axe-core accessibility test will skip"; fi
 
 ## test: lint, then the whole suite (SQLite + in-memory layer unless DATABASE_URL/REDIS_URL are set)
-test: $(VENV)/.installed-dev compilemessages $(AXE)
+test: $(VENV)/.installed-dev $(LITELLM_VENV)/.installed compilemessages $(AXE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -78,4 +87,4 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LITELLM_VENV) staticfiles .pytest_cache .ruff_cache

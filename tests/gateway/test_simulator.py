@@ -367,9 +367,9 @@ async def test_wrong_key_is_the_real_401_with_the_key_masked(simulator_server):
 
 
 async def test_unknown_url_is_the_real_404(http):
-    response = await http.post("/chat/completions", json={})
+    response = await http.post("/completions", json={})
     assert response.status_code == 404
-    assert response.json()["error"]["message"] == "Invalid URL (POST /v1/chat/completions)"
+    assert response.json()["error"]["message"] == "Invalid URL (POST /v1/completions)"
 
 
 async def test_models_endpoint_lists_the_catalogue(http):

@@ -3,7 +3,8 @@
 It is the app's embedded default gateway and the tests' gateway. It speaks the protocol
 of reference/responses-api.md: streaming and non-streaming `POST /v1/responses`,
 `GET`/`DELETE /v1/responses/{id}`, `POST /v1/responses/{id}/cancel` (background
-responses), `POST /v1/responses/input_tokens` and `GET /v1/models`.
+responses), `POST /v1/responses/input_tokens` and `GET /v1/models`; and, as the backend
+behind a bridging gateway such as LiteLLM, `POST /v1/chat/completions` (same answers).
 
 Run it three ways:
 - in-process: `ResponsesClient("http://simulator/v1",
@@ -30,6 +31,9 @@ Tokens (comma-separated; `name` or `name:argument`):
   (max_output_tokens) halfway through; `cut` stream ends with no terminal event;
   `malformed` a broken `data:` line after some text; `stall` stops sending after some
   text; `hang` sends nothing at all, not even headers;
+- `relay` answer as a stateless relay to chat completions would: forget
+  `previous_response_id` and echo another, ~430-character ids, string error codes
+  (also `Simulator(relay=True)` for every request; see relay.py);
 - `times:N` apply the faults only to the first N requests carrying this exact spec;
   `tag:<word>` changes nothing but makes a spec distinct (separate `times` counters).
 

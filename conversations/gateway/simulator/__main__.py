@@ -20,12 +20,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--emission-log", default=None, help="append when each text delta went out (benchmarks)"
     )
+    parser.add_argument(
+        "--relay",
+        action="store_true",
+        help="answer as a stateless relay to chat completions (see FAULTS.md)",
+    )
     args = parser.parse_args(argv)
     app = Simulator(
         api_key=args.api_key,
         tokens_per_second=args.pace,
         first_token_delay=args.first_token_delay,
         emission_log=args.emission_log,
+        relay=args.relay,
     )
     print(f"Simulated Responses API at http://{args.host}:{args.port}/v1")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info", lifespan="on")

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalogue import MODELS
+from .chat_completions import build_chat_timeline
+from .chat_params import parse_chat_params
 from .conversation import Turn, check_function_outputs, count_turn_tokens, turns_from_output
 from .faults import Faults, http_fault_error, split_model_name
 from .http import (
@@ -28,6 +30,7 @@ from .http import (
 )
 from .params import COUNTING_FIELDS, Params, parse_params
 from .plan import plan_response
+from .relay import relay_error, relay_response_id, relay_timeline
 from .store import ResponseStore, StoredResponse
 from .timeline import Timeline, build_timeline
 from .tokens import count_tokens
@@ -63,6 +66,7 @@ class Simulator:
         store_limit: int = 10_000,
         record_requests: int = 0,
         emission_log: str | None = None,
+        relay: bool = False,
     ) -> None:
         self.api_key = api_key
         self.tokens_per_second = tokens_per_second
@@ -72,6 +76,9 @@ class Simulator:
         self.requests: deque[RequestRecord] = deque(maxlen=record_requests)
         self.fault_requests: Counter[str] = Counter()  # requests seen per fault spec
         self.active_streams = 0
+        # Every request answered as a stateless relay would (relay.py); `+fault=relay` asks
+        # for it per request.
+        self.relay = relay
         # Benchmarks only: one JSON line per stream with when each text delta went out.
         self.emission_log = open(emission_log, "a", buffering=1) if emission_log else None  # noqa: SIM115
 
@@ -91,6 +98,8 @@ class Simulator:
         self._check_key(scope)
         if method == "POST" and path == "/v1/responses":
             await self._create(scope, receive, send, _json_body(body))
+        elif method == "POST" and path == "/v1/chat/completions":
+            await self._chat(scope, receive, send, _json_body(body))
         elif method == "POST" and path == "/v1/responses/input_tokens":
             await self._count_input_tokens(send, _json_body(body))
         elif method == "GET" and path == "/v1/models":
@@ -114,23 +123,29 @@ class Simulator:
             raise http_fault_error("401", "", retry_after=0, masked_key=_masked_key(scope))
 
     async def _create(self, scope: Scope, receive: Receive, send: Send, body: Any) -> None:
-        model = body.get("model") if isinstance(body, dict) else None
-        model_name, suffix = split_model_name(model) if isinstance(model, str) else ("", "")
+        model_name, suffix = _split_model(body)
         if isinstance(body, dict) and suffix:
             body = {**body, "model": model_name}
         faults = self._faults(scope, suffix)
-        if faults.hang:
-            await wait_for_disconnect(receive)
-            return
-        if faults.http_error:
-            raise http_fault_error(
-                faults.http_error,
-                model_name,
-                retry_after=faults.retry_after,
-                masked_key=_masked_key(scope),
-            )
-        params = parse_params(body, model_name)
-        history = self._history(params.previous_response_id)
+        relay = self.relay or faults.relay
+        try:
+            if await self._refused_or_hung(scope, receive, faults, model_name):
+                return
+            await self._respond(scope, receive, send, parse_params(body, model_name), faults, relay)
+        except ApiError as error:
+            raise relay_error(error) if relay else error from None
+
+    async def _respond(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        params: Params,
+        faults: Faults,
+        relay: bool,
+    ) -> None:
+        """Answer a validated Responses request, as a stateless relay would if `relay`."""
+        history = [] if relay else self._history(params.previous_response_id)
         check_function_outputs([*history, *params.turns])
         timeline = build_timeline(
             params,
@@ -139,15 +154,19 @@ class Simulator:
             input_tokens=_input_tokens(params, history),
             cached_tokens=count_turn_tokens(history),
             stream_fault=faults.stream_fault,
+            response_id=relay_response_id() if relay else None,
         )
-        pace = Pace(
-            tokens_per_second=self._tokens_per_second(scope, faults) * params.model.speed,
-            first_token_delay=self.first_token_delay,
-            delay_before_start=faults.delay or 0.0,
-        )
+        if relay:
+            timeline = relay_timeline(
+                timeline,
+                alias=params.model.name,
+                previous_response_id=params.previous_response_id,
+                late=faults.relay_late,
+            )
+        pace = self._pace(scope, faults, params)
 
         def remember() -> None:
-            if params.store and timeline.final is not None:
+            if params.store and timeline.final is not None and not relay:
                 self._remember(timeline.final, params, history)
 
         if params.background:
@@ -156,6 +175,49 @@ class Simulator:
             await self._stream(send, receive, timeline, pace, remember)
         else:
             await self._reply_when_done(send, receive, timeline, pace, remember, faults)
+
+    async def _chat(self, scope: Scope, receive: Receive, send: Send, body: Any) -> None:
+        """Answer a Chat Completions request with the plan a Responses request would get."""
+        model_name, suffix = _split_model(body)
+        faults = self._faults(scope, suffix)
+        if await self._refused_or_hung(scope, receive, faults, model_name):
+            return
+        chat = parse_chat_params(body, model_name)
+        timeline = build_chat_timeline(
+            chat,
+            plan_response(chat.params, []),
+            created_at=int(time.time()),
+            input_tokens=_input_tokens(chat.params, []),
+            stream_fault=faults.stream_fault,
+        )
+        pace = self._pace(scope, faults, chat.params)
+        if chat.params.stream:
+            await self._stream(send, receive, timeline, pace, lambda: None)
+        else:
+            await self._reply_when_done(send, receive, timeline, pace, lambda: None, faults)
+
+    async def _refused_or_hung(
+        self, scope: Scope, receive: Receive, faults: Faults, model_name: str
+    ) -> bool:
+        """Apply the faults that come before any answer; return True if the client left."""
+        if faults.hang:
+            await wait_for_disconnect(receive)
+            return True
+        if faults.http_error:
+            raise http_fault_error(
+                faults.http_error,
+                model_name,
+                retry_after=faults.retry_after,
+                masked_key=_masked_key(scope),
+            )
+        return False
+
+    def _pace(self, scope: Scope, faults: Faults, params: Params) -> Pace:
+        return Pace(
+            tokens_per_second=self._tokens_per_second(scope, faults) * params.model.speed,
+            first_token_delay=self.first_token_delay,
+            delay_before_start=faults.delay or 0.0,
+        )
 
     async def _stream(
         self,
@@ -333,6 +395,12 @@ class Simulator:
                     task.cancel()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def _split_model(body: Any) -> tuple[str, str]:
+    """Return the model name and the fault spec of its `+fault=` suffix ("" if none)."""
+    model = body.get("model") if isinstance(body, dict) else None
+    return split_model_name(model) if isinstance(model, str) else ("", "")
 
 
 def _json_body(body: bytes) -> Any:

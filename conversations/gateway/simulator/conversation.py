@@ -191,7 +191,7 @@ def _read_message(item: dict[str, Any], path: str, images_allowed: bool, model: 
                     param=part_path,
                     code="unsupported_value",
                 )
-            images.append(_read_image(part, part_path))
+            images.append(image_from_url(part.get("image_url"), f"{part_path}.image_url"))
         else:
             raise ApiError(
                 400,
@@ -203,9 +203,11 @@ def _read_message(item: dict[str, Any], path: str, images_allowed: bool, model: 
     return Message(role, "\n".join(texts), tuple(images))
 
 
-def _read_image(part: dict[str, Any], path: str) -> ImageInfo | str:
-    url = part.get("image_url")
-    param = f"{path}.image_url"
+def image_from_url(url: Any, param: str) -> ImageInfo | str:
+    """Return an image input's web URL, or the image of its data URL; 400 on anything else.
+
+    Shared by the Responses (`image_url`) and Chat Completions (`image_url.url`) inputs.
+    """
     if isinstance(url, str) and url.startswith(("https://", "http://")):
         return url
     try:

@@ -33,6 +33,10 @@ class Faults:
     delay: float | None = None
     pace: float | None = None
     hang: bool = False
+    relay: bool = False  # answer as a stateless relay to chat completions (relay.py)
+    # `relay:late`: a relay that sends no `response.created`, so the previous_response_id
+    # it did not continue from shows only in the final response, after the text.
+    relay_late: bool = False
     times: int | None = None
 
     @classmethod
@@ -56,6 +60,12 @@ class Faults:
                 values["pace"] = _number(argument, token, source) if argument else DEFAULT_SLOW_PACE
             elif name == "hang":
                 values["hang"] = True
+            elif name == "relay":
+                values["relay"] = True
+                if argument == "late":
+                    values["relay_late"] = True
+                elif argument:
+                    raise _unknown(token, source)
             elif name == "times":
                 values["times"] = int(_number(argument, token, source))
             elif name != "tag":

@@ -68,7 +68,9 @@ def plan_response(params: Params, history: list[Turn]) -> list[PlannedItem]:
         items = [PlannedMessage(REFUSAL["zh" if chinese else "en"], refusal=True)]
         approach = "This is something I shouldn't help with, so I'll decline politely."
     elif (
-        call := choose_function_call(params.function_tools, params.tool_choice, text)
+        call := choose_function_call(
+            params.function_tools, params.tool_choice, text, web_search=params.web_search
+        )
     ) is not None:
         items = [call]
         approach = f"The `{call.name}` tool can answer this, so I'll call it."

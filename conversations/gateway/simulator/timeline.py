@@ -42,6 +42,12 @@ class Step:
     cost: float = 0.0  # tokens of generation time before this step
     raw: bytes | None = None
     hang: bool = False
+    token: bool = False  # raw bytes that carry a generated token (chat completion chunks)
+
+    @property
+    def is_token(self) -> bool:
+        """Return whether this step sends a piece of generated text (it waits for the model)."""
+        return self.token or (self.event is not None and self.event["type"].endswith(".delta"))
 
     @property
     def is_terminal(self) -> bool:
@@ -69,12 +75,13 @@ def build_timeline(
     input_tokens: int,
     cached_tokens: int,
     stream_fault: str | None = None,
+    response_id: str | None = None,
 ) -> Timeline:
     """Return the steps of a response for `plan`, with `stream_fault` applied if given."""
     budget = params.max_output_tokens
     if stream_fault == "incomplete":
         budget = min(budget or 10**9, _half_of_output(plan))
-    builder = _Builder(params, _new_id("resp_"), created_at, budget)
+    builder = _Builder(params, response_id or _new_id("resp_"), created_at, budget)
     builder.start()
     for item in plan:
         builder.add(item)

@@ -3,8 +3,11 @@
 A tool is called when the question asks for something it evidently does: the time or
 date (a tool whose name or description mentions time/date/clock), arithmetic such as
 "what is 12*7" (a calculator-like tool), or any tool whose name words appear in the
-question ("weather" → `get_weather`). Arguments are filled in for every property of the
-tool's JSON schema, guessed from the property names, so strict schemas are satisfied.
+question ("weather" → `get_weather`, "my conversations" → `search_conversations`). A
+verb such as "search" alone picks no tool, and a question that asks for the web goes
+to the web search when the request offers it, as a real model would. Arguments are
+filled in for every property of the tool's JSON schema, guessed from the property
+names and kept within its minimum and maximum, so strict schemas are satisfied.
 """
 
 from __future__ import annotations
@@ -26,7 +29,11 @@ _TIME_QUESTION = re.compile(r"\b(?:time|date|day|clock|today|now)\b|几点|时�
 _TIME_TOOL = re.compile(r"time|date|clock|now", re.I)
 _CALCULATOR_TOOL = re.compile(r"calc|math|arithmetic|evaluat|comput|multipl|sum|add", re.I)
 _PLACE = re.compile(r"\b(?:in|at|for)\s+([A-Z][a-zA-Z]+(?:\s+[A-Z][a-zA-Z]+)?)")
-_GENERIC_NAME_WORDS = frozenset({"get", "set", "current", "lookup", "fetch", "tool", "function"})
+# Verbs and filler in tool names: "Search the web" must not call `search_conversations`.
+_GENERIC_NAME_WORDS = frozenset(
+    {"get", "set", "current", "lookup", "fetch", "tool", "function", "search", "find", "list"}
+)
+_WEB_REQUEST = re.compile(r"\b(?:web|internet|online|google)\b|网上|上网|联网|搜索网络", re.I)
 _OPERATOR_NAMES = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
 _SYMBOLS = {"\u00d7": "*", "x": "*", "\u00f7": "/"}
 _TIME_ZONES = {
@@ -61,13 +68,24 @@ class _Arithmetic:
 
 
 def choose_function_call(
-    tools: list[dict[str, Any]], tool_choice: str | dict[str, Any], text: str
+    tools: list[dict[str, Any]],
+    tool_choice: str | dict[str, Any],
+    text: str,
+    *,
+    web_search: bool = False,
 ) -> ToolCall | None:
-    """Return the call to make for `text`, or None to answer directly."""
+    """Return the call to make for `text`, or None to answer directly (or search the web).
+
+    With `web_search` offered, a question that asks for the web is left to it unless
+    the request forces a function.
+    """
     if not tools:
         return None
     arithmetic = _arithmetic_in(text)
-    tool = _forced_tool(tools, tool_choice) or _matching_tool(tools, text, arithmetic)
+    forced = _forced_tool(tools, tool_choice)
+    if forced is None and web_search and _WEB_REQUEST.search(text):
+        return None
+    tool = forced or _matching_tool(tools, text, arithmetic)
     if tool is None and tool_choice == "required":
         tool = tools[0]
     if tool is None:
@@ -98,7 +116,9 @@ def _matching_tool(
     lowered = text.lower()
     for tool in tools:
         words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", tool["name"]).lower())
-        if any(len(w) >= 4 and w not in _GENERIC_NAME_WORDS and w in lowered for w in words):
+        # "conversations" in a name matches "my conversation about…" too.
+        words = [w.removesuffix("s") for w in words if w not in _GENERIC_NAME_WORDS]
+        if any(len(w) >= 4 and w in lowered for w in words):
             return tool
     return None
 
@@ -151,7 +171,10 @@ def _guess(
             next((option for option in enum if str(option).lower() in text.lower()), enum[0]),
         )
     if kind in ("number", "integer"):
-        value = next(numbers, 0)
+        value = next(numbers, None)
+        if value is None:  # the question names no number: the least the schema allows
+            value = spec.get("minimum", 0)
+        value = min(max(value, spec.get("minimum", value)), spec.get("maximum", value))
         return int(value) if kind == "integer" else value
     if kind == "boolean":
         return False

@@ -53,7 +53,7 @@ async def write_stream(
     waiting_for_first_token = True
     for step in timeline.steps:
         due += pace.seconds(step.cost)
-        if waiting_for_first_token and step.event and step.event["type"].endswith(".delta"):
+        if waiting_for_first_token and step.is_token:
             due += pace.first_token_delay
             waiting_for_first_token = False
         if due > loop.time():
