@@ -8,6 +8,7 @@ OPENAI_API_KEY.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -166,8 +167,15 @@ GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 120.0, minimum=1.0)
 GATEWAY_MAX_RETRIES = env_int("GATEWAY_MAX_RETRIES", 2)
 # One connection per streaming answer: the most answers one process streams at once.
 GATEWAY_MAX_CONNECTIONS = env_int("GATEWAY_MAX_CONNECTIONS", 1000, minimum=1)
-# False keeps nothing upstream: every turn then replays the history from our database.
+# The context mode of new catalogue entries: "auto" (continue upstream with
+# previous_response_id, replay when the gateway shows it ignores it), or with 0 "replay"
+# (keep nothing upstream: every turn replays the history from our database).
 GATEWAY_STORE = env_bool("GATEWAY_STORE", default=True)
+# Whether the gateway takes the fields OpenAI documents that relays refuse (`store`,
+# `stream_options`): unset, yes for api.openai.com and the simulator only.
+GATEWAY_OPENAI_OPTIONS = (
+    env_bool("GATEWAY_OPENAI_OPTIONS") if "GATEWAY_OPENAI_OPTIONS" in os.environ else None
+)
 # Tokens per second of the embedded simulator (used only when OPENAI_API_KEY is unset).
 SIMULATOR_TOKENS_PER_SECOND = env_float("SIMULATOR_TOKENS_PER_SECOND", 40.0, minimum=1.0)
 

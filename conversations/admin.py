@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import json
 
 from django import forms
 from django.contrib import admin, messages
@@ -18,17 +19,19 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from conversations import attachments, quotas, share_views, sharing
+from conversations import attachments, catalogue, quotas, share_views, sharing
 from conversations.charts import bar_chart
+from conversations.gateway.errors import GatewayError
 from conversations.models import (
     DefaultQuota,
     GroupQuota,
@@ -44,7 +47,8 @@ from conversations.models import (
 )
 from conversations.periods import local_midnight, local_today
 from conversations.tools import all_tools
-from conversations.usage import daily_totals, totals, totals_by
+from conversations.upstream import using_simulator
+from conversations.usage import daily_totals, totals, totals_by, with_model_labels
 
 # Labels of Django's own admin templates that its Simplified Chinese catalogue lacks (new
 # in Django 5.1); marked here so our catalogue, which takes precedence, translates them.
@@ -89,7 +93,11 @@ class ModelChoiceForm(forms.ModelForm):
             "price_input",
             "price_cached_input",
             "price_output",
+            "context_mode",
+            "context_window",
+            "use_for_titles",
         )
+        widgets = {"context_mode": forms.RadioSelect}
 
     tools = forms.TypedMultipleChoiceField(
         choices=lambda: [(tool.name, f"{tool.name}: {tool.description}") for tool in all_tools()],
@@ -102,6 +110,17 @@ class ModelChoiceForm(forms.ModelForm):
         # Ticking "default" on a second model moves the mark (see make_default); the
         # form must not reject it first for breaking the one-default constraint.
         return super()._get_validation_exclusions() | {"is_default"}
+
+    def clean_use_for_titles(self) -> bool:
+        """Refuse a second title model: which of two should write titles is unclear."""
+        marked = self.cleaned_data["use_for_titles"]
+        other = ModelChoice.objects.filter(use_for_titles=True).exclude(pk=self.instance.pk)
+        if marked and (current := other.first()):
+            raise forms.ValidationError(
+                gettext("%(model)s already writes titles; untick it there first.")
+                % {"model": current}
+            )
+        return marked
 
 
 @admin.register(ModelChoice)
@@ -117,11 +136,32 @@ class ModelChoiceAdmin(admin.ModelAdmin):
         "effort",
         "max_output",
         "prices",
+        "gateway_status",
     )
     list_editable = ("position", "enabled")
-    actions = ("mark_default",)
+    actions = ("mark_default", "check_against_gateway", "forget_lessons")
+    change_form_template = "admin/conversations/modelchoice/change_form.html"
+    readonly_fields = (
+        "stateless_detected_at",
+        "stateless_evidence",
+        "rejected_parameters",
+        "unknown_to_gateway_at",
+        "unknown_to_gateway_evidence",
+    )
     fieldsets = (
-        (None, {"fields": ("label", "upstream_id", "enabled", "is_default", "position")}),
+        (
+            _("Catalogue"),
+            {
+                "fields": (
+                    "label",
+                    "upstream_id",
+                    "enabled",
+                    "is_default",
+                    "position",
+                    "use_for_titles",
+                )
+            },
+        ),
         (
             _("Capabilities"),
             {
@@ -133,6 +173,24 @@ class ModelChoiceAdmin(admin.ModelAdmin):
                     "max_output_tokens",
                     "tools",
                 )
+            },
+        ),
+        (
+            _("Gateway behaviour"),
+            {
+                "description": _(
+                    "What the app learned from the gateway's answers. Forget it to make "
+                    "the app try again, for example after the gateway was upgraded."
+                ),
+                "fields": (
+                    "context_mode",
+                    "context_window",
+                    "stateless_detected_at",
+                    "stateless_evidence",
+                    "rejected_parameters",
+                    "unknown_to_gateway_at",
+                    "unknown_to_gateway_evidence",
+                ),
             },
         ),
         (
@@ -166,11 +224,101 @@ class ModelChoiceAdmin(admin.ModelAdmin):
             for price in (model.price_input, model.price_cached_input, model.price_output)
         )
 
+    @admin.display(description=_("gateway"))
+    def gateway_status(self, model: ModelChoice) -> str:
+        return "; ".join(catalogue.gateway_status(model)) or "-"
+
+    @admin.display(description=_("rejected parameters"))
+    def rejected_parameters(self, model: ModelChoice) -> str:
+        """List each parameter the gateway rejected: when, and what it said."""
+        if not model.unsupported_params:
+            return "-"
+        rows = format_html_join(
+            "",
+            "<li><code>{}</code> · {} · {}</li>",
+            (
+                (param, rejected_at(details), details.get("message", ""))
+                if isinstance(details, dict)
+                else (param, "-", details)
+                for param, details in sorted(model.unsupported_params.items())
+            ),
+        )
+        return format_html('<ul class="rejected-parameters">{}</ul>', rows)
+
+    def get_urls(self):
+        forget = self.admin_site.admin_view(self.forget_view)
+        return [
+            path("<path:object_id>/forget/", forget, name="conversations_modelchoice_forget"),
+            *super().get_urls(),
+        ]
+
+    def forget_view(self, request, object_id: str):
+        """The change page's button: forget what the gateway taught us about one model."""
+        if request.method != "POST":
+            return HttpResponseBadRequest()
+        model = self.get_object(request, unquote(object_id))
+        if model is None:
+            raise Http404("No such model.")
+        if not self.has_change_permission(request, model):
+            raise PermissionDenied
+        self.forget_lessons(request, ModelChoice.objects.filter(pk=model.pk))
+        return redirect(reverse("admin:conversations_modelchoice_change", args=[model.pk]))
+
     def save_model(self, request, obj, form, change) -> None:
         if obj.is_default:
             make_default(obj)
         else:
             super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Check against the gateway"), permissions=("change",))
+    def check_against_gateway(self, request, queryset) -> None:
+        """Mark the selected models the gateway's model list leaves out; clear the others."""
+        try:
+            listed = catalogue.gateway_model_ids()
+        except GatewayError as error:
+            self.message_user(
+                request,
+                gettext("The gateway did not give its model list (%(error)s); nothing changed.")
+                % {"error": error},
+                messages.ERROR,
+            )
+            return
+        checked = queryset.count()
+        missing = catalogue.mark_unlisted(queryset, listed, now=timezone.now())
+        text = ngettext(
+            "Checked %(count)d model against the gateway's list",
+            "Checked %(count)d models against the gateway's list",
+            checked,
+        ) % {"count": checked}
+        if missing:
+            text += ": " + ngettext(
+                "%(count)d is missing (%(names)s).",
+                "%(count)d are missing (%(names)s).",
+                len(missing),
+            ) % {"count": len(missing), "names": ", ".join(str(model) for model in missing)}
+        else:
+            text += ": " + gettext("the gateway lists every one.")
+        if using_simulator():
+            text += " " + gettext(
+                "(No OPENAI_API_KEY is set: this is the built-in simulator's list.)"
+            )
+        self.message_user(request, text, messages.WARNING if missing else messages.SUCCESS)
+
+    @admin.action(description=_("Forget what the gateway taught us"), permissions=("change",))
+    def forget_lessons(self, request, queryset) -> None:
+        reset = catalogue.forget_lessons(queryset)
+        self.message_user(
+            request,
+            ngettext(
+                "Forgot what the gateway taught us about %(count)d model; it will be tried "
+                "again as configured.",
+                "Forgot what the gateway taught us about %(count)d models; they will be "
+                "tried again as configured.",
+                reset,
+            )
+            % {"count": reset},
+            messages.SUCCESS,
+        )
 
     @admin.action(description=_("Make the selected model the default"), permissions=("change",))
     def mark_default(self, request, queryset) -> None:
@@ -180,6 +328,18 @@ class ModelChoiceAdmin(admin.ModelAdmin):
         model = queryset.get()
         make_default(model)
         self.message_user(request, f"{model} is now the default model.", messages.SUCCESS)
+
+
+def rejected_at(details: dict) -> str:
+    """Return when a parameter was rejected, in local time, or the stored text as it is."""
+    stamp = details.get("at", "")
+    try:
+        moment = datetime.datetime.fromisoformat(stamp)
+    except (TypeError, ValueError):
+        return str(stamp)
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, datetime.UTC)
+    return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 # --- Quotas ----------------------------------------------------------------------------
@@ -221,13 +381,14 @@ class ChatUserAdmin(UserAdmin):
     def quota_standing(self, user) -> str:
         rows = format_html_join(
             "",
-            "<tr><th>{}</th><td>{}</td><td>{}</td><td>resets {}</td></tr>",
+            "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     status.label,
                     standing(status),
-                    status.limit.source,
-                    status.reset_description,
+                    # "no limit" is already said beside the use; a source says it again.
+                    status.limit.source if status.limit.tokens is not None else "",
+                    gettext("resets %(when)s") % {"when": status.reset_description},
                 )
                 for status in quotas.status(user)
             ),
@@ -236,12 +397,14 @@ class ChatUserAdmin(UserAdmin):
 
 
 def standing(status: quotas.PeriodStatus) -> str:
-    used = f"{status.used:,} tokens used"
+    numbers = {"used": f"{status.used:,}", "reserved": f"{status.reserved:,}"}
     if status.reserved:
-        used += f" and {status.reserved:,} held"
+        used = gettext("%(used)s tokens used and %(reserved)s held") % numbers
+    else:
+        used = gettext("%(used)s tokens used") % numbers
     if status.limit.tokens is None:
-        return f"{used}, no limit"
-    return f"{used} of {status.limit.tokens:,}"
+        return gettext("%(used)s, no limit") % {"used": used}
+    return gettext("%(used)s of %(limit)s") % {"used": used, "limit": f"{status.limit.tokens:,}"}
 
 
 @admin.register(Group)
@@ -528,9 +691,15 @@ def report(changelist, order: str) -> dict:
     )
     return {
         "report_totals": totals(records),
+        # Titles are the site's cost, outside users' quotas: the report says how much.
+        "report_title_totals": totals(records.filter(purpose=UsageRecord.Purpose.TITLE)),
         "report_tables": [
             (_("Per user"), totals_by(records, "user__username", order=order)[:25], "user"),
-            (_("Per model"), totals_by(records, "model_name", order=order), "model"),
+            (
+                _("Per model"),
+                with_model_labels(totals_by(records, "model_name", order=order)),
+                "model",
+            ),
         ],
         "report_order": order,
         "report_order_links": {
@@ -678,7 +847,11 @@ class AnswerModelFilter(admin.SimpleListFilter):
             .values_list("model_name", flat=True)
             .distinct()
         )
-        return [(name, name) for name in names]
+        # Shown by catalogue label, as people know them; filtered by the id answers keep.
+        labels = dict(
+            ModelChoice.objects.filter(upstream_id__in=names).values_list("upstream_id", "label")
+        )
+        return [(name, labels.get(name, name)) for name in names]
 
     def queryset(self, request, queryset):
         if not self.value():
@@ -722,7 +895,16 @@ class ReviewedConversationAdmin(admin.ModelAdmin):
         return False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(message_count=Count("messages"))
+        # A subquery, not Count("messages"): searching message text joins the messages
+        # again, and a join's count would multiply by the number of matching messages.
+        counts = (
+            Message.objects.filter(conversation=OuterRef("pk"))
+            .order_by()
+            .values("conversation")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return super().get_queryset(request).annotate(message_count=Coalesce(Subquery(counts), 0))
 
     @admin.display(description=_("messages"), ordering="message_count")
     def message_count(self, conversation) -> int:
@@ -772,6 +954,7 @@ class ReviewedConversationAdmin(admin.ModelAdmin):
             request,
             sharing.review_transcript(conversation),
             image_url=image_url,
+            error_details=True,  # what the gateway said, beside each failed answer
             review_back=back,
         )
 
@@ -798,6 +981,20 @@ class RetainedTranscriptAdmin(admin.ModelAdmin):
     )
     list_filter = ("retained_at",)
     search_fields = ("title", "owner_name", "messages")
+
+    def get_search_results(self, request, queryset, search_term):
+        """Also match the JSON-escaped form of non-ASCII words.
+
+        SQLite keeps JSON as text with \\uXXXX escapes, so "长城" is stored as
+        "\\u957f\\u57ce" and a plain search never finds it; PostgreSQL's jsonb reads
+        back unescaped, and the plain search there already matches.
+        """
+        found, duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.isascii():
+            return found, duplicates
+        escaped = json.dumps(search_term)[1:-1]
+        also, also_duplicates = super().get_search_results(request, queryset, escaped)
+        return found | also, duplicates or also_duplicates
 
     has_view_permission = review_only
     has_module_permission = review_only

@@ -62,6 +62,8 @@ class AnswerState:
     response: Response | None = None
     usage: Usage | None = None
     outcome: Outcome | None = None
+    # The failure behind a "failed" outcome, for what the gateway said and for retries.
+    error: GatewayError | None = None
     replay_items: list[dict] = field(default_factory=list)
     # What the bubble shows beside the text: reasoning summary parts, web searches,
     # tool steps and cited sources. `extras_changed` tells the renderer to re-send them.
@@ -72,6 +74,9 @@ class AnswerState:
     extras_changed: bool = False
     # Usage of earlier rounds of a tool-calling turn, oldest first.
     round_usages: list[Usage] = field(default_factory=list)
+    # Usage of responses thrown away and asked again (the gateway had forgotten the
+    # conversation): billed all the same.
+    discarded_usages: list[Usage] = field(default_factory=list)
     _pending: list[str] = field(default_factory=list)
     _item_start: int = 0
 
@@ -179,6 +184,27 @@ class AnswerState:
         if not self.finished:
             self.outcome = self._failure(error)
 
+    @property
+    def all_usages(self) -> list[Usage]:
+        """Return the usage of every response of the answer, discarded ones included."""
+        return [
+            *self.discarded_usages,
+            *self.round_usages,
+            *([self.usage] if self.usage else []),
+        ]
+
+    def discard_response(self) -> None:
+        """Forget a response that ended before any of its text, to send its request again.
+
+        Earlier rounds of the turn (their text, tool calls and usage) stay.
+        """
+        if self.usage is not None:
+            self.discarded_usages.append(self.usage)
+            self.usage = None
+        self.outcome = None
+        self.error = None
+        self.response = None
+
     def cancel(self) -> None:
         if not self.finished:
             self.outcome = Outcome("cancelled", "Stopped.", "stopped")
@@ -217,8 +243,9 @@ class AnswerState:
         if not self.finished:
             self.outcome = outcome
 
-    @staticmethod
-    def _failure(error: GatewayError) -> Outcome:
+    def _failure(self, error: GatewayError) -> Outcome:
+        if self.error is None:
+            self.error = error
         return Outcome("failed", error.user_message, error_code_for(error))
 
 
@@ -226,6 +253,9 @@ class AnswerState:
 ERROR_CODES: tuple[tuple[type[GatewayError], str], ...] = (
     (errors.PreviousResponseNotFoundError, "previous_not_found"),
     (errors.ModelNotFoundError, "model_not_found"),
+    (errors.UnsupportedParameterError, "unsupported_param"),
+    (errors.ContextTooLongError, "context_too_long"),
+    (errors.ContentRefusedError, "content_refused"),
     (errors.BadRequestError, "refused"),
     (errors.AuthenticationError, "auth"),
     (errors.QuotaExhaustedError, "gateway_quota"),

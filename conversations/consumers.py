@@ -127,7 +127,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 text_data=fragments.toast_html(gettext("That request could not be read."))
             )
         except turns.Refused as error:
-            await self.send(text_data=fragments.composer_error_html(error.user_message))
+            html = fragments.composer_error_html(error.user_message)
+            if isinstance(error, turns.ModelUnavailable):
+                # The picker offered a model that is gone: show what may be picked now.
+                html += await in_database_thread(fragments.model_picker_html)()
+            await self.send(text_data=html)
 
     async def watch(self, conversation_id: int | None) -> None:
         """Show `conversation_id`: resync its transcript and follow its live answers."""
@@ -143,14 +147,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.conversation_id = conversation_id
         # Through the outbox, behind any fragment still queued, so none lands after it.
-        self.outbox.put_nowait(fragments.transcript_html(view))
+        self.outbox.put_nowait(fragments.transcript_html(view, staff=self.user.is_staff))
         for answer in view.streaming:
             await self.follow(answer.pk, answer.worker_channel)
 
     async def send_turn(self, frame: dict) -> None:
+        sent_from = optional_id(frame, "conversation")
         result = await turns.send(
             user=self.user,
-            conversation_id=optional_id(frame, "conversation"),
+            conversation_id=sent_from,
             text=text_field(frame, "text"),
             model_id=optional_id(frame, "model"),
             instructions=text_field(frame, "instructions") if "instructions" in frame else None,
@@ -164,7 +169,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             result.plan.user_message_id, result.plan.answer_id, known=list(result.messages)
         )
         await self.send(
-            text_data=fragments.turn_accepted_html(result.conversation, list(result.plan.notices))
+            text_data=fragments.turn_accepted_html(
+                result.conversation, list(result.plan.notices), sent_from=sent_from
+            )
         )
 
     async def redraw(self, conversation_id: int) -> None:
@@ -199,7 +206,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.forget(answer_id)
             message = await in_database_thread(reads.message)(self.user, answer_id)
             if message is not None:
-                await self.send(text_data=fragments.message_html(message))
+                await self.send(text_data=fragments.message_html(message, staff=self.user.is_staff))
 
     async def chat_conversation_changed(self, event: dict) -> None:
         conversation = await in_database_thread(reads.conversation)(
@@ -243,7 +250,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if not messages:
             return
-        self.outbox.put_nowait(fragments.new_messages_html(messages))
+        self.outbox.put_nowait(fragments.new_messages_html(messages, staff=self.user.is_staff))
         answer = messages[-1]
         if answer.is_streaming:
             await self.follow(answer.pk, answer.worker_channel)

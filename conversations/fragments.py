@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 
 from conversations.answer import AnswerState
 from conversations.citations import number_citations
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, ModelChoice
 from conversations.reads import TranscriptView
 from conversations.rendering import (
     is_web_url,
@@ -35,6 +35,7 @@ __all__ = [
     "live_body_html",
     "live_extras",
     "message_html",
+    "model_picker_html",
     "new_messages_html",
     "toast_html",
     "transcript_html",
@@ -142,21 +143,29 @@ def live_extras(state: AnswerState, *, answer_started: bool) -> Extras:
     )
 
 
-def message_html(message: Message) -> str:
-    """Return one bubble that replaces the page's copy of it."""
-    return render("message", {"bubble": bubble(message), "oob": True})
+def message_html(message: Message, *, staff: bool = False) -> str:
+    """Return one bubble that replaces the page's copy of it.
+
+    `staff`: the reader is staff, who also see what the gateway said about a failure.
+    """
+    return render("message", {"bubble": bubble(message), "oob": True, "error_details": staff})
 
 
-def new_messages_html(messages: list[Message]) -> str:
+def new_messages_html(messages: list[Message], *, staff: bool = False) -> str:
     """Return bubbles to append to the transcript."""
-    return render("new_messages", {"items": bubbles(messages)})
+    return render("new_messages", {"items": bubbles(messages), "error_details": staff})
 
 
-def transcript_html(view: TranscriptView) -> str:
+def transcript_html(view: TranscriptView, *, staff: bool = False) -> str:
     """Return the whole transcript, replacing the page's (a resync after reconnecting)."""
     return render(
         "transcript_oob",
-        {"items": bubbles(view.messages), "conversation": view.conversation, "view": view},
+        {
+            "items": bubbles(view.messages),
+            "conversation": view.conversation,
+            "view": view,
+            "error_details": staff,
+        },
     )
 
 
@@ -178,14 +187,36 @@ def delta_html(
     )
 
 
-def turn_accepted_html(conversation: Conversation, notices: list[str]) -> str:
-    """Tell the page which conversation its message went to, and any notices."""
-    return render("turn_accepted", {"conversation": conversation, "notices": notices})
+def turn_accepted_html(
+    conversation: Conversation, notices: list[str], *, sent_from: int | None
+) -> str:
+    """Tell the page which conversation its message went to, and any notices.
+
+    `sent_from` is the conversation the page sent from (None for a new chat): a page
+    that has moved on since ignores the answer, so it never takes over another chat.
+    """
+    return render(
+        "turn_accepted",
+        {"conversation": conversation, "notices": notices, "sent_from": sent_from or ""},
+    )
 
 
 def composer_error_html(text: str) -> str:
     """Show why a message was not sent; the page puts the typed text back."""
     return render("composer_error", {"error": text, "oob": True})
+
+
+def model_picker_html() -> str:
+    """Return the composer's model picker and options as the catalogue stands now.
+
+    Sent when a turn was refused for a model an admin turned off while the page was
+    open, so the picker stops offering it. Reads the catalogue: call off the event loop.
+    """
+    model = ModelChoice.objects.default()
+    context = {"models": list(ModelChoice.objects.enabled()), "selected_model": model}
+    return render("model_picker", {**context, "oob": True}) + render(
+        "composer_options", {"model": model or ModelChoice(), "oob": True}
+    )
 
 
 def toast_html(text: str) -> str:

@@ -20,6 +20,8 @@ import asyncio
 import logging
 import time
 from contextlib import aclosing
+from dataclasses import replace
+from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
@@ -28,10 +30,16 @@ from conversations import broadcast, fragments, records
 from conversations.answer import AnswerState, Outcome
 from conversations.checkpoints import HEARTBEAT_SECONDS, ensure_checkpoints
 from conversations.dbthreads import in_database_thread
-from conversations.gateway.errors import GatewayError, PreviousResponseNotFoundError
-from conversations.gateway.request import function_call_output
+from conversations.gateway import events
+from conversations.gateway.errors import (
+    GatewayError,
+    PreviousResponseNotFoundError,
+    UnsupportedParameterError,
+)
+from conversations.gateway.request import ResponseRequest, function_call_output
+from conversations.gateway.response import Usage
 from conversations.live import Fragment, get_hub, spawn
-from conversations.plans import TurnPlan
+from conversations.plans import DROPPABLE_PARAMS, TurnPlan
 from conversations.rendering import StreamingMarkdown
 from conversations.titles import generate_title
 from conversations.tools import REGISTRY, ToolContext, run_call
@@ -68,6 +76,13 @@ class Generation:
         self._task: asyncio.Task | None = None
         self._stop_requested = False
         self._replay: list[dict] | None = None
+        # Continue upstream with previous_response_id, unless the model replays or the
+        # gateway lost the chain during this turn.
+        self.continue_upstream = not plan.replay
+        # Request fields the gateway rejected during this turn, and notes for the bubble.
+        self.dropped: set[str] = set()
+        self.notes: list[dict] = []
+        self.turns_left_out = 0
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flushed_at = 0.0
         self._remote_handle: asyncio.TimerHandle | None = None
@@ -126,9 +141,21 @@ class Generation:
         await self._finish()
 
     async def _generate(self) -> None:
-        """Stream the answer, running the tools it asks for, for a few rounds at most."""
+        """Answer the turn; once, from the start with the history, if the gateway forgot it."""
         client = get_client()
-        await self._stream_with_fallback(client)
+        try:
+            await self._turn(client)
+        except RestartWithHistory:
+            # Words already shown were written without the conversation: replace them.
+            self.state = AnswerState(discarded_usages=self.state.all_usages)
+            self.renderer = StreamingMarkdown()
+            self.notes.append({"code": "resent_with_history"})
+            self._publish(self.snapshot())
+            await self._turn(client)
+
+    async def _turn(self, client) -> None:
+        """Stream the answer, running the tools it asks for, for a few rounds at most."""
+        await self._respond(client, self._first_request)
         rounds = 0
         while calls := self.state.pending_calls:
             if rounds == MAX_TOOL_ROUNDS:
@@ -146,45 +173,119 @@ class Generation:
                 self.state.record_tool_call(call, result)
                 outputs.append(function_call_output(call.call_id, result.output))
             self._schedule_flush()
-            if self.plan.store:
-                request = self.plan.followup(outputs, previous_id=asked_by)
-            else:
-                history = [*await self._history(), *self.state.replay_items]
-                request = self.plan.followup([], previous_id="", history=history)
             self.state.next_round()
-            await self._stream(client, request)
+            await self._respond(client, partial(self._followup_request, outputs, asked_by))
 
-    async def _stream_with_fallback(self, client) -> None:
-        try:
-            await self._stream(client, self.plan.request())
-        except PreviousResponseNotFoundError:
-            if self.state.text:
-                raise
-        else:
-            # Some gateways report it as an `error` event inside the stream instead.
-            outcome = self.state.outcome
-            if not (outcome and outcome.error_code == "previous_not_found" and not self.state.text):
+    async def _first_request(self) -> ResponseRequest:
+        if self.previous_id:
+            return self.plan.request(dropped=self.dropped)
+        return self.plan.request(history=await self._history(), dropped=self.dropped)
+
+    async def _followup_request(self, outputs: list[dict], asked_by: str) -> ResponseRequest:
+        if self.continue_upstream and asked_by:
+            return self.plan.followup(outputs, previous_id=asked_by, dropped=self.dropped)
+        # replay_items already end with this round's outputs.
+        history = [*await self._history(), *self.state.replay_items]
+        return self.plan.followup([], previous_id="", history=history, dropped=self.dropped)
+
+    async def _respond(self, client, build) -> None:
+        """Stream one response of the turn, sending it again when the gateway taught us
+        something before any of its text: a parameter the model refuses, a chain it
+        forgot, or that it keeps no state at all."""
+        while True:
+            request = await build()
+            shown = len(self.state.text)
+            expect = request.previous_response_id if self.plan.detect_stateless else None
+            try:
+                await self._stream(client, request, expect_previous=expect)
+            except StatelessGatewayError as stateless:
+                await self._replay_from_now_on(stateless)
+                continue
+            except GatewayError as error:
+                if not await self._adapt(error, request):
+                    raise
+                continue
+            error = self.state.error
+            if error is None or len(self.state.text) > shown:
                 return
-        # The gateway forgot the chain (expired, another account, store=false): replay
-        # the whole branch once, invisibly to the user.
-        logger.info("previous response %s not found; replaying", self.plan.previous_id)
+            if not await self._adapt(error, request):
+                return
+            self.state.discard_response()
+
+    async def _adapt(self, error: GatewayError, request: ResponseRequest) -> bool:
+        """Change what is sent so the gateway can accept it; False when nothing would help."""
+        if isinstance(error, PreviousResponseNotFoundError) and request.previous_response_id:
+            # The gateway forgot the chain (expired, another account, store=false): replay
+            # the branch for this turn, invisibly to the user.
+            logger.info("previous response not found for answer %s; replaying", self.message_id)
+            self.continue_upstream = False
+            self.previous_id = ""
+            return True
+        param = getattr(error, "unsupported_param", None)
+        if (
+            isinstance(error, UnsupportedParameterError)
+            and param in DROPPABLE_PARAMS
+            and param not in self.dropped
+            and sends(request, param)
+        ):
+            logger.warning(
+                "model %s rejected %s; answering without it (%s)",
+                self.plan.model,
+                param,
+                error.detail_for_staff(),
+            )
+            self.dropped.add(param)
+            self.notes.append({"code": "without_param", "param": param})
+            await in_database_thread(records.record_unsupported_param)(
+                self.plan.model_choice_id, param, error.detail_for_staff()
+            )
+            return True
+        return False
+
+    async def _replay_from_now_on(self, stateless: StatelessGatewayError) -> None:
+        """Record that the gateway keeps no state for this model, and replay from now on.
+
+        If any of the answer was shown, it was written without the conversation: the
+        whole answer starts again with the history (`_generate`); otherwise only this
+        request is sent again.
+        """
+        logger.warning(
+            "model %s: the gateway did not continue from previous_response_id; "
+            "replaying history from now on (%s)",
+            self.plan.model,
+            stateless.evidence,
+        )
+        await in_database_thread(records.record_stateless_gateway)(
+            self.plan.model_choice_id, stateless.evidence
+        )
+        self.plan = replace(self.plan, replay=True, previous_id="", detect_stateless=False)
+        self.continue_upstream = False
         self.previous_id = ""
-        self.state = AnswerState()
-        await self._stream(client, self.plan.request(history=await self._history()))
+        shown = bool(self.state.text or self.state.tool_calls)
+        if stateless.usage is not None:
+            self.state.discarded_usages.append(stateless.usage)
+        if shown:
+            raise RestartWithHistory
+        self.state.discard_response()
 
     async def _history(self) -> list[dict]:
         """Return the branch as input items (read from the database once, if needed)."""
         if self._replay is None:
             if self.plan.history is not None:
                 self._replay = list(self.plan.history)
+                self.turns_left_out = self.plan.turns_left_out
             else:
-                self._replay = await in_database_thread(records.replay_history)(self.plan)
+                replay = in_database_thread(records.replay_history)
+                self._replay, self.turns_left_out = await replay(self.plan)
         return self._replay
 
-    async def _stream(self, client, request) -> None:
+    async def _stream(self, client, request, *, expect_previous: str | None = None) -> None:
         # aclosing: leaving early (stop, terminal event) releases the connection at once.
         async with aclosing(client.stream(request)) as events:
             async for event in events:
+                if expect_previous is not None and isinstance(event, ECHOING_EVENTS):
+                    check_continued(event.response, expect_previous)
+                    expect_previous = None
                 self.state.apply(event)
                 self._schedule_flush()
                 if self.state.finished:
@@ -269,19 +370,35 @@ class Generation:
         """Write the answer once, publish its final form, and let everyone know.
 
         The hub lets go of the generation whatever happens here. If the final write
-        fails twice (the database is gone), the last checkpoint stays and recovery marks
-        the answer interrupted; the error is logged, never lost in a dead task.
+        fails, a smaller one keeps the text and the usage and marks the answer failed;
+        if even that fails (the database is gone), the last checkpoint stays and
+        recovery marks the answer interrupted. Errors are logged, never lost in a
+        dead task.
         """
         self._flush()
         try:
             message = await self._save_final()
-        except Exception:
-            logger.exception("could not save the end of answer %s", self.message_id)
-            self._hub.unregister(self)
-            return
+        except Exception as cause:
+            logger.error(
+                "could not save the end of answer %s; keeping its text",
+                self.message_id,
+                exc_info=cause,
+            )
+            try:
+                save = in_database_thread(records.save_answer_text)
+                message = await save(self.plan, self.state, cause=cause)
+            except Exception:
+                logger.exception("could not save even the text of answer %s", self.message_id)
+                self._hub.unregister(self)
+                return
         self.seq += 1
         self._publish(
-            Fragment(self.message_id, self.seq, fragments.message_html(message), final=True)
+            Fragment(
+                self.message_id,
+                self.seq,
+                fragments.message_html(message, staff=self.plan.owner_is_staff),
+                final=True,
+            )
         )
         self._hub.unregister(self)
         await broadcast.turn_finished(
@@ -295,13 +412,85 @@ class Generation:
 
     async def _save_final(self):
         save = in_database_thread(records.finish_answer)
+        notes = self._final_notes()
         try:
-            return await save(self.plan, self.state, previous_id=self.previous_id)
+            return await save(self.plan, self.state, previous_id=self.previous_id, notes=notes)
         except DatabaseError:
             # One retry on a fresh connection: a restart or failover drops them all.
             logger.warning("final save of %s failed; retrying once", self.message_id)
             await asyncio.sleep(FINAL_SAVE_RETRY_SECONDS)
-            return await save(self.plan, self.state, previous_id=self.previous_id)
+            return await save(self.plan, self.state, previous_id=self.previous_id, notes=notes)
+
+    def _final_notes(self) -> list[dict]:
+        """Return what the bubble says about how the answer was made, beyond its words."""
+        notes = list(self.notes)
+        if self.turns_left_out:
+            notes.append({"code": "turns_left_out", "count": self.turns_left_out})
+        finished = self.state.outcome is not None and self.state.outcome.status == "complete"
+        if (
+            finished
+            and self.plan.web_search
+            and "tools.web_search" not in self.dropped
+            and not self.state.searches
+        ):
+            notes.append({"code": "no_web_search"})
+        return notes
+
+
+class RestartWithHistory(Exception):
+    """Start the answer again, sending the conversation: the gateway had forgotten it."""
+
+
+class StatelessGatewayError(Exception):
+    """The gateway answered without continuing from the previous_response_id it was sent.
+
+    `usage` is what the discarded response cost, when the gateway had said it.
+    """
+
+    def __init__(self, evidence: str, usage: Usage | None = None) -> None:
+        super().__init__(evidence)
+        self.evidence = evidence
+        self.usage = usage
+
+
+# Events that carry the whole response object, previous_response_id included.
+ECHOING_EVENTS = (
+    events.ResponseCreated,
+    events.ResponseInProgress,
+    events.ResponseCompleted,
+    events.ResponseIncomplete,
+)
+
+
+def check_continued(response, sent: str) -> None:
+    """Raise `StatelessGatewayError` unless `response` echoes the previous_response_id sent.
+
+    OpenAI echoes it on every response object; a relay that converts to chat
+    completions drops it or puts its own id there, and has not read the earlier turns.
+    """
+    echoed = response.previous_response_id
+    if echoed == sent:
+        return
+    shown = "nothing" if not echoed else f"{echoed[:80]!r}"
+    evidence = (
+        f"Sent previous_response_id {sent[:80]!r}{'…' if len(sent) > 80 else ''}; "
+        f"the response ({response.id[:80]!r}) echoed {shown}."
+    )
+    raise StatelessGatewayError(evidence, response.usage)
+
+
+def sends(request: ResponseRequest, param: str) -> bool:
+    """Return whether `request` carries `param` (a `DROPPABLE_PARAMS` name)."""
+    body = request.to_body()
+    if param == "reasoning.summary":
+        return bool(body.get("reasoning", {}).get("summary"))
+    if param in ("tools", "tools.web_search"):
+        kinds = {tool.get("type") for tool in body.get("tools", ())}
+        wanted = (
+            {"web_search", "web_search_preview"} if param == "tools.web_search" else {"function"}
+        )
+        return bool(kinds & wanted)
+    return param in body
 
 
 def run_tool_call(plan: TurnPlan, call):

@@ -173,6 +173,23 @@ class ModelChoice(models.Model):
         return [effort.strip() for effort in self.reasoning_efforts.split(",") if effort.strip()]
 
     @property
+    def accepts_reasoning(self) -> bool:
+        """Return whether turns offer and send reasoning options: on, and not rejected."""
+        return self.supports_reasoning and "reasoning" not in (self.unsupported_params or {})
+
+    @property
+    def accepts_web_search(self) -> bool:
+        """Return whether turns offer and send web search: on, and not rejected."""
+        return self.supports_web_search and "tools.web_search" not in (
+            self.unsupported_params or {}
+        )
+
+    @property
+    def accepts_function_tools(self) -> bool:
+        """Return whether turns send function tools: on, and not rejected."""
+        return self.supports_function_tools and "tools" not in (self.unsupported_params or {})
+
+    @property
     def replays_history(self) -> bool:
         """Return whether turns send the whole branch instead of previous_response_id."""
         if self.context_mode == self.ContextMode.REPLAY:

@@ -22,13 +22,23 @@ from django.utils.translation import gettext as _
 
 from conversations import attachments, quotas, reads, usage
 from conversations.answer import AnswerState
+from conversations.gateway.errors import ModelNotFoundError
 from conversations.gateway.request import assistant_message, user_message
 from conversations.gateway.response import Usage
 from conversations.models import Attachment, Conversation, Message, ModelChoice, UsageRecord
-from conversations.plans import SUMMARY_MODES, TurnOptions, TurnPlan
+from conversations.plans import (
+    SUMMARY_MODES,
+    TurnOptions,
+    TurnPlan,
+    fit_history,
+    history_budget,
+    paired_tool_items,
+)
 from conversations.tools import get_tool
+from conversations.upstream import gateway_traits
 
 __all__ = [
+    "ModelUnavailable",
     "Refused",
     "SendResult",
     "checkpoint",
@@ -51,6 +61,8 @@ PLANNED_FIELDS = (
     "response_id",
     "replay_items",
 )
+# What a failed answer says when even its final save failed; the text is kept.
+SAVE_FAILED = "This answer could not be saved completely; its text was kept."
 # A streaming answer whose checkpoint is older than this has lost its process.
 ORPHAN_AFTER = timedelta(seconds=30)
 # Answers whose text is in the model's own memory upstream, so we can continue from them.
@@ -70,6 +82,10 @@ class Refused(Exception):
     def __init__(self, user_message: str) -> None:
         super().__init__(user_message)
         self.user_message = user_message
+
+
+class ModelUnavailable(Refused):
+    """The page asked for a model that was disabled or deleted: its picker is out of date."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +121,7 @@ def prepare_send(
             conversation = Conversation(owner=user)
         else:
             conversation = owned_conversation(user, conversation_id)
-        check_concurrency(user)
+        check_concurrency(user, conversation)
         model, notices = choose_model(conversation, model_id)
         conversation.model = model
         changed = ["model"]
@@ -165,7 +181,7 @@ def prepare_regenerate(
         if old.is_streaming:
             raise Refused(_("This answer is still being generated."))
         conversation = owned_conversation(user, old.conversation_id)
-        check_concurrency(user)
+        check_concurrency(user, conversation)
         model, notices = choose_model(conversation, model_id)
         question = old.parent
         plan, _answer = start_answer(
@@ -182,16 +198,22 @@ def prepare_edit(
     worker_channel: str,
     options: TurnOptions = TurnOptions(),  # noqa: B008
 ) -> TurnPlan:
-    """Save an edited question as a sibling of `message_id` and answer it afresh."""
-    text = checked_text(text, images=False)
+    """Save an edited question as a sibling of `message_id` and answer it afresh.
+
+    The edited question keeps the images of the one it replaces: the user changed the
+    words, not the pictures, and the model must see them again.
+    """
     with transaction.atomic():
         old = owned_message(user, message_id, role=Message.Role.USER)
+        images = list(old.attachments.all())
+        text = checked_text(text, images=bool(images))
         conversation = owned_conversation(user, old.conversation_id)
-        check_concurrency(user)
+        check_concurrency(user, conversation)
         model, notices = choose_model(conversation, None)
         question = Message.objects.create(
             conversation=conversation, parent=old.parent, role=Message.Role.USER, text=text
         )
+        carry_images(question, images, model)
         plan, _answer = start_answer(
             user, conversation, branch_ending_at(question), model, worker_channel, options
         )
@@ -243,7 +265,12 @@ def start_answer(
     answer.mark_without_attachments()
     plan = build_plan(conversation, branch, answer, model)
     return (
-        replace(plan, reservation=reservation, max_output_tokens=reservation.max_output_tokens),
+        replace(
+            plan,
+            reservation=reservation,
+            max_output_tokens=reservation.max_output_tokens,
+            owner_is_staff=user.is_staff,
+        ),
         answer,
     )
 
@@ -339,6 +366,36 @@ def attach_images(user, question: Message, model: ModelChoice, ids: tuple[int, .
     prefetch_related_objects([question], "attachments")
 
 
+def carry_images(question: Message, images: list[Attachment], model: ModelChoice) -> None:
+    """Give an edited question the images of the question it replaces.
+
+    The new rows share the stored files; a file goes only with the last row using it
+    (`attachments.delete_files`). Leaves the question's `attachments` loaded.
+    """
+    if not images:
+        question.mark_without_attachments()
+        return
+    if not model.supports_images:
+        raise Refused(
+            _("%(model)s does not accept images. Remove them or pick another model.")
+            % {"model": model.label}
+        )
+    Attachment.objects.bulk_create(
+        Attachment(
+            owner_id=image.owner_id,
+            message=question,
+            file=image.file.name,
+            content_type=image.content_type,
+            original_name=image.original_name,
+            size=image.size,
+            width=image.width,
+            height=image.height,
+        )
+        for image in images
+    )
+    prefetch_related_objects([question], "attachments")
+
+
 def new_answer(
     conversation,
     question,
@@ -350,7 +407,7 @@ def new_answer(
     """Create the empty answer, with the reasoning and search choices this turn uses."""
     effort = ""
     summary = ""
-    if model.supports_reasoning:
+    if model.accepts_reasoning:
         effort = options.effort if options.effort in model.effort_choices else ""
         effort = effort or model.default_reasoning_effort
         summary = options.summary if options.summary in SUMMARY_MODES else ""
@@ -363,21 +420,35 @@ def new_answer(
         worker_channel=worker_channel,
         reasoning_effort=effort,
         reasoning_summary_mode=summary,
-        web_search=options.web_search and model.supports_web_search,
+        web_search=options.web_search and model.accepts_web_search,
         quota_hold=quota_hold or {},
     )
 
 
-def check_concurrency(user) -> None:
-    running = (
+def check_concurrency(user, conversation: Conversation) -> None:
+    """Refuse a turn while the conversation has an answer streaming, or the user too many.
+
+    Two answers streaming into one conversation would hang the second question below an
+    unfinished answer; the page blocks Send meanwhile, this covers other tabs and races.
+    One query finds both.
+    """
+    streaming = list(
         Message.objects.filter(
             conversation__owner=user,
             status=Message.Status.STREAMING,
             updated_at__gte=timezone.now() - ORPHAN_AFTER,
         )
         .exclude(role=Message.Role.USER)
-        .count()
+        .values_list("conversation_id", flat=True)
     )
+    if conversation.pk is not None and conversation.pk in streaming:
+        raise Refused(
+            _(
+                "An answer is still being written in this conversation. "
+                "Wait for it to finish, or stop it."
+            )
+        )
+    running = len(streaming)
     limit = settings.CHAT_MAX_CONCURRENT_GENERATIONS
     if running >= limit:
         raise Refused(
@@ -390,12 +461,23 @@ def check_concurrency(user) -> None:
 
 
 def choose_model(conversation: Conversation, model_id: int | None) -> tuple[ModelChoice, list]:
-    """Return the model for this turn, and notices to show when it had to change."""
+    """Return the model for this turn, and notices to show when it had to change.
+
+    A model the page asked for by id that is now disabled or gone refuses the turn
+    (`ModelUnavailable`) rather than answering with another model the person did not
+    pick; only a turn that names no model (an edit) falls back to the default.
+    """
     enabled = ModelChoice.objects.enabled()
     if model_id is not None:
-        chosen = enabled.filter(pk=model_id).first()
-        if chosen is not None:
+        chosen = ModelChoice.objects.filter(pk=model_id).first()
+        if chosen is not None and chosen.enabled:
             return chosen, []
+        if chosen is not None:
+            raise ModelUnavailable(
+                _("%(model)s was turned off by an administrator; pick another model.")
+                % {"model": chosen.label}
+            )
+        raise ModelUnavailable(_("That model is no longer available; pick another model."))
     if conversation.model is not None and conversation.model.enabled:
         return conversation.model, []
     default = enabled.default()
@@ -413,13 +495,18 @@ def choose_model(conversation: Conversation, model_id: int | None) -> tuple[Mode
 def build_plan(
     conversation: Conversation, branch: list[Message], answer: Message, model: ModelChoice
 ) -> TurnPlan:
-    """Plan the request for `answer`, whose question is the last message of `branch`."""
+    """Plan the request for `answer`, whose question is the last message of `branch`.
+
+    The catalogue entry says how the earlier turns reach the model: continuing from the
+    last answer's response upstream, or replaying the branch (cut to the model's
+    context window) in the request itself.
+    """
     question = branch[-1]
     parent = branch[-2] if len(branch) > 1 else None
-    store = settings.GATEWAY_STORE
+    replay = model.replays_history
     previous_id = ""
     if (
-        store
+        not replay
         and parent is not None
         and parent.role == Message.Role.ASSISTANT
         and parent.status in CONTINUABLE
@@ -427,6 +514,16 @@ def build_plan(
     ):
         previous_id = parent.response_id
     load_images([question] if previous_id else branch)
+    history = None
+    turns_left_out = 0
+    if not previous_id:
+        history, turns_left_out = fit_history(
+            history_items(branch),
+            budget=history_budget(
+                model.context_window, conversation.instructions, model.max_output_tokens
+            ),
+        )
+    traits = gateway_traits()
     return TurnPlan(
         user_id=conversation.owner_id,
         conversation_id=conversation.pk,
@@ -434,23 +531,30 @@ def build_plan(
         model=model.upstream_id,
         model_choice_id=model.pk,
         instructions=conversation.instructions,
-        store=store,
+        replay=replay,
         previous_id=previous_id,
         new_input=(user_message(question.text, images_of(question)),),
-        history=None if previous_id else tuple(history_items(branch)),
+        history=tuple(history) if history is not None else None,
+        detect_stateless=model.context_mode == ModelChoice.ContextMode.AUTO and not replay,
+        turns_left_out=turns_left_out,
+        context_window=model.context_window,
         max_output_tokens=model.max_output_tokens,
         reasoning_effort=answer.reasoning_effort,
         reasoning_summary=answer.reasoning_summary_mode,
-        reasoning_model=model.supports_reasoning,
+        reasoning_model=model.accepts_reasoning,
         tools=tools_of(model),
         web_search=answer.web_search,
+        unsupported=frozenset(model.unsupported_params or ()),
+        send_store=traits.store,
+        send_stream_options=traits.stream_options,
+        model_marked_unknown=model.unknown_to_gateway_at is not None,
         input_estimate=estimate_input(conversation, branch),
     )
 
 
 def tools_of(model: ModelChoice) -> tuple[str, ...]:
     """Return the registered tools the admin enabled for the model."""
-    if not model.supports_function_tools:
+    if not model.accepts_function_tools:
         return ()
     return tuple(name for name in model.tools if get_tool(name) is not None)
 
@@ -469,23 +573,30 @@ def load_images(messages: list[Message]) -> None:
         prefetch_related_objects(questions, "attachments")
 
 
-def replay_history(plan: TurnPlan) -> list[dict]:
-    """Return the whole branch of `plan`'s answer as input items, for a replay."""
+def replay_history(plan: TurnPlan) -> tuple[list[dict], int]:
+    """Return the branch of `plan`'s answer as input items for a replay, fitted to the
+    model's context window, and how many earlier turns were left out."""
     question = Message.objects.get(pk=plan.answer_id).parent
     branch = branch_ending_at(question)
     load_images(branch)
-    return history_items(branch)
+    budget = history_budget(plan.context_window, plan.instructions, plan.max_output_tokens)
+    return fit_history(history_items(branch), budget=budget)
 
 
 def history_items(branch: list[Message]) -> list[dict]:
-    """Return the branch as input items, for a turn that cannot continue upstream."""
+    """Return the branch as input items, for a turn that cannot continue upstream.
+
+    Questions carry their text and images; a finished answer replays its own output
+    (function calls with their outputs, in order, and encrypted reasoning) where it was
+    kept, and otherwise its text as an assistant message.
+    """
     items: list[dict] = []
     for message in branch:
         if message.role == Message.Role.USER:
             items.append(user_message(message.text, images_of(message)))
         elif message.status in REPLAYABLE and (message.text or message.replay_items):
             if message.replay_items and message.status == Message.Status.COMPLETE:
-                items.extend(message.replay_items)
+                items.extend(paired_tool_items(message.replay_items))
             elif message.text:
                 items.append(assistant_message(message.text))
     return items
@@ -501,44 +612,79 @@ def checkpoint(answers: list[tuple[int, str]]) -> None:
     with transaction.atomic():
         for message_id, text in answers:
             Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
-                text=text, updated_at=now
+                text=storable(text), updated_at=now
             )
 
 
-def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Message:
-    """Write the answer's final state in one update, charge it, and return it."""
+def finish_answer(
+    plan: TurnPlan, state: AnswerState, *, previous_id: str, notes: Sequence[dict] = ()
+) -> Message:
+    """Write the answer's final state in one update, charge it, and return it.
+
+    `notes` say how the answer was made when that differs from what the user chose
+    (an option the model refused, history left out); a refused reasoning option also
+    takes the effort badge off the bubble. What the app learned about the model on
+    the way (that the gateway does not know it, or knows it again) goes to its
+    catalogue entry in the same transaction.
+    """
     outcome = state.outcome
     assert outcome is not None
-    now = timezone.now()
-    all_usage = [*state.round_usages, *([state.usage] if state.usage else [])]
     fields = {
-        "text": state.text,
+        "text": storable(state.text),
         "status": outcome.status,
         "error": outcome.error,
         "error_code": outcome.error_code,
+        "error_detail": storable(state.error.detail_for_staff()) if state.error else "",
+        "notes": list(notes),
         "response_id": state.response_id,
         "previous_response_id": previous_id,
-        "replay_items": state.replay_items if not plan.store else [],
-        "reasoning_summary": state.reasoning_text,
-        "citations": state.citations,
-        "tool_calls": state.tool_calls,
-        "web_searches": [{"query": s["query"], "status": s["status"]} for s in state.searches],
-        "input_tokens": sum(u.input_tokens for u in all_usage) if all_usage else None,
-        "output_tokens": sum(u.output_tokens for u in all_usage) if all_usage else None,
-        "reasoning_tokens": sum(u.reasoning_tokens for u in all_usage) if all_usage else None,
-        "worker_channel": "",
-        "quota_hold": {},
-        "updated_at": now,
+        "replay_items": storable(replayed_output(state.replay_items)),
+        "reasoning_summary": storable(state.reasoning_text),
+        "citations": storable(state.citations),
+        "tool_calls": storable(state.tool_calls),
+        "web_searches": storable(
+            [{"query": s["query"], "status": s["status"]} for s in state.searches]
+        ),
+        **token_counts(state),
     }
+    if any(note.get("param") == "reasoning" for note in notes):
+        fields["reasoning_effort"] = ""
+    return write_ending(plan, state, fields)
+
+
+def save_answer_text(plan: TurnPlan, state: AnswerState, *, cause: BaseException) -> Message:
+    """Keep what a failed final save would have lost: the text and what it cost.
+
+    The smaller write leaves out everything that could have made the full one fail
+    (ids, JSON columns): the streamed text, the token counts and the reason, so the
+    answer reads as failed with its words kept, and the quota is settled once.
+    """
+    fields = {
+        "text": storable(state.text),
+        "status": Message.Status.FAILED,
+        "error": SAVE_FAILED,
+        "error_code": "save_failed",
+        "error_detail": storable(f"{type(cause).__name__}: {cause}")[:2000],
+        **token_counts(state),
+    }
+    return write_ending(plan, state, fields)
+
+
+def write_ending(plan: TurnPlan, state: AnswerState, fields: dict) -> Message:
+    """Write an answer's end, record and settle what it cost, and return it for its bubble.
+
+    The conversation's activity time was set when the turn started; the sidebar needs
+    no second write for its end.
+    """
+    fields = {**fields, "worker_channel": "", "quota_hold": {}, "updated_at": timezone.now()}
     with transaction.atomic():
-        # The conversation's activity time was set when the turn started; the sidebar
-        # needs no second write for its end.
         Message.objects.filter(pk=plan.answer_id).update(**fields)
         message = Message.objects.get(pk=plan.answer_id)
         model_choice = ModelChoice.objects.filter(pk=plan.model_choice_id).first()
         spent = record_answer_usage(plan, state, message, model_choice)
         if plan.reservation is not None:
             quotas.settle(plan.reservation, total_tokens=spent)
+        learn_about_model(plan, state, message.status)
     # The final bubble: an answer shows no images, its switcher needs its siblings, and
     # its label is the catalogue entry it was generated with, unless renamed upstream.
     message.mark_without_attachments()
@@ -546,17 +692,100 @@ def finish_answer(plan: TurnPlan, state: AnswerState, *, previous_id: str) -> Me
     return reads.with_siblings([message], labels=labels)[0]
 
 
+def token_counts(state: AnswerState) -> dict:
+    """Return the answer's token columns: every response of the turn added up."""
+    spent = state.all_usages
+    if not spent:
+        return {"input_tokens": None, "output_tokens": None, "reasoning_tokens": None}
+    return {
+        "input_tokens": sum(u.input_tokens for u in spent),
+        "output_tokens": sum(u.output_tokens for u in spent),
+        "reasoning_tokens": sum(u.reasoning_tokens for u in spent),
+    }
+
+
+def learn_about_model(plan: TurnPlan, state: AnswerState, status: str) -> None:
+    """Mark the catalogue entry unknown to the gateway, or clear that mark on a success."""
+    if plan.model_choice_id is None:
+        return
+    entry = ModelChoice.objects.filter(pk=plan.model_choice_id)
+    if isinstance(state.error, ModelNotFoundError):
+        entry.update(
+            unknown_to_gateway_at=timezone.now(),
+            unknown_to_gateway_evidence=storable(state.error.detail_for_staff())[:2000],
+        )
+    elif plan.model_marked_unknown and status == Message.Status.COMPLETE:
+        entry.update(unknown_to_gateway_at=None, unknown_to_gateway_evidence="")
+
+
+def record_unsupported_param(model_choice_id: int | None, param: str, evidence: str) -> None:
+    """Remember that the gateway rejected `param` for the model, so it is not sent again."""
+    if model_choice_id is None:
+        return
+    with transaction.atomic():
+        model = ModelChoice.objects.select_for_update().filter(pk=model_choice_id).first()
+        if model is None:
+            return
+        rejected = dict(model.unsupported_params or {})
+        rejected[param] = {"at": timezone.now().isoformat(), "message": storable(evidence)[:1000]}
+        model.unsupported_params = rejected
+        model.save(update_fields=["unsupported_params"])
+
+
+def record_stateless_gateway(model_choice_id: int | None, evidence: str) -> None:
+    """Remember that the gateway ignores previous_response_id for the model ("auto" mode).
+
+    Only the first detection is kept: its evidence is what an admin needs to see.
+    """
+    if model_choice_id is None:
+        return
+    ModelChoice.objects.filter(pk=model_choice_id, stateless_detected_at__isnull=True).update(
+        stateless_detected_at=timezone.now(), stateless_evidence=storable(evidence)[:2000]
+    )
+
+
+def replayed_output(items: list[dict]) -> list[dict]:
+    """Return the output items worth keeping for later replays: none when the text says it all.
+
+    An answer that is one message replays as its text; only tool calls and their
+    outputs, or encrypted reasoning, need the items themselves.
+    """
+    if all(item.get("type") == "message" for item in items):
+        return []
+    return items
+
+
+def storable(value):
+    """Return `value` with what the database refuses removed: NUL and lone surrogates.
+
+    PostgreSQL rejects NUL in text and JSON and an unpaired surrogate cannot be encoded
+    at all; a gateway can send either, and the answer must still be saved.
+    """
+    if isinstance(value, str):
+        if value.isascii():
+            return value.replace("\x00", "")
+        return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, list):
+        return [storable(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(key): storable(item) for key, item in value.items()}
+    return value
+
+
 def record_answer_usage(
     plan: TurnPlan, state: AnswerState, message: Message, model_choice: ModelChoice | None
 ) -> int:
     """Record what each response of the answer cost and return the total tokens.
 
-    Earlier rounds of a tool-calling turn count as tool rounds. The last response counts
+    Earlier rounds of a tool-calling turn count as tool rounds, and responses thrown
+    away to ask again with the history (the gateway had forgotten it) as answers: the
+    gateway billed them all the same. The last response counts
     with the gateway's own numbers when it sent them; as an estimate, marked as such,
     when the stream died or was stopped after the request reached the gateway; and not
     at all when the gateway refused the request outright.
     """
-    responses = [(u, False, UsageRecord.Purpose.TOOL_ROUND) for u in state.round_usages]
+    responses = [(u, False, UsageRecord.Purpose.ANSWER) for u in state.discarded_usages]
+    responses += [(u, False, UsageRecord.Purpose.TOOL_ROUND) for u in state.round_usages]
     if state.usage is not None:
         responses.append((state.usage, False, UsageRecord.Purpose.ANSWER))
     elif state.response_id or state.text:

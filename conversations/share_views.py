@@ -152,14 +152,19 @@ def audit(request, via: str, **about) -> None:
     )
 
 
-def rendered_messages(messages, image_url: ImageUrl | None) -> list[SafeString]:
+def rendered_messages(
+    messages, image_url: ImageUrl | None, *, error_details: bool = False
+) -> list[SafeString]:
     """Render each message with the chat's own partial, so it looks as it does there.
 
     The partial links images to the owner-only /attachments/ URLs; `image_url` points
-    them at a route with this page's own permission check instead.
+    them at a route with this page's own permission check instead. `error_details`
+    adds what the gateway said beside a failed answer: only for the admin's review,
+    never for a shared link.
     """
+    context = {"error_details": error_details}
     html = [
-        render_to_string(f"{fragments.PAGE}#message", {"bubble": bubble})
+        render_to_string(f"{fragments.PAGE}#message", {"bubble": bubble, **context})
         for bubble in fragments.bubbles(messages)
     ]
     if image_url is None:
@@ -174,12 +179,22 @@ def rendered_messages(messages, image_url: ImageUrl | None) -> list[SafeString]:
 
 
 def render_transcript(
-    request, transcript: sharing.Transcript, *, image_url: ImageUrl | None, **context
+    request,
+    transcript: sharing.Transcript,
+    *,
+    image_url: ImageUrl | None,
+    error_details: bool = False,
+    **context,
 ) -> HttpResponse:
     """Render the read-only transcript page (shared links and admin review alike)."""
+    rendered = rendered_messages(transcript.messages, image_url, error_details=error_details)
     context = {
         "transcript": transcript,
-        "items": rendered_messages(transcript.messages, image_url),
+        # Each message with the label of its version, where it has alternatives.
+        "items": [
+            (html, transcript.versions.get(message.pk))
+            for message, html in zip(transcript.messages, rendered, strict=True)
+        ],
         **context,
     }
     response = render(request, TRANSCRIPT, context)

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from conversations.gateway.client import ResponsesClient, Timeouts
 
-__all__ = ["get_client", "using_simulator"]
+__all__ = ["GatewayTraits", "gateway_traits", "get_client", "using_simulator"]
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ResponsesClient] = (
     weakref.WeakKeyDictionary()
@@ -26,6 +28,35 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ResponsesClient] 
 
 def using_simulator() -> bool:
     return not settings.OPENAI_API_KEY
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayTraits:
+    """Request fields OpenAI documents that the configured gateway is known to accept.
+
+    Relays (LiteLLM, one-api/new-api) reject or silently drop fields they do not know,
+    so these are sent only to gateways known to take them; anything else the app sends
+    is learned per model from the gateway's rejections.
+    """
+
+    store: bool
+    stream_options: bool
+
+
+def gateway_traits() -> GatewayTraits:
+    """Return what the configured gateway accepts: as configured, or judged from its host."""
+    if settings.GATEWAY_OPENAI_OPTIONS is not None:
+        accepted = settings.GATEWAY_OPENAI_OPTIONS
+        return GatewayTraits(store=accepted, stream_options=accepted)
+    if using_simulator():
+        return GatewayTraits(store=True, stream_options=True)
+    host = (urlsplit(settings.OPENAI_BASE_URL).hostname or "").lower()
+    if host == "api.openai.com":
+        return GatewayTraits(store=True, stream_options=True)
+    if host.endswith(".openai.azure.com"):
+        # Azure's Responses API keeps responses (`store`) but lags on stream options.
+        return GatewayTraits(store=True, stream_options=False)
+    return GatewayTraits(store=False, stream_options=False)
 
 
 def build_client() -> ResponsesClient:

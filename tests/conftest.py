@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 
 from conversations.gateway.simulator import Simulator
+from tests.support.litellm import litellm_gateway  # noqa: F401  (registers the fixture)
 from tests.support.simulator import SIMULATOR_KEY, TEST_PACE, RunningSimulator, serve
 
 
@@ -52,11 +53,21 @@ def catalogue(db):
 
 
 @pytest.fixture
+def replaying(catalogue):
+    """Every catalogue model replays the branch every turn (context mode "replay")."""
+    from conversations.models import ModelChoice
+
+    ModelChoice.objects.update(context_mode=ModelChoice.ContextMode.REPLAY)
+
+
+@pytest.fixture
 def gateway(simulator_server, settings, catalogue):
     """Point the app at the session's simulator over real HTTP, with a real key."""
     settings.OPENAI_API_KEY = simulator_server.api_key
     settings.OPENAI_BASE_URL = simulator_server.base_url
     settings.GATEWAY_MAX_RETRIES = 0
+    # The simulator accepts what OpenAI accepts (`store`, `stream_options`).
+    settings.GATEWAY_OPENAI_OPTIONS = True
     return simulator_server
 
 

@@ -38,7 +38,7 @@ def staff(make_user):
     return make
 
 
-def record(user, *, tokens=1_000, model_name="sim-chat") -> UsageRecord:
+def record(user, *, tokens=1_000, model_name="sim-chat", **extra) -> UsageRecord:
     return record_usage(
         user_id=user.pk,
         conversation_id=None,
@@ -51,6 +51,7 @@ def record(user, *, tokens=1_000, model_name="sim-chat") -> UsageRecord:
         reasoning_tokens=0,
         total_tokens=tokens,
         estimated=False,
+        **extra,
     )
 
 
@@ -70,6 +71,7 @@ def model_form(**overrides) -> dict:
         "price_input": "0.1",
         "price_cached_input": "0.025",
         "price_output": "0.4",
+        "context_mode": "auto",
         **overrides,
     }
 
@@ -118,6 +120,13 @@ def test_user_admin_shows_limits_and_current_use(admin_client, user):
     assert "Own token limits" in page and "of 10,000" in page and "own limit" in page
 
 
+def test_user_admin_says_no_limit_once_per_period(admin_client, user):
+    page = admin_client.get(reverse("admin:auth_user_change", args=[user.pk])).content.decode()
+    standing = page[page.index('<table class="quota-standing">') :]
+    standing = standing[: standing.index("</table>")]
+    assert standing.count("no limit") == 2  # today and this month, once each
+
+
 def test_user_admin_hides_use_without_quota_permission(client, staff, user):
     client.force_login(staff("view_user", "change_user"))
     page = client.get(reverse("admin:auth_user_change", args=[user.pk])).content.decode()
@@ -150,6 +159,37 @@ def test_usage_report_shows_totals_per_user_and_model(admin_client, user, other_
     page = admin_client.get(REPORT).content.decode()
     assert 'data-testid="report-tokens">2,000<' in page
     assert "lena" in page and "sim-mini" in page and '<rect class="usage-chart-bar"' in page
+
+
+def test_usage_report_chart_sums_every_record_of_the_day(admin_client, user, other_user, model):
+    for tokens in (1_000, 2_000, 4_000):
+        record(user, tokens=tokens)
+    record(other_user, tokens=983)
+    page = admin_client.get(REPORT).content.decode()
+    assert 'data-testid="report-tokens">7,983<' in page
+    assert "Busiest day: 7,983 tokens" in page
+
+
+def test_usage_report_per_model_sums_every_record(admin_client, user, other_user, model):
+    record(user, tokens=1_000)
+    record(other_user, tokens=2_000)
+    page = admin_client.get(REPORT).content.decode()
+    per_model = page[page.index("Per model") :]
+    assert "3,000" in per_model
+
+
+def test_usage_report_says_how_much_went_on_titles(admin_client, user, model):
+    record(user, tokens=1_000)
+    record(user, tokens=42, purpose=UsageRecord.Purpose.TITLE)
+    page = admin_client.get(REPORT).content.decode()
+    assert 'data-testid="report-tokens">1,042<' in page
+    assert "of which titles: 42" in page
+
+
+def test_usage_report_names_models_by_their_label(admin_client, user, model):
+    record(user, tokens=1_000)
+    page = admin_client.get(REPORT).content.decode()
+    assert '<span title="sim-chat">Sim Chat</span>' in page
 
 
 def test_usage_report_orders_totals_by_cost(admin_client, user, other_user, model):

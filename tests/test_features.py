@@ -97,8 +97,7 @@ async def test_bad_tool_arguments_go_back_to_the_model_as_an_error(gateway, user
     assert message.status == "complete"
 
 
-async def test_tool_turn_without_storage_replays_the_call_and_its_output(gateway, user, settings):
-    settings.GATEWAY_STORE = False
+async def test_tool_turn_without_storage_replays_the_call_and_its_output(gateway, user, replaying):
 
     _, message = await answer(user, "What is 12*7?")
 

@@ -123,19 +123,23 @@ def test_send_on_an_existing_conversation_takes_a_fixed_number_of_statements(use
     assert sum('"conversations_conversation"' in sql for sql in updates) == 1
 
 
-def test_send_replaying_the_history_reads_the_images_once_more(user, catalogue, settings):
-    settings.GATEWAY_STORE = False  # the whole branch goes upstream with every turn
+def test_send_replaying_the_history_reads_the_images_once_more(user, catalogue, replaying):
     conversation_id = conversation_with_turns(user, turns=4)
 
     result, statements = send_counting_statements(user, conversation_id)
 
     assert len(statements) == SEND_STATEMENTS + 1, "\n".join(statements)
     assert len(result.plan.history) == 9
-    assert result.plan.history[1] == {"type": "message", "role": "assistant", "content": "Answer 0"}
+    assert result.plan.history[1] == {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": "Answer 0"}],
+    }
 
 
 def test_send_writes_model_instructions_leaf_and_activity_time_together(user, catalogue):
     first = send(user)
+    finish(first.plan)
     before = Conversation.objects.get(pk=first.conversation.pk).updated_at
 
     result = send(
@@ -152,6 +156,7 @@ def test_send_writes_model_instructions_leaf_and_activity_time_together(user, ca
 
 def test_refused_send_leaves_the_conversation_as_it_was(user, catalogue):
     first = send(user)
+    finish(first.plan)
     before = Conversation.objects.get(pk=first.conversation.pk)
     Quota.objects.create(user=user, tokens_per_day=0)
 
@@ -215,9 +220,8 @@ def test_sending_tab_draws_a_question_after_an_edit_as_any_other_tab_would(user,
 
 
 def test_turn_without_gateway_storage_replays_the_images_of_earlier_questions(
-    user, catalogue, settings
+    user, catalogue, replaying
 ):
-    settings.GATEWAY_STORE = False
     picture = image(user)
     first = send(user, text="Look", attachment_ids=(picture.pk,))
     finish(first.plan)
@@ -288,7 +292,7 @@ def test_finishing_records_usage_and_settles_the_hold(user, catalogue):
 # --- Titles ---------------------------------------------------------------------------
 
 
-def test_title_is_saved_and_charged_together(user, catalogue):
+def test_title_is_saved_and_recorded_together_outside_the_quota(user, catalogue):
     result = send(user)
 
     saved = titles.record_title(result.plan, "Greetings", Usage(5, 0, 5, 0, 10))
@@ -302,7 +306,7 @@ def test_title_is_saved_and_charged_together(user, catalogue):
         10,
     )
     assert record.model == model()
-    assert [status.used for status in quotas.status(user)] == [10, 10]
+    assert [status.used for status in quotas.status(user)] == [0, 0]
 
 
 def test_title_keeps_the_users_own_name_but_still_charges(user, catalogue):

@@ -167,8 +167,7 @@ async def test_title_request_counts_as_usage(gateway, user):
     assert titles[0].conversation_id == result.conversation.pk
 
 
-async def test_without_gateway_storage_every_turn_replays_history(gateway, user, settings):
-    settings.GATEWAY_STORE = False
+async def test_without_gateway_storage_every_turn_replays_history(gateway, user, replaying):
     first, _ = await ask(user, "My name is Ming.")
 
     _, second = await ask(user, "What is my name?", conversation_id=first.conversation.pk)
@@ -180,8 +179,9 @@ async def test_without_gateway_storage_every_turn_replays_history(gateway, user,
     assert "Ming" in second.text
 
 
-async def test_reasoning_model_without_storage_replays_encrypted_reasoning(gateway, user, settings):
-    settings.GATEWAY_STORE = False
+async def test_reasoning_model_without_storage_replays_encrypted_reasoning(
+    gateway, user, replaying
+):
     first, answer = await ask(user, "My name is Ming.", model="sim-reasoner")
 
     await ask(user, "What is my name?", conversation_id=first.conversation.pk, model="sim-reasoner")

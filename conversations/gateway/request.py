@@ -103,6 +103,9 @@ class ResponseRequest:
     metadata: Mapping[str, str] | None = None
     background: bool | None = None
     stream: bool = False
+    # Sent only with a streamed request, and only to gateways known to accept it:
+    # relays reject or drop what OpenAI documents, e.g. {"include_obfuscation": False}.
+    stream_options: Mapping[str, Any] | None = None
 
     def to_body(self) -> dict[str, Any]:
         """Return the JSON body."""
@@ -122,10 +125,8 @@ class ResponseRequest:
         }
         body.update({key: value for key, value in optional.items() if value is not None})
         body["stream"] = self.stream
-        if self.stream:
-            # Obfuscation pads every delta with random characters to hide token lengths
-            # from network observers; we are the only reader, so skip the extra bytes.
-            body["stream_options"] = {"include_obfuscation": False}
+        if self.stream and self.stream_options:
+            body["stream_options"] = dict(self.stream_options)
         return body
 
 
@@ -147,8 +148,16 @@ def user_message(text: str, images: Iterable[tuple[str, bytes]] = ()) -> dict[st
 
 
 def assistant_message(text: str) -> dict[str, Any]:
-    """Return an earlier assistant answer, for replaying history."""
-    return {"type": "message", "role": "assistant", "content": text}
+    """Return an earlier assistant answer, for replaying history.
+
+    As the Responses API's own output item: `output_text` content, not a bare string,
+    which some gateways take for user-side input or reject.
+    """
+    return {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text}],
+    }
 
 
 def function_call_item(call_id: str, name: str, arguments: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy
 
 from conversations.errortext import error_text as translate_error
+from conversations.notes import note_texts as translate_notes
 
 register = template.Library()
 
@@ -15,6 +16,12 @@ register = template.Library()
 def error_text(text: str) -> str:
     """Return a message's stored error in the active language."""
     return translate_error(text)
+
+
+@register.filter
+def note_texts(notes: list[dict]) -> list[str]:
+    """Return an answer's notes (how it was made) as sentences in the active language."""
+    return translate_notes(notes)
 
 
 # The reasoning efforts models accept (ModelChoice.reasoning_efforts is free text: any
