@@ -9,7 +9,7 @@ import re
 TAIL_MARK = re.compile(r'<div id="message-(\d+)-tail" class="stream-tail" hx-swap-oob="true">')
 APPENDED_MARK = re.compile(r'<div hx-swap-oob="beforeend:#message-(\d+)-blocks">')
 ASSISTANT = re.compile(r'<article id="message-(\d+)" class="message message-assistant status-(\w+)')
-CONVERSATION = re.compile(r'id="composer-conversation" name="conversation" value="(\d+)"')
+CONVERSATION = re.compile(r'id="turn-accepted" hidden data-conversation="(\d+)"')
 TAGS = re.compile(r"<[^>]*>")
 SPACE = re.compile(r"\s+")
 

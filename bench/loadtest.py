@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx
 
 ANSWER = re.compile(r'<article id="message-(\d+)" class="message message-assistant status-(\w+)')
-CONVERSATION = re.compile(r'id="composer-conversation" name="conversation" value="(\d+)"')
+CONVERSATION = re.compile(r'id="turn-accepted" hidden data-conversation="(\d+)"')
 COMPOSER_ERROR = re.compile(r'id="composer-error"[^>]*>\s*([^<]+)')
 TURN_TIMEOUT = 60.0
 

@@ -330,4 +330,14 @@ def delete_files(sender, instance: Attachment, using: str, **kwargs) -> None:
     name = instance.file.name
     if name:
         storage = instance.file.storage
-        transaction.on_commit(lambda: remove_stored(storage, name), using=using)
+        transaction.on_commit(lambda: remove_if_unused(storage, name), using=using)
+
+
+def remove_if_unused(storage: Storage, name: str) -> None:
+    """Remove a stored image no attachment uses any more.
+
+    An edited question shares its images' files with the question it replaces
+    (`records.carry_images`), so deleting one of them must leave the files to the other.
+    """
+    if not Attachment.objects.filter(file=name).exists():
+        remove_stored(storage, name)

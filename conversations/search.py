@@ -17,11 +17,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from django.db.models import OuterRef, Subquery
 from django.urls import reverse
 from django.utils.html import escape, format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, ModelChoice
 
 __all__ = [
     "LIMIT",
@@ -108,8 +109,12 @@ def search(user, query: str, *, limit: int = LIMIT) -> SearchResults:
         .only("title", "archived", "updated_at")
         .order_by("-updated_at", "-pk")[: limit + 1]
     )
+    # People know models by their catalogue label; the id stays for a tooltip. A
+    # subquery, not a second lookup, keeps the search at two queries.
+    labels = ModelChoice.objects.filter(upstream_id=OuterRef("model_name")).values("label")
     messages = list(
         Message.objects.filter(conversation__in=conversations, text__icontains=query)
+        .annotate(model_label=Subquery(labels[:1]))
         .select_related("conversation")
         .only(
             "role",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files import File
@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from conversations import attachments
+from conversations import attachments, reads
 from conversations.models import (
     Attachment,
     Conversation,
@@ -83,9 +83,26 @@ class SignInRequired(Exception):
     """The link is for signed-in team members and the visitor is anonymous."""
 
 
+@dataclass(frozen=True, slots=True)
+class Version:
+    """Where a message stands among the alternatives at its place in the tree.
+
+    An edited question and the original are versions of one question; so are a
+    regenerated answer and the first. `on_show` is the version the owner has on screen.
+    """
+
+    position: int
+    count: int
+    on_show: bool
+
+
 @dataclass(frozen=True)
 class Transcript:
-    """What the transcript page shows, whichever way it was reached."""
+    """What the transcript page shows, whichever way it was reached.
+
+    `versions` labels the messages that have alternatives, by message id: only admin
+    review shows more than one branch.
+    """
 
     title: str
     owner_name: str
@@ -93,6 +110,7 @@ class Transcript:
     started_at: datetime.datetime
     as_of: datetime.datetime | None
     messages: list[Message]
+    versions: dict[int, Version] = field(default_factory=dict)
 
 
 def owner_name(user) -> str:
@@ -100,9 +118,14 @@ def owner_name(user) -> str:
 
 
 def model_label(conversation: Conversation, messages: list[Message]) -> str:
+    """Return the conversation's model by name: its catalogue entry, else the last answer's."""
     if conversation.model is not None:
         return conversation.model.label
-    answers = [m.model_name for m in messages if m.role == Message.Role.ASSISTANT and m.model_name]
+    answers = [
+        getattr(m, "model_label", m.model_name)
+        for m in messages
+        if m.role == Message.Role.ASSISTANT and m.model_name
+    ]
     return answers[-1] if answers else ""
 
 
@@ -228,7 +251,7 @@ def snapshot_messages(link: ShareLink) -> list[Message]:
 
 def shared_transcript(link: ShareLink) -> Transcript:
     conversation = link.conversation
-    messages = snapshot_messages(link)
+    messages = reads.with_model_labels(snapshot_messages(link))
     return Transcript(
         title=str(conversation),
         owner_name=owner_name(conversation.owner),
@@ -316,7 +339,31 @@ def continue_in_new_chat(*, link: ShareLink, user) -> Conversation:
 
 
 def review_transcript(conversation: Conversation) -> Transcript:
-    messages = conversation.visible_branch()
+    """Return every message of the conversation, not only the branch on the owner's screen.
+
+    Reviewers look for what was actually sent, edited-away questions and regenerated
+    answers included. Each branch follows the message it continues (depth first, older
+    versions first), and every message with alternatives carries its `Version`.
+    """
+    shown = {message.pk for message in conversation.visible_branch(attachments=False)}
+    children: dict[int | None, list[Message]] = {}
+    for message in conversation.messages.order_by("created_at", "pk").prefetch_related(
+        "attachments"
+    ):
+        children.setdefault(message.parent_id, []).append(message)
+    messages: list[Message] = []
+    versions: dict[int, Version] = {}
+    waiting = list(reversed(children.get(None, [])))
+    while waiting:
+        message = waiting.pop()
+        siblings = children[message.parent_id]
+        if len(siblings) > 1:
+            versions[message.pk] = Version(
+                siblings.index(message) + 1, len(siblings), message.pk in shown
+            )
+        messages.append(message)
+        waiting.extend(reversed(children.get(message.pk, [])))
+    reads.with_model_labels(messages)
     return Transcript(
         title=str(conversation),
         owner_name=owner_name(conversation.owner),
@@ -324,6 +371,7 @@ def review_transcript(conversation: Conversation) -> Transcript:
         started_at=conversation.created_at,
         as_of=conversation.updated_at,
         messages=messages,
+        versions=versions,
     )
 
 
@@ -398,7 +446,7 @@ def retained_transcript(retained: RetainedTranscript) -> Transcript:
         model_label=retained.model_label,
         started_at=retained.conversation_created_at,
         as_of=retained.conversation_updated_at,
-        messages=[thawed(data) for data in retained.messages],
+        messages=reads.with_model_labels([thawed(data) for data in retained.messages]),
     )
 
 

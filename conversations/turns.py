@@ -12,9 +12,9 @@ from conversations.dbthreads import in_database_thread
 from conversations.generation import Generation
 from conversations.live import get_hub
 from conversations.plans import TurnOptions, TurnPlan
-from conversations.records import Refused, SendResult
+from conversations.records import ModelUnavailable, Refused, SendResult
 
-__all__ = ["Refused", "edit", "regenerate", "send", "stop", "switch_branch"]
+__all__ = ["ModelUnavailable", "Refused", "edit", "regenerate", "send", "stop", "switch_branch"]
 
 
 async def send(

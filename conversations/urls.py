@@ -4,6 +4,7 @@ from conversations import attachment_views, history_views, share_views, usage_vi
 
 urlpatterns = [
     path("", views.chat, name="chat"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("c/<int:pk>/", views.conversation, name="conversation"),
     path("c/<int:pk>/earlier/", views.earlier_messages, name="earlier_messages"),
     path("c/<int:pk>/rename/", views.rename_conversation, name="rename_conversation"),

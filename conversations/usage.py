@@ -28,6 +28,7 @@ __all__ = [
     "record_usage",
     "totals",
     "totals_by",
+    "with_model_labels",
 ]
 
 PER_MILLION = Decimal(1_000_000)
@@ -150,7 +151,23 @@ def totals(records: QuerySet[UsageRecord]) -> dict:
 def totals_by(records: QuerySet[UsageRecord], *fields: str, order: str = "tokens") -> list[dict]:
     """Return the sums of `records` grouped by `fields`, biggest first by tokens or cost."""
     ordering = "-cost" if order == "cost" else "-total_tokens"
-    return list(records.values(*fields).annotate(**SUMS).order_by(ordering, *fields))
+    # Drop the caller's ordering first: it would otherwise join the GROUP BY.
+    return list(records.order_by().values(*fields).annotate(**SUMS).order_by(ordering, *fields))
+
+
+def with_model_labels(rows: list[dict]) -> list[dict]:
+    """Give each per-model row `model_label`: the catalogue's name for its model id.
+
+    Records keep the upstream id they were sent with, which outlives catalogue edits;
+    people know models by label. An id no longer in the catalogue shows as it is.
+    """
+    ids = {row["model_name"] for row in rows if row["model_name"]}
+    labels = dict(
+        ModelChoice.objects.filter(upstream_id__in=ids).values_list("upstream_id", "label")
+    )
+    for row in rows:
+        row["model_label"] = labels.get(row["model_name"], row["model_name"])
+    return rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +186,9 @@ def daily_totals(
             created_at__gte=local_midnight(first),
             created_at__lt=local_midnight(last + datetime.timedelta(days=1)),
         )
+        # A caller's ordering (the admin list's newest first) would join the GROUP BY
+        # and split each day into one group per record: group by the day alone.
+        .order_by()
         .annotate(day=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
         .values("day")
         .annotate(total_tokens=SUMS["total_tokens"], cost=SUMS["cost"])

@@ -12,7 +12,7 @@ from conversations import quotas
 from conversations.charts import bar_chart
 from conversations.models import UsageRecord
 from conversations.periods import current_windows
-from conversations.usage import daily_totals, totals, totals_by
+from conversations.usage import daily_totals, totals, totals_by, with_model_labels
 
 CHART_DAYS = 30
 
@@ -26,12 +26,14 @@ def usage_context(user, now: datetime.datetime | None = None) -> dict:
     """Return today's and this month's totals, quota standing and the daily chart."""
     now = now or timezone.now()
     day, month = current_windows(now)
-    records = UsageRecord.objects.filter(user=user)
+    # Titles are written for the user, not asked for, and never count against their
+    # quota: leaving them out keeps this page's totals in step with the quota beside them.
+    records = UsageRecord.objects.filter(user=user).exclude(purpose=UsageRecord.Purpose.TITLE)
     this_month = month.records(records)
     return {
         "today": totals(day.records(records)),
         "this_month": totals(this_month),
-        "by_model": totals_by(this_month, "model_name"),
+        "by_model": with_model_labels(totals_by(this_month, "model_name")),
         "quota": quotas.status(user, now=now),
         "chart": bar_chart(
             daily_totals(

@@ -6,8 +6,10 @@ import json
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -126,31 +128,40 @@ def archive_conversation(request, pk: int):
 
 
 def toggle(request, pk: int, field: str):
-    """Flip pinned or archived, and update the sidebar and header of every tab."""
+    """Flip pinned or archived; every tab's socket (this one's too) redraws sidebar and header.
+
+    The answer itself swaps nothing: the socket's redraw replaces the header's buttons
+    before it arrives, and htmx would swap it relative to the detached button that asked.
+    """
     found = reads.conversation(request.user, pk)
     if found is None:
         raise Http404("No such conversation.")
     setattr(found, field, not getattr(found, field))
     found.save(update_fields=[field])
     async_to_sync(broadcast.conversation_changed)(request.user.pk, found.pk)
-    html = fragments.conversation_changed_html(found.pk, found, active=found.pk)
-    actions = render(
-        request, f"{PAGE}#conversation_actions", {"conversation": found, "oob": True}
-    ).content.decode()
-    return HttpResponse(html + actions)
+    return HttpResponse()
 
 
 @require_POST
 def rename_conversation(request, pk: int):
+    """Save the title typed in the header's rename form; the sockets redraw it (see toggle)."""
     found = reads.conversation(request.user, pk)
     if found is None:
         raise Http404("No such conversation.")
-    title = " ".join(request.headers.get("HX-Prompt", request.POST.get("title", "")).split())
-    if title:
-        found.title = title[:200]
-        found.save(update_fields=["title"])
-        async_to_sync(broadcast.conversation_changed)(request.user.pk, found.pk)
-    return HttpResponse(fragments.conversation_changed_html(found.pk, found, active=found.pk))
+    title = " ".join(request.POST.get("title", "").split())
+    if not title:
+        return HttpResponse(status=400)
+    found.title = title[:200]
+    found.save(update_fields=["title"])
+    async_to_sync(broadcast.conversation_changed)(request.user.pk, found.pk)
+    return HttpResponse()
+
+
+@login_not_required
+@require_GET
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages that name no icon (the admin's)."""
+    return redirect(static("chatweb/favicon.ico"))
 
 
 @require_POST

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations import search
-from conversations.models import Conversation, Message
+from conversations.models import Conversation, Message, ModelChoice
 
 pytestmark = pytest.mark.django_db
 
@@ -191,6 +191,15 @@ def test_search_page_marks_archived_conversations(client, user):
     response = client.get(reverse("search"), {"q": "pasta"}, HTTP_HX_REQUEST="true")
 
     assert '<span class="badge">archived</span>' in response.text
+
+
+def test_search_page_names_the_answering_model_by_its_label(client, user):
+    ModelChoice.objects.create(upstream_id="sim-chat+fault=slow:6", label="Sim Chat (slow)")
+    message(user, "pasta recipe", role="assistant", model_name="sim-chat+fault=slow:6")
+
+    response = client.get(reverse("search"), {"q": "pasta"}, HTTP_HX_REQUEST="true")
+
+    assert '<span title="sim-chat+fault=slow:6">Sim Chat (slow)</span>' in response.text
 
 
 def test_search_page_escapes_message_html(client, user):

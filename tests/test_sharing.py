@@ -19,6 +19,7 @@ from conversations.models import (
     Attachment,
     Conversation,
     Message,
+    ModelChoice,
     RetainedTranscript,
     ShareLink,
     SharingPolicy,
@@ -482,6 +483,38 @@ def test_review_searches_message_text(client, staff, user, conversation):
     assert "Trip plans" in page and "Cooking" not in page
 
 
+def test_review_shows_every_branch_with_its_place(client, staff, user, conversation):
+    edited = Message.objects.create(conversation=conversation, role="user", text="Ski trip?")
+    Message.objects.create(conversation=conversation, parent=edited, role="assistant", text="Alps.")
+    client.force_login(staff("review_conversations"))
+
+    page = client.get(review_url(conversation)).content.decode()
+
+    assert page.index("Where should we go?") < page.index("Try the coast.") < page.index("Alps.")
+    assert "Version 1 of 2" in page and "Version 2 of 2" in page
+    assert page.count("on the owner") == 1
+
+
+def test_review_and_shared_pages_name_the_model_by_its_label(client, staff, conversation):
+    ModelChoice.objects.create(upstream_id="sim-chat", label="Sim Chat")
+    client.force_login(staff("review_conversations"))
+
+    review = client.get(review_url(conversation)).content.decode()
+    shared = client.get(url(share(conversation, "public"))).content.decode()
+
+    assert 'title="sim-chat">Sim Chat<' in review
+    assert 'title="sim-chat">Sim Chat<' in shared
+
+
+def test_review_search_counts_each_message_once(client, staff, user, conversation):
+    say(conversation, "And the Eiffel tower?", "The Eiffel tower is in Paris.")
+    client.force_login(staff("review_conversations"))
+
+    page = client.get(REVIEW, {"q": "Eiffel"}).content.decode()
+
+    assert re.search(r'<td class="field-message_count">4</td>', page)
+
+
 def test_review_filters_by_model_and_dates(client, staff, user, conversation):
     other = Conversation.objects.create(owner=user, title="Cooking")
     say(other, "Soup?", "Leek.", model_name="sim-reasoner")
@@ -496,6 +529,16 @@ def test_review_filters_by_model_and_dates(client, staff, user, conversation):
 
     assert "Cooking" in by_model and "Trip plans" not in by_model
     assert "Cooking" in by_date and "Trip plans" not in by_date
+
+
+def test_review_model_filter_names_models_by_their_label(client, staff, conversation):
+    ModelChoice.objects.create(upstream_id="sim-chat", label="Sim Chat")
+    client.force_login(staff("review_conversations"))
+
+    page = client.get(REVIEW).content.decode()
+
+    assert ">Sim Chat</a>" in page
+    assert ">sim-chat</a>" not in page
 
 
 def test_review_serves_the_conversations_images(client, staff, conversation):
@@ -644,6 +687,18 @@ def test_retained_transcripts_are_searchable_by_text(client, settings, staff, us
 
     assert b"Trip plans" in client.get(changelist, {"q": "coast"}).content
     assert b"Trip plans" not in client.get(changelist, {"q": "mountains"}).content
+
+
+def test_retained_transcripts_are_searchable_in_chinese(client, settings, staff, user):
+    settings.RETAIN_DELETED_USER_CONVERSATIONS = True
+    trip = Conversation.objects.create(owner=user, title="Trip")
+    say(trip, "长城有多长?", "长城很长。")
+    user.delete()
+    client.force_login(staff("review_conversations"))
+    changelist = reverse("admin:conversations_retainedtranscript_changelist")
+
+    assert b">Trip<" in client.get(changelist, {"q": "长城"}).content
+    assert b">Trip<" not in client.get(changelist, {"q": "黄河"}).content
 
 
 def test_admin_share_link_page_is_read_only(client, staff, conversation):

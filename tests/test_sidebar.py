@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
@@ -97,14 +97,34 @@ def test_another_users_conversation_cannot_be_pinned(client, user, other_user):
     assert client.post(f"/c/{theirs.pk}/archive/").status_code == 404
 
 
-def test_rename_takes_the_prompted_title(client, user):
+def test_rename_takes_the_typed_title(client, user):
     client.force_login(user)
     conversation = make_conversations(user, 1)[0]
 
-    client.post(f"/c/{conversation.pk}/rename/", headers={"HX-Prompt": "  Trip   plans "})
+    client.post(f"/c/{conversation.pk}/rename/", {"title": "  Trip   plans "})
 
     conversation.refresh_from_db()
     assert conversation.title == "Trip plans"
+
+
+def test_rename_keeps_chinese_as_typed(client, user):
+    client.force_login(user)
+    conversation = make_conversations(user, 1)[0]
+
+    client.post(f"/c/{conversation.pk}/rename/", {"title": "长城 笔记"})
+
+    conversation.refresh_from_db()
+    assert conversation.title == "长城 笔记"
+
+
+def test_rename_to_nothing_keeps_the_title(client, user):
+    client.force_login(user)
+    conversation = make_conversations(user, 1)[0]
+
+    assert client.post(f"/c/{conversation.pk}/rename/", {"title": "   "}).status_code == 400
+
+    conversation.refresh_from_db()
+    assert conversation.title == "Chat 0"
 
 
 def test_delete_removes_the_conversation_and_sends_the_page_to_a_new_chat(client, user):
@@ -122,6 +142,27 @@ def test_another_users_conversation_cannot_be_renamed_or_deleted(client, user, o
     client.force_login(user)
     theirs = make_conversations(other_user, 1)[0]
 
-    assert client.post(f"/c/{theirs.pk}/rename/", headers={"HX-Prompt": "x"}).status_code == 404
+    assert client.post(f"/c/{theirs.pk}/rename/", {"title": "x"}).status_code == 404
     assert client.post(f"/c/{theirs.pk}/delete/").status_code == 404
     assert Conversation.objects.filter(pk=theirs.pk, title="Chat 0").exists()
+
+
+def test_archive_dates_read_like_other_pages_and_count_one_in_the_singular(client, user):
+    client.force_login(user)
+    (conversation,) = make_conversations(user, 1)
+    Conversation.objects.filter(pk=conversation.pk).update(
+        archived=True, updated_at=datetime(2026, 12, 5, 12, tzinfo=UTC)
+    )
+
+    page = client.get("/archive/").content.decode()
+
+    assert ">5 Dec 2026</time>" in page
+    assert "Delete 1 archived conversation?" in page
+
+
+def test_archive_delete_all_counts_several_in_the_plural(client, user):
+    client.force_login(user)
+    conversations = make_conversations(user, 2)
+    Conversation.objects.filter(pk__in=[c.pk for c in conversations]).update(archived=True)
+
+    assert "Delete all 2 archived conversations?" in client.get("/archive/").content.decode()

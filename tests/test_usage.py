@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from conversations.charts import bar_chart
 from conversations.models import ModelChoice, Quota, UsageRecord
+from conversations.periods import local_today
 from conversations.usage import DailyTotal, cost_of, daily_totals, estimate_tokens, record_usage
 
 UTC = datetime.UTC
@@ -129,6 +130,22 @@ def test_daily_totals_group_by_local_day(user, model):
     assert [day.total_tokens for day in days] == [0, 700]
 
 
+def test_daily_totals_sum_an_ordered_queryset(user, model):
+    for tokens in (100, 200, 300):
+        record(user, model, tokens=tokens)
+    today = local_today()
+    days = daily_totals(UsageRecord.objects.order_by("-created_at", "-pk"), first=today, last=today)
+    assert [day.total_tokens for day in days] == [600]
+
+
+def test_usage_page_chart_sums_every_record_of_the_day(client, user, model):
+    for tokens in (1_000, 2_000, 4_000):
+        record(user, model, tokens=tokens)
+    client.force_login(user)
+    page = client.get(reverse("usage")).content.decode()
+    assert "Busiest day: 7,000 tokens" in page
+
+
 def test_bar_chart_scales_busiest_day_to_full_height():
     totals = [
         DailyTotal(datetime.date(2026, 4, day), tokens, Decimal(0))
@@ -162,6 +179,13 @@ def test_usage_page_lists_models_of_the_month(client, user, model):
     assert "sim-chat" in page and "sim-mini" in page
 
 
+def test_usage_page_names_models_by_their_label(client, user, model):
+    record(user, model, tokens=100)
+    client.force_login(user)
+    page = client.get(reverse("usage")).content.decode()
+    assert '<span title="sim-chat">Sim Chat</span>' in page
+
+
 def test_usage_page_shows_quota_and_reset(client, user, model):
     Quota.objects.create(user=user, tokens_per_day=10_000)
     record(user, model, tokens=1_234)
@@ -174,6 +198,14 @@ def test_usage_page_draws_the_chart(client, user, model):
     record(user, model, tokens=1_234)
     client.force_login(user)
     assert '<rect class="usage-chart-bar"' in client.get(reverse("usage")).content.decode()
+
+
+def test_usage_page_leaves_out_titles_which_the_quota_does_not_count(client, user, model):
+    record(user, model, tokens=10)
+    record(user, model, tokens=42, purpose=UsageRecord.Purpose.TITLE)
+    client.force_login(user)
+    page = client.get(reverse("usage")).content.decode()
+    assert 'data-testid="tokens-today">10<' in page
 
 
 def test_usage_page_shows_only_own_records(client, user, other_user, model):

@@ -52,6 +52,9 @@ class Tool:
     would reject never reaches the registry). `run` returns the text handed back to the
     model. `timeout` is in seconds; None runs the tool on the caller's thread, which
     database tools need because Django connections belong to the thread that opened them.
+    `clamped` names top-level number properties whose out-of-range values are harmless
+    (a result count): they are moved to the nearest bound instead of failing the call,
+    which a model would only retry with the same mistake.
     """
 
     name: str
@@ -59,10 +62,17 @@ class Tool:
     parameters: dict[str, Any]
     run: Callable[[dict[str, Any], ToolContext], str]
     timeout: float | None = 5.0
+    clamped: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
             raise ValueError(f"tool name {self.name!r} is not a valid function name")
         problems = strict_problems(self.parameters)
+        properties = self.parameters.get("properties", {})
+        problems += [
+            f"clamped property {name!r} has no minimum or maximum"
+            for name in self.clamped
+            if not {"minimum", "maximum"} & set(properties.get(name, {}))
+        ]
         if problems:
             raise ValueError(f"tool {self.name}: " + "; ".join(problems))

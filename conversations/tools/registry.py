@@ -23,7 +23,7 @@ from conversations.gateway.request import FunctionTool
 from .base import Tool, ToolContext, ToolError
 from .calculator import CALCULATE
 from .datetime_tool import GET_CURRENT_TIME
-from .schema import validate
+from .schema import clamp, validate
 from .search import SEARCH_CONVERSATIONS
 
 __all__ = [
@@ -120,6 +120,7 @@ def _attempt(
         arguments = _parse(arguments_json)
     except ToolError as error:
         return None, "", str(error)
+    arguments = clamp(arguments, tool.parameters, tool.clamped)
     problems = validate(arguments, tool.parameters)
     if problems:
         return arguments, "", "invalid arguments: " + "; ".join(problems)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["strict_problems", "validate"]
+__all__ = ["clamp", "strict_problems", "validate"]
 
 SUPPORTED_KEYWORDS = frozenset(
     {
@@ -54,6 +54,27 @@ def validate(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
     if isinstance(value, dict):
         errors.extend(_object_errors(value, schema, path))
     return errors
+
+
+def clamp(arguments: Any, schema: dict[str, Any], names: frozenset[str]) -> Any:
+    """Return `arguments` with the named numbers moved into their minimum..maximum range.
+
+    Anything that is not a number (or not an object of arguments) is left for
+    `validate` to report.
+    """
+    if not names or not isinstance(arguments, dict):
+        return arguments
+    properties = schema.get("properties", {})
+    fixed = dict(arguments)
+    for name in names & fixed.keys():
+        value, bounds = fixed[name], properties.get(name, {})
+        if not _is_type(value, "number"):
+            continue
+        if "minimum" in bounds and value < bounds["minimum"]:
+            fixed[name] = bounds["minimum"]
+        if "maximum" in bounds and value > bounds["maximum"]:
+            fixed[name] = bounds["maximum"]
+    return fixed
 
 
 def strict_problems(schema: dict[str, Any], path: str = "") -> list[str]:

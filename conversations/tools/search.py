@@ -108,4 +108,6 @@ SEARCH_CONVERSATIONS = Tool(
     run=search_conversations,
     # Runs on the caller's thread: Django database connections belong to their thread.
     timeout=None,
+    # A model asking for 0 or 50 results wants "a few" or "all": give it 1 or 10.
+    clamped=frozenset({"limit"}),
 )

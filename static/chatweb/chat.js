@@ -4,7 +4,11 @@
  *   the conversation changes (the server then resyncs the transcript).
  * - Composer: Enter sends, Shift+Enter adds a line, Enter during IME composition never
  *   sends; the textarea grows; empty input is not sent; a visible length limit; text
- *   that the server refuses is put back.
+ *   that the server refuses is put back; nothing is sent while an answer of the
+ *   conversation on screen is still being written.
+ * - The address bar always names the conversation on screen: a new conversation's
+ *   address is pushed once, by the tab that created it, while it is still shown.
+ * - Rename in place: the title becomes a small form (Enter saves, Esc cancels).
  * - Reconnect when the socket closes for any reason but a refused login.
  * - Copy buttons, scroll that follows the stream unless the reader scrolled up.
  */
@@ -17,6 +21,7 @@
   let compositionEndedAt = 0;
   let followStream = true;
   let linkPending = false;
+  let pendingEdit = null;
 
   const $ = (selector) => document.querySelector(selector);
   // Django's JavaScript catalogue (/jsi18n/, loaded first) translates; English without it.
@@ -72,7 +77,7 @@
     if (event.target.id !== "composer") return;
     const textarea = $("#composer-text");
     const images = document.querySelector("#composer-attachments [data-attachment-id]");
-    if ((!textarea.value.trim() && !images) || tooLong(textarea)) {
+    if ((!textarea.value.trim() && !images) || tooLong(textarea) || answerStreaming()) {
       event.preventDefault();
       return;
     }
@@ -80,7 +85,11 @@
   });
 
   document.addEventListener("htmx:wsAfterSend", (event) => {
-    if (event.target.classList.contains("edit-form")) event.target.hidden = true;
+    if (event.target.classList.contains("edit-form")) {
+      // Hidden until the server answers; shown again, text intact, if it refuses.
+      event.target.hidden = true;
+      pendingEdit = event.target;
+    }
     if (event.target.id !== "composer") return;
     const textarea = $("#composer-text");
     textarea.value = "";
@@ -112,6 +121,36 @@
   document.addEventListener("htmx:oobAfterSwap", tidySidebar);
   document.addEventListener("htmx:afterSettle", tidySidebar);
 
+  // A turn's acceptance names the conversation the page sent from ("" for a new chat).
+  // If the page has moved on to another conversation since, it is not for this screen.
+  document.addEventListener("htmx:oobBeforeSwap", (event) => {
+    const incoming = event.detail.fragment && event.detail.fragment.firstElementChild;
+    if (incoming && incoming.dataset && incoming.dataset.sentFrom !== undefined) {
+      if (incoming.dataset.sentFrom !== conversationId()) event.detail.shouldSwap = false;
+    }
+  });
+
+  // A send that created a conversation: the new chat on screen becomes it, once.
+  function adoptNewConversation() {
+    const accepted = $("#turn-accepted");
+    if (!accepted || !accepted.dataset.conversation) return;
+    const { conversation, url } = accepted.dataset;
+    delete accepted.dataset.conversation;
+    delete accepted.dataset.url;
+    const input = $("#composer-conversation");
+    if (!input || input.value) return;
+    input.value = conversation;
+    const messages = $("#messages");
+    if (messages) messages.dataset.conversationId = conversation;
+    // htmx's own state on both entries, so Back and Forward reach htmx's history
+    // handling (which loads the address afresh) instead of only changing the address.
+    if (url !== location.pathname) {
+      history.replaceState({ htmx: true }, "", location.href);
+      history.pushState({ htmx: true }, "", url);
+    }
+    markActiveConversation();
+  }
+
   document.addEventListener("htmx:wsAfterMessage", () => {
     const error = $("#composer-error");
     if (error && error.dataset.restore) {
@@ -122,12 +161,11 @@
         resize(textarea);
         updateCount(textarea);
       }
+      if (pendingEdit && document.contains(pendingEdit)) pendingEdit.hidden = false;
     }
-    const url = $("#conversation-url");
-    if (url && url.dataset.url && url.dataset.url !== location.pathname) {
-      history.pushState({}, "", url.dataset.url);
-      markActiveConversation();
-    }
+    pendingEdit = null;
+    adoptNewConversation();
+    updateSendState();
     if (linkPending) {
       // The resync after watching redrew the transcript: show the linked message again.
       linkPending = false;
@@ -138,8 +176,9 @@
   });
 
   // A conversation was switched by htmx: watch the new one.
+  // History restores fire afterSwap without a target: only htmx requests have one.
   document.addEventListener("htmx:afterSwap", (event) => {
-    if (event.detail.target.id !== "chat-main") return;
+    if (!event.detail.target || event.detail.target.id !== "chat-main") return;
     followStream = true;
     linkPending = Boolean(new URLSearchParams(location.search).get("m"));
     sendWatch();
@@ -149,13 +188,37 @@
     setHeadMenu(false, false);
     const textarea = $("#composer-text");
     if (textarea) textarea.focus();
+    updateSendState();
   });
 
   // --- Composer ----------------------------------------------------------------------
 
+  // Grow the box by rows, not by a style attribute: htmx copies an element's old style
+  // onto its replacement during a swap, which the Content-Security-Policy blocks.
   function resize(textarea) {
-    textarea.style.height = "auto";
-    textarea.style.height = Math.min(textarea.scrollHeight, window.innerHeight * 0.4) + "px";
+    const style = getComputedStyle(textarea);
+    const line = parseFloat(style.lineHeight) || 24;
+    const padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
+    const most = Math.max(1, Math.floor((window.innerHeight * 0.4 - padding) / line));
+    textarea.rows = 1;
+    const needed = Math.round((textarea.scrollHeight - padding) / line);
+    textarea.rows = Math.max(1, Math.min(needed, most));
+  }
+
+  // An answer of the conversation on screen is still being written.
+  function answerStreaming() {
+    return Boolean(document.querySelector("#messages article.status-streaming"));
+  }
+
+  // Send waits while an answer streams (the reason is shown) or the text is too long.
+  function updateSendState() {
+    const send = $(".send-button");
+    const textarea = $("#composer-text");
+    if (!send || !textarea) return;
+    const streaming = answerStreaming();
+    send.disabled = streaming || tooLong(textarea);
+    const wait = $("#composer-wait");
+    if (wait) wait.hidden = !streaming;
   }
 
   function tooLong(textarea) {
@@ -175,8 +238,7 @@
     count.classList.toggle("over", over);
     if (over) count.setAttribute("role", "alert");
     else count.removeAttribute("role");
-    const send = $(".send-button");
-    if (send) send.disabled = over;
+    updateSendState();
   }
 
   document.addEventListener("compositionstart", (event) => {
@@ -198,8 +260,22 @@
     if (event.isComposing || composing || event.keyCode === 229) return;
     if (event.timeStamp - compositionEndedAt < 50) return;
     event.preventDefault();
+    // While an answer streams the text stays in the box, for when it is done.
+    if (answerStreaming()) return;
     const images = document.querySelector("#composer-attachments [data-attachment-id]");
     if (textarea.value.trim() || images) textarea.form.requestSubmit();
+  });
+
+  // The rename form: Enter during IME composition picks a candidate, Escape cancels.
+  document.addEventListener("keydown", (event) => {
+    if (event.target.id !== "rename-title") return;
+    if (event.key === "Enter" && (event.isComposing || event.keyCode === 229)) {
+      event.preventDefault();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      closeRename();
+    }
   });
 
   document.addEventListener("input", (event) => {
@@ -247,15 +323,58 @@
       event.preventDefault();
       setHeadMenu(false);
     } else if (key === "escape" && !event.shiftKey) {
-      const stop = document.querySelector(".stop-button");
-      if (stop && !$("#shortcuts")?.open) {
+      if (document.querySelector(".stop-button") && !$("#shortcuts")?.open) {
         event.preventDefault();
-        stop.click();
+        stopAll();
       }
     } else if (event.key === "?" && !typing(event.target)) {
       event.preventDefault();
       toggleShortcuts();
     }
+  });
+
+  // Stop every answer streaming in the conversation on screen, not only the first.
+  function stopAll() {
+    document.querySelectorAll("#messages .stop-button").forEach((button) => {
+      button.form.requestSubmit();
+    });
+  }
+
+  // --- Rename in place ---------------------------------------------------------------
+
+  function openRename() {
+    const form = $("#rename-form");
+    const title = $("#conversation-title");
+    if (!form || !title) return;
+    const input = form.querySelector("input[name=title]");
+    input.value = title.dataset.title || "";
+    title.hidden = true;
+    form.hidden = false;
+    input.focus();
+    input.select();
+  }
+
+  function closeRename() {
+    const form = $("#rename-form");
+    const title = $("#conversation-title");
+    if (form) form.hidden = true;
+    if (title) title.hidden = false;
+    const button = document.querySelector("[data-rename]");
+    const target = button && button.offsetParent ? button : $("[data-toggle-head-menu]");
+    if (target && target.offsetParent) target.focus();
+  }
+
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (event.detail.elt && event.detail.elt.id === "rename-form" && event.detail.successful) {
+      closeRename();
+    }
+  });
+
+  // A model change may make the last refusal moot ("does not accept images"): drop it.
+  document.addEventListener("change", (event) => {
+    if (event.target.id !== "composer-model") return;
+    const error = $("#composer-error");
+    if (error) error.replaceChildren();
   });
 
   // --- Copy buttons, sidebar, scrolling ----------------------------------------------
@@ -321,6 +440,20 @@
     }
     if (event.target.closest("[data-toggle-head-menu]")) {
       setHeadMenu(!document.body.classList.contains("head-menu-open"));
+      return;
+    }
+    if (event.target.closest(".stop-button")) {
+      event.preventDefault();
+      stopAll();
+      return;
+    }
+    if (event.target.closest("[data-rename]")) {
+      setHeadMenu(false, false);
+      openRename();
+      return;
+    }
+    if (event.target.closest("[data-cancel-rename]")) {
+      closeRename();
       return;
     }
     // A click outside the actions menu, or on an action in it, closes it.
@@ -401,6 +534,28 @@
     markActiveConversation();
   });
 
+  // On a phone the open drawer keeps Tab inside it: the chat behind is inert, and Tab
+  // past its last control would otherwise leave the page.
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Tab" || !drawerMode() || !document.body.classList.contains("sidebar-open")) {
+      return;
+    }
+    const sidebar = $("#sidebar");
+    const stops = [...sidebar.querySelectorAll("a[href], button, input, select, textarea, summary")]
+      .filter((element) => !element.disabled && element.offsetParent !== null);
+    if (!stops.length) return;
+    const first = stops[0];
+    const last = stops[stops.length - 1];
+    const inside = sidebar.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
+    }
+  });
+
   // The sidebar's language picker switches as soon as a language is chosen.
   document.addEventListener("change", (event) => {
     if (event.target.matches && event.target.matches("[data-submit-on-change]")) {
@@ -412,6 +567,7 @@
     tidySidebar();
     const textarea = $("#composer-text");
     if (textarea) resize(textarea);
+    updateSendState();
     if (!showLinkedMessage()) scrollToLatest();
   });
 })();

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conversations.tools.schema import strict_problems, validate
+from conversations.tools.schema import clamp, strict_problems, validate
 
 SCHEMA = {
     "type": "object",
@@ -123,3 +123,14 @@ def test_strict_problems_unsupported_and_non_strict_keywords():
 
 def test_strict_problems_root_must_be_object():
     assert "parameters: the root must be an object" in strict_problems({"type": "string"})
+
+
+def test_clamp_moves_named_numbers_to_the_nearest_bound():
+    names = frozenset({"count"})
+    assert clamp(VALID | {"count": 0}, SCHEMA, names)["count"] == 1
+    assert clamp(VALID | {"count": 99}, SCHEMA, names)["count"] == 10
+
+
+def test_clamp_leaves_unnamed_and_non_numbers_to_validate():
+    assert clamp(VALID | {"count": 0}, SCHEMA, frozenset())["count"] == 0
+    assert clamp(VALID | {"count": "5"}, SCHEMA, frozenset({"count"}))["count"] == "5"
