@@ -218,8 +218,11 @@ def verify(users: list[User], user_ids: dict[int, int]) -> dict:
                 or charged[0].output_tokens != answer.output_tokens
             ):
                 problems["usage_mismatch"].append(answer.pk)
+        # Titles are recorded but not counted against quotas.
         used = (
-            UsageRecord.objects.filter(user_id=owner).aggregate(total=Sum("total_tokens"))["total"]
+            UsageRecord.objects.filter(user_id=owner)
+            .exclude(purpose=UsageRecord.Purpose.TITLE)
+            .aggregate(total=Sum("total_tokens"))["total"]
             or 0
         )
         for reserved, counted in QuotaCounter.objects.filter(user_id=owner).values_list(
