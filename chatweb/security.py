@@ -1,16 +1,13 @@
-"""Security helpers: the CSP nonce for templates, and login throttling.
+"""Security helpers: the CSP nonce for templates, throttled sign-in forms, the Origin check.
 
-Login throttling counts failed sign-ins per (username, client IP) in Django's default
-cache, which is Redis when REDIS_URL is set, so every process shares the count. After
-LOGIN_THROTTLE_FAILURES failures within LOGIN_THROTTLE_MINUTES, that pair is refused
-with a clear message until the window ends, without checking the password at all, so a
-correct guess during the lock-out reveals nothing. A successful sign-in clears the count.
-The window is fixed: it starts at the first failure and is not extended by later ones.
+The sign-in forms count every attempt before checking its password
+(chatweb/login_throttle.py) and refuse one over the limit without checking it at all,
+so a correct guess during the lock-out reveals nothing. The address they count by is
+the one chatweb/clientaddress.py put in the ASGI scope, never a header the client wrote.
 """
 
 from __future__ import annotations
 
-import hashlib
 from urllib.parse import urlsplit
 
 from channels.security.websocket import WebsocketDenier
@@ -18,10 +15,11 @@ from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 from django.http import HttpRequest
 from django.http.request import split_domain_port, validate_host
 from django.utils.translation import gettext_lazy as _
+
+from chatweb.login_throttle import LoginThrottle
 
 __all__ = [
     "LoginThrottle",
@@ -37,48 +35,13 @@ def csp_nonce(request: HttpRequest) -> dict:
     return {"csp_nonce": getattr(request, "csp_nonce", "")}
 
 
-class LoginThrottle:
-    """Failed sign-ins for one (username, IP) pair, counted in the cache."""
-
-    def __init__(self, username: str, ip_address: str | None) -> None:
-        identity = f"{username.strip().casefold()}\0{ip_address or '-'}"
-        digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
-        self.key = f"login-failures:{digest}"
-
-    @property
-    def limit(self) -> int:
-        return settings.LOGIN_THROTTLE_FAILURES
-
-    @property
-    def window_seconds(self) -> int:
-        return settings.LOGIN_THROTTLE_MINUTES * 60
-
-    def failures(self) -> int:
-        return int(cache.get(self.key, 0))
-
-    def is_blocked(self) -> bool:
-        return self.failures() >= self.limit
-
-    def record_failure(self) -> int:
-        """Count one failure; the window starts at the first failure."""
-        cache.add(self.key, 0, timeout=self.window_seconds)
-        try:
-            return cache.incr(self.key)
-        except ValueError:  # expired between add and incr
-            cache.set(self.key, 1, timeout=self.window_seconds)
-            return 1
-
-    def reset(self) -> None:
-        cache.delete(self.key)
-
-
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The client's address (Daphne's --proxy-headers puts the forwarded one here)."""
+    """The client's address, as TrustedProxyAddress resolved it."""
     return request.META.get("REMOTE_ADDR") if request is not None else None
 
 
 class ThrottledLoginMixin:
-    """Refuse a (username, IP) pair that failed too often, before checking the password."""
+    """Count the attempt, then refuse it unchecked if its name or address tried too often."""
 
     error_messages = {
         **AuthenticationForm.error_messages,
@@ -89,21 +52,17 @@ class ThrottledLoginMixin:
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
+        if not username or not self.cleaned_data.get("password"):
+            return super().clean()  # nothing is checked, so nothing to count
         throttle = LoginThrottle(username, client_ip(self.request))
-        if username and throttle.is_blocked():
+        if not throttle.admit():
             raise forms.ValidationError(
                 self.error_messages["throttled"],
                 code="throttled",
                 params={"minutes": settings.LOGIN_THROTTLE_MINUTES},
             )
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError as error:
-            if username and getattr(error, "code", None) == "invalid_login":
-                throttle.record_failure()
-            raise
-        if username:
-            throttle.reset()
+        cleaned = super().clean()
+        throttle.succeeded()
         return cleaned
 
 

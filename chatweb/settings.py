@@ -34,8 +34,15 @@ DEVELOPMENT_SECRET_KEY = "chatweb-development-only-secret-key-never-use-in-produ
 SECRET_KEY = env_str("SECRET_KEY") or DEVELOPMENT_SECRET_KEY
 if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     raise EnvError("SECRET_KEY", "must be set to a long random value when DEBUG is off")
-if not DEBUG and len(SECRET_KEY) < 32:
-    raise EnvError("SECRET_KEY", "is too short: use at least 32 random characters")
+if not DEBUG and SECRET_KEY.startswith("change-me"):  # .env.example's placeholder
+    raise EnvError("SECRET_KEY", "is still the placeholder from .env.example")
+# Django's own bar (check --deploy's W009): 50+ characters, 5+ different ones.
+if not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    raise EnvError(
+        "SECRET_KEY",
+        "is too weak: use at least 50 random characters "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(50))')",
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -55,6 +62,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "conversations",
+    "chatweb",
+    "chatweb.sso",
 ]
 
 MIDDLEWARE = [
@@ -162,6 +171,20 @@ OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", schemes=("http", "https")) or (
 )
 if OPENAI_BASE_URL and not OPENAI_API_KEY:
     raise EnvError("OPENAI_API_KEY", "must be set when OPENAI_BASE_URL is set")
+# Without a key the app answers with the offline simulator. In development that is the
+# point; in production it would hand users canned answers charged to their quotas, so
+# with DEBUG off it has to be asked for by name (chatweb/checks.py says so in --deploy).
+GATEWAY = env_str("GATEWAY").lower()
+if GATEWAY not in ("", "simulator"):
+    raise EnvError("GATEWAY", f"expected 'simulator' or nothing, got {GATEWAY!r}")
+if GATEWAY == "simulator" and OPENAI_API_KEY:
+    raise EnvError("GATEWAY", "is 'simulator' but OPENAI_API_KEY is set: unset one of them")
+if not DEBUG and not OPENAI_API_KEY and GATEWAY != "simulator":
+    raise EnvError(
+        "OPENAI_API_KEY",
+        "must be set when DEBUG is off (or set GATEWAY=simulator to serve the offline "
+        "simulator's canned answers on purpose)",
+    )
 GATEWAY_CONNECT_TIMEOUT = env_float("GATEWAY_CONNECT_TIMEOUT", 10.0, minimum=0.1)
 GATEWAY_READ_TIMEOUT = env_float("GATEWAY_READ_TIMEOUT", 120.0, minimum=1.0)
 GATEWAY_MAX_RETRIES = env_int("GATEWAY_MAX_RETRIES", 2)
@@ -178,13 +201,37 @@ GATEWAY_OPENAI_OPTIONS = (
 )
 # Tokens per second of the embedded simulator (used only when OPENAI_API_KEY is unset).
 SIMULATOR_TOKENS_PER_SECOND = env_float("SIMULATOR_TOKENS_PER_SECOND", 40.0, minimum=1.0)
+# On SIGTERM a process takes no new turns and lets running answers finish for up to
+# this long before saving them as interrupted (chatweb/graceful.py); the container's
+# stop timeout must be longer (docker-compose.yml: stop_grace_period).
+SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 60.0)
 
 # --- Chat ------------------------------------------------------------------------------
 
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 32_000, minimum=1)
+# A conversation's instructions are sent with every turn, so they are capped too.
+CHAT_MAX_INSTRUCTIONS_CHARS = env_int("CHAT_MAX_INSTRUCTIONS_CHARS", 8_000, minimum=1)
 CHAT_MAX_CONCURRENT_GENERATIONS = env_int("CHAT_MAX_CONCURRENT_GENERATIONS", 3, minimum=1)
+# Frames one chat socket may send per second, and at once; more are dropped with a notice.
+CHAT_FRAMES_PER_SECOND = env_int("CHAT_FRAMES_PER_SECOND", 10, minimum=1)
+CHAT_FRAME_BURST = env_int("CHAT_FRAME_BURST", 30, minimum=1)
+# Bytes a chat socket may leave unread (queued in the server and its kernel) before it
+# is closed and the page reconnects; without it a client that stops reading grows the
+# process without limit.
+CHAT_SOCKET_BACKLOG_BYTES = env_int("CHAT_SOCKET_BACKLOG_BYTES", 4 * 1024 * 1024, minimum=65_536)
+# Turns (sends, edits, regenerations) one user may start per minute; admins can set
+# another number per user or group beside their token quotas.
+CHAT_TURNS_PER_MINUTE = env_int("CHAT_TURNS_PER_MINUTE", 20, minimum=1)
+# Requests a turn may send back with tool results before the app stops the model.
+CHAT_MAX_TOOL_ROUNDS = env_int("CHAT_MAX_TOOL_ROUNDS", 8, minimum=1)
 CHAT_MAX_IMAGE_BYTES = env_int("CHAT_MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1)
-CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
+# 16 MP is more than any model looks at (they scale images down to ~1-2 MP) and caps
+# what one decode costs: 64 MB for RGBA. A 154 KB PNG can claim 40 MP and cost 160 MB.
+CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 16_000_000, minimum=1)
+# Images one process decodes at once (uploads, thumbnails); the rest wait their turn.
+CHAT_IMAGE_DECODES = env_int("CHAT_IMAGE_DECODES", 2, minimum=1)
+# Images one user may upload per minute (across processes when Redis is the cache).
+CHAT_UPLOADS_PER_MINUTE = env_int("CHAT_UPLOADS_PER_MINUTE", 30, minimum=1)
 CHAT_MAX_IMAGES_PER_MESSAGE = env_int("CHAT_MAX_IMAGES_PER_MESSAGE", 4, minimum=1)
 # Deleting a user deletes their conversations and share links; when this is on, a frozen
 # copy of each conversation is kept for admin review (conversations/sharing.py).
@@ -195,6 +242,18 @@ RETAIN_DELETED_USER_CONVERSATIONS = env_bool("RETAIN_DELETED_USER_CONVERSATIONS"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat"
 LOGOUT_REDIRECT_URL = "login"
+# Single sign-on (chatweb/sso/): OIDC_PROVIDERS names the identity providers, each
+# configured by OIDC_<NAME>_* variables; PASSWORD_LOGIN=staff-only keeps passwords for
+# staff alone. README.md's "Single sign-on" section lists every variable.
+from chatweb.sso.config import providers_from_env, rules_from_env  # noqa: E402
+
+OIDC_PROVIDERS = providers_from_env()
+OIDC_RULES = rules_from_env()
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    # Loads sessions that began at a provider; signs no one in through authenticate().
+    "chatweb.sso.backend.ProviderBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -255,6 +314,8 @@ if env_bool("HTTPS", default=False):
     # only its owner can decide that, so it is opt-in (see SILENCED_SYSTEM_CHECKS below).
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    # The image's HEALTHCHECK (`python -m chatweb.healthprobe`) says X-Forwarded-Proto:
+    # https and names an allowed host, so it passes this redirect as a proxied request does.
     if not SECURE_HSTS_PRELOAD:
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
@@ -262,6 +323,8 @@ if env_bool("HTTPS", default=False):
 # style (htmx's indicator style is turned off in base.html), no eval (hx-on is not used),
 # nothing may frame the app. CSP Level 3 'self' also matches same-origin ws:/wss:.
 from csp.constants import NONCE, NONE, SELF  # noqa: E402
+
+from chatweb.sso.config import origin_of  # noqa: E402
 
 INSTALLED_APPS.append("csp")
 MIDDLEWARE.insert(
@@ -278,15 +341,22 @@ CONTENT_SECURITY_POLICY = {
         "font-src": [SELF],
         "connect-src": [SELF],
         "frame-ancestors": [NONE],
-        "form-action": [SELF],
+        # Signing out of a provider is a form post redirected to its end_session_endpoint,
+        # which a form-action without its origin would block.
+        "form-action": [SELF, *sorted({origin_of(p.issuer) for p in OIDC_PROVIDERS})],
         "base-uri": [NONE],
         "object-src": [NONE],
     },
 }
 
-# Login throttling: failures per (username, IP) within the window, in the default cache.
+# Login throttling (chatweb/login_throttle.py): attempts per (user name, address) and
+# failures per address across names within the window, in the default cache.
 LOGIN_THROTTLE_FAILURES = env_int("LOGIN_THROTTLE_FAILURES", 5, minimum=1)
+LOGIN_THROTTLE_ADDRESS_FAILURES = env_int("LOGIN_THROTTLE_ADDRESS_FAILURES", 20, minimum=1)
 LOGIN_THROTTLE_MINUTES = env_int("LOGIN_THROTTLE_MINUTES", 15, minimum=1)
+# How many reverse proxies in front of the app append to X-Forwarded-For; the client's
+# address is the entry that many from the end (chatweb/clientaddress.py). 0: the peer.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 if REDIS_URL:
     # Shared by every process, so a throttle cannot be dodged by reaching another one.
     CACHES = {
@@ -301,11 +371,25 @@ else:
 
 # --- Logging ---------------------------------------------------------------------------
 
+# Every line goes through one handler whose filter replaces the gateway key, whatever
+# its shape, in the message, its arguments and any traceback (chatweb/logredact.py).
+# Django's own loggers are routed there too instead of to their DEBUG-only console.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "chatweb.logredact.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

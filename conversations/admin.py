@@ -19,7 +19,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect
@@ -96,6 +96,8 @@ class ModelChoiceForm(forms.ModelForm):
             "context_mode",
             "context_window",
             "use_for_titles",
+            "groups",
+            "default_for_groups",
         )
         widgets = {"context_mode": forms.RadioSelect}
 
@@ -122,6 +124,19 @@ class ModelChoiceForm(forms.ModelForm):
             )
         return marked
 
+    def clean(self) -> dict:
+        """Refuse a group default the group may not use: its members would never get it."""
+        cleaned = super().clean()
+        allowed = set(cleaned.get("groups") or ())
+        outside = [g for g in cleaned.get("default_for_groups") or () if g not in allowed]
+        if allowed and outside:
+            self.add_error(
+                "default_for_groups",
+                gettext("Members of %(groups)s may not use this model; add them to its groups.")
+                % {"groups": ", ".join(sorted(group.name for group in outside))},
+            )
+        return cleaned
+
 
 @admin.register(ModelChoice)
 class ModelChoiceAdmin(admin.ModelAdmin):
@@ -137,8 +152,10 @@ class ModelChoiceAdmin(admin.ModelAdmin):
         "max_output",
         "prices",
         "gateway_status",
+        "open_to",
     )
     list_editable = ("position", "enabled")
+    filter_horizontal = ("groups", "default_for_groups")
     actions = ("mark_default", "check_against_gateway", "forget_lessons")
     change_form_template = "admin/conversations/modelchoice/change_form.html"
     readonly_fields = (
@@ -197,7 +214,16 @@ class ModelChoiceAdmin(admin.ModelAdmin):
             _("Prices per million tokens"),
             {"fields": ("price_input", "price_cached_input", "price_output")},
         ),
+        (_("Who may use it"), {"fields": ("groups", "default_for_groups")}),
     )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description=_("groups"))
+    def open_to(self, model: ModelChoice) -> str:
+        """Name the groups limited to this model, or say everyone may use it."""
+        return ", ".join(sorted(group.name for group in model.groups.all())) or gettext("everyone")
 
     @admin.display(description=_("capabilities"))
     def capabilities(self, model: ModelChoice) -> str:
@@ -349,14 +375,14 @@ class QuotaInline(admin.StackedInline):
     model = Quota
     max_num = 1
     verbose_name = verbose_name_plural = _("own token limits")
-    fields = ("tokens_per_day", "tokens_per_month")
+    fields = ("tokens_per_day", "tokens_per_month", "turns_per_minute")
 
 
 class GroupQuotaInline(admin.StackedInline):
     model = GroupQuota
     max_num = 1
     verbose_name = verbose_name_plural = _("token limits for members")
-    fields = ("tokens_per_day", "tokens_per_month")
+    fields = ("tokens_per_day", "tokens_per_month", "turns_per_minute")
 
 
 User = get_user_model()
@@ -416,14 +442,32 @@ class ChatGroupAdmin(GroupAdmin):
     """
 
     inlines = (*GroupAdmin.inlines, GroupQuotaInline)
+    readonly_fields = ("models_for_members",)
+
+    @admin.display(description=_("models members may use"))
+    def models_for_members(self, group: Group) -> str:
+        """List the enabled models open to the group, its default marked; set on each model."""
+        if group.pk is None:
+            return "-"
+        open_to_group = (
+            ModelChoice.objects.enabled().filter(Q(groups=None) | Q(groups=group)).distinct()
+        )
+        defaults = set(group.default_models.values_list("pk", flat=True))
+        names = [
+            gettext("%(model)s (default for members)") % {"model": model.label}
+            if model.pk in defaults
+            else model.label
+            for model in open_to_group
+        ]
+        return ", ".join(names) or "-"
 
 
 @admin.register(DefaultQuota)
 class DefaultQuotaAdmin(admin.ModelAdmin):
     """The one site-wide policy row: it can be edited, never duplicated or deleted."""
 
-    list_display = ("__str__", "tokens_per_day", "tokens_per_month")
-    fields = ("tokens_per_day", "tokens_per_month")
+    list_display = ("__str__", "tokens_per_day", "tokens_per_month", "turns_per_minute")
+    fields = ("tokens_per_day", "tokens_per_month", "turns_per_minute")
 
     def has_add_permission(self, request) -> bool:
         return super().has_add_permission(request) and not DefaultQuota.objects.exists()
@@ -460,7 +504,7 @@ class CreatedBetweenFilter(admin.ListFilter):
 
     def days(self) -> tuple[datetime.date | None, datetime.date | None]:
         try:
-            return tuple(
+            days = tuple(
                 datetime.date.fromisoformat(value)
                 if (value := self.used_parameters.get(name))
                 else None
@@ -468,6 +512,13 @@ class CreatedBetweenFilter(admin.ListFilter):
             )
         except ValueError as error:
             raise IncorrectLookupParameters(error) from error
+        # The report reaches a year back from the last day and a day past it; a date
+        # typed near year 1 or 9999 would take that arithmetic out of Python's range.
+        earliest = datetime.date.min + datetime.timedelta(days=LONGEST_CHART_DAYS + 1)
+        latest = datetime.date.max - datetime.timedelta(days=2)
+        if any(day and not earliest <= day <= latest for day in days):
+            raise IncorrectLookupParameters("date out of range")
+        return days
 
     def queryset(self, request, queryset):
         first, last = self.days()
@@ -627,16 +678,14 @@ class ReadOnlyExportAdmin(admin.ModelAdmin):
 class UsageRecordAdmin(ReadOnlyExportAdmin):
     """The usage report: records, totals per user and model, a daily chart, CSV."""
 
-    # Cached and reasoning tokens are in the detail view and the CSV; ten columns do
-    # not fit beside the filters.
+    # Cached and reasoning tokens are in the detail view and the CSV; the token counts
+    # share one column so the list fits beside the filters at 1280 px.
     list_display = (
         "created_at",
         "user",
-        "model_name",
+        "model_label",
         "purpose",
-        "input_tokens",
-        "output_tokens",
-        "total_tokens",
+        "tokens",
         "cost",
         "estimated",
     )
@@ -644,13 +693,27 @@ class UsageRecordAdmin(ReadOnlyExportAdmin):
         CreatedBetweenFilter,
         ("user", admin.RelatedOnlyFieldListFilter),
         GroupFilter,
-        "model_name",
+        ("model", admin.RelatedOnlyFieldListFilter),
         "purpose",
         "estimated",
     )
-    list_select_related = ("user",)
+    list_select_related = ("user", "model")
     search_fields = ("user__username", "model_name")
     list_per_page = 50
+
+    @admin.display(description=_("model"), ordering="model_name")
+    def model_label(self, record: UsageRecord) -> str:
+        """The catalogue's name for the model, its upstream id on hover."""
+        label = record.model.label if record.model else record.model_name
+        return format_html('<span title="{}">{}</span>', record.model_name, label)
+
+    @admin.display(description=_("tokens"), ordering="total_tokens")
+    def tokens(self, record: UsageRecord) -> str:
+        return gettext("%(total)s (%(input)s in · %(output)s out)") % {
+            "total": formats.number_format(record.total_tokens, force_grouping=True),
+            "input": formats.number_format(record.input_tokens, force_grouping=True),
+            "output": formats.number_format(record.output_tokens, force_grouping=True),
+        }
 
     def csv_response(self, queryset) -> HttpResponse:
         return csv_response(queryset)

@@ -8,8 +8,8 @@ class ConversationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.contrib.auth import get_user_model, user_logged_in
-        from django.db.models.signals import post_delete, post_save
+        from django.contrib.auth import get_user_model, user_logged_in, user_logged_out
+        from django.db.models.signals import post_delete, post_save, pre_save
 
         from conversations import access, attachments, preferences
         from conversations.models import Attachment
@@ -21,4 +21,10 @@ class ConversationsConfig(AppConfig):
         user_model = get_user_model()
         post_save.connect(access.revoke_on_deactivate, sender=user_model, dispatch_uid="revoke")
         post_delete.connect(access.revoke_on_delete, sender=user_model, dispatch_uid="revoke_del")
+        # A socket is authenticated once, when it opens: end it with its session.
+        user_logged_out.connect(access.end_session_on_logout, dispatch_uid="end_session")
+        pre_save.connect(access.note_password_change, sender=user_model, dispatch_uid="note_pw")
+        post_save.connect(
+            access.end_sessions_on_password_change, sender=user_model, dispatch_uid="end_pw"
+        )
         user_logged_in.connect(preferences.restore_language, dispatch_uid="restore_language")

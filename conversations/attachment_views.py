@@ -2,6 +2,10 @@
 
 Every image is served through `attachments.viewable`, and anything the user may not see
 is a 404, so an id tells a stranger nothing about whether it exists.
+
+The views are synchronous on purpose: uploads and thumbnails decode images, and Django
+runs a synchronous view in a thread, so a decode (bounded by `attachments.DECODES`)
+never blocks the event loop that streams answers.
 """
 
 from __future__ import annotations
@@ -33,6 +37,10 @@ def upload_attachment(request):
         return JsonResponse({"error": gettext("Choose an image to attach.")}, status=400)
     try:
         attachment = attachments.store_upload(user=request.user, uploaded_file=uploaded)
+    except attachments.UploadRateLimited as error:
+        response = JsonResponse({"error": error.user_message}, status=429)
+        response["Retry-After"] = str(error.retry_after)
+        return response
     except attachments.AttachmentError as error:
         return JsonResponse({"error": error.user_message}, status=400)
     return render(request, f"{PAGE}#attachment_preview", {"attachment": attachment})

@@ -4,17 +4,26 @@ An upload is checked with Pillow, never by the name or content type the browser 
 and stored under a random name (see `models.attachment_path`). It belongs to its
 uploader until a turn claims it for a message; from then on whoever may see the
 conversation may see the image. `can_view` is the one permission check.
+
+Decoding is what costs memory: a 154 KB PNG may claim 6,300 by 6,300 pixels and take
+160 MB once decoded. So the pixel count is read from the header before anything is
+decoded, every decode in the process waits for one of `CHAT_IMAGE_DECODES` slots
+(`DECODES`), and each user may upload `CHAT_UPLOADS_PER_MINUTE` images a minute. The
+views that decode are synchronous, so Django runs them in threads, off the event loop.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-from collections.abc import Collection, Iterable
+import threading
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
 from django.db import transaction
@@ -24,12 +33,17 @@ from django.utils.translation import gettext_lazy, ngettext
 from PIL import Image, ImageOps
 
 from conversations.models import Attachment, Conversation
+from conversations.params import parse_id
 
 __all__ = [
+    "DECODES",
     "EXTENSIONS",
     "AttachmentError",
+    "DecodeSlots",
     "ImageInfo",
+    "UploadRateLimited",
     "can_view",
+    "check_upload_rate",
     "claim",
     "delete_files",
     "delete_unsent",
@@ -58,6 +72,7 @@ DECODERS = ["PNG", "JPEG", "WEBP", "GIF"]
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 THUMBNAIL_SIZE = 320
 THUMBNAIL_TYPE = "image/webp"
+UPLOAD_WINDOW_SECONDS = 60
 
 NOT_AN_IMAGE = gettext_lazy("This file is not a PNG, JPEG, WebP or GIF image.")
 
@@ -68,6 +83,78 @@ class AttachmentError(Exception):
     def __init__(self, user_message: str) -> None:
         super().__init__(user_message)
         self.user_message = user_message
+
+
+class UploadRateLimited(AttachmentError):
+    """The user uploaded their images for this minute; `retry_after` is in seconds."""
+
+    def __init__(self, user_message: str, retry_after: int) -> None:
+        super().__init__(user_message)
+        self.retry_after = retry_after
+
+
+class DecodeSlots:
+    """Let at most `CHAT_IMAGE_DECODES` images be decoded at once in this process.
+
+    A semaphore that also counts who holds and who waits, so an operator (and a test)
+    can see the bound hold. The setting is read on each wait, so it can be changed in
+    tests without swapping the object under a running decode.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self.busy = 0
+        self.waiting = 0
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._condition:
+            self.waiting += 1
+            try:
+                self._condition.wait_for(lambda: self.busy < settings.CHAT_IMAGE_DECODES)
+            finally:
+                self.waiting -= 1
+            self.busy += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self.busy -= 1
+                self._condition.notify()
+
+
+DECODES = DecodeSlots()
+
+
+def upload_count_key(user) -> str:
+    return f"uploads:{user.pk}"
+
+
+def check_upload_rate(user) -> None:
+    """Count an upload of `user`'s; raise UploadRateLimited past the minute's allowance.
+
+    Every attempt counts, refused ones too: decoding a hostile file is the cost this
+    limits. The count lives in the cache (Redis, shared by every process, when REDIS_URL
+    is set) for a minute from the first upload; incrementing keeps that expiry.
+    """
+    limit = settings.CHAT_UPLOADS_PER_MINUTE
+    key = upload_count_key(user)
+    cache.add(key, 0, timeout=UPLOAD_WINDOW_SECONDS)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the window ended between add and incr
+        count = 1
+        cache.set(key, count, timeout=UPLOAD_WINDOW_SECONDS)
+    if count > limit:
+        raise UploadRateLimited(
+            ngettext(
+                "You can attach %(limit)d image a minute. Wait a minute, then attach it again.",
+                "You can attach %(limit)d images a minute. Wait a minute, then attach it again.",
+                limit,
+            )
+            % {"limit": limit},
+            UPLOAD_WINDOW_SECONDS,
+        )
 
 
 @dataclass(frozen=True)
@@ -117,12 +204,15 @@ def validate_image(uploaded_file) -> ImageInfo:
             image_format, (width, height) = image.format, image.size
             if width * height > settings.CHAT_MAX_IMAGE_PIXELS:
                 raise pixel_limit_error(width, height)
-            image.verify()
-        # verify() leaves the image unusable and does not decode pixel data; decoding
-        # the first frame is what catches a truncated JPEG.
-        uploaded_file.seek(0)
-        with Image.open(uploaded_file, formats=DECODERS) as image:
-            image.load()
+        with DECODES.held():
+            uploaded_file.seek(0)
+            with Image.open(uploaded_file, formats=DECODERS) as image:
+                image.verify()
+            # verify() leaves the image unusable and does not decode pixel data;
+            # decoding the first frame is what catches a truncated JPEG.
+            uploaded_file.seek(0)
+            with Image.open(uploaded_file, formats=DECODERS) as image:
+                image.load()
     except AttachmentError:
         raise
     except Image.DecompressionBombError:
@@ -159,7 +249,7 @@ def without_metadata(uploaded_file, info: ImageInfo):
         uploaded_file.seek(0)
         return uploaded_file, info.width, info.height
     uploaded_file.seek(0)
-    with Image.open(uploaded_file, formats=DECODERS) as image:
+    with DECODES.held(), Image.open(uploaded_file, formats=DECODERS) as image:
         upright = ImageOps.exif_transpose(image)
         if save_as == "JPEG" and upright.mode not in ("RGB", "L"):
             upright = upright.convert("RGB")
@@ -172,6 +262,7 @@ def without_metadata(uploaded_file, info: ImageInfo):
 
 def store_upload(*, user, uploaded_file) -> Attachment:
     """Validate and store an upload, without its metadata, as the user's unsent image."""
+    check_upload_rate(user)
     info = validate_image(uploaded_file)
     content, width, height = without_metadata(uploaded_file, info)
     attachment = Attachment(
@@ -197,9 +288,11 @@ def parse_ids(ids: Iterable[int | str]) -> list[int]:
     parsed: list[int] = []
     for raw in ids:
         try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise AttachmentError(_("An attached image is not valid; attach it again.")) from None
+            value = parse_id(raw)
+        except ValueError:
+            value = None
+        if value is None:
+            raise AttachmentError(_("An attached image is not valid; attach it again."))
         if value not in parsed:
             parsed.append(value)
     return parsed
@@ -294,7 +387,11 @@ def thumbnail_bytes(attachment: Attachment) -> tuple[str, bytes]:
     if storage.exists(name):
         with storage.open(name, "rb") as stored:
             return THUMBNAIL_TYPE, stored.read()
-    with storage.open(attachment.file.name, "rb") as original, Image.open(original) as image:
+    with (
+        DECODES.held(),
+        storage.open(attachment.file.name, "rb") as original,
+        Image.open(original) as image,
+    ):
         # A JPEG then decodes at a fraction of its size, which is all a thumbnail needs.
         image.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))
         # Phone photos are often stored sideways with an EXIF note to turn them.

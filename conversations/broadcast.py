@@ -11,6 +11,7 @@ Conversations are private to their owner, so every socket of a user joins one gr
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from channels.exceptions import ChannelFull
@@ -22,6 +23,8 @@ __all__ = [
     "branch_switched",
     "conversation_changed",
     "send_to_channel",
+    "session_ended",
+    "session_group",
     "turn_finished",
     "turn_started",
     "user_group",
@@ -31,6 +34,24 @@ __all__ = [
 def user_group(user_id: int) -> str:
     """Return the group every socket of this user joins."""
     return f"user-{user_id}"
+
+
+def session_group(session_key: str | None) -> str:
+    """Return the group of the sockets opened with this session ("" without one).
+
+    The key is a credential, so the group (a Redis key on the Redis layer) carries a
+    digest of it.
+    """
+    if not session_key:
+        return ""
+    return "session-" + hashlib.sha256(session_key.encode()).hexdigest()[:40]
+
+
+async def session_ended(*, session_key: str | None = None, user_id: int | None = None) -> None:
+    """Close the sockets of a session that signed out, or of every session of a user."""
+    group = session_group(session_key) if session_key else user_group(user_id)
+    if group:
+        await get_channel_layer().group_send(group, {"type": "chat.session_ended"})
 
 
 async def _group_send(user_id: int, event: dict) -> None:

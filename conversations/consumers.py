@@ -21,6 +21,7 @@ import logging
 from functools import cached_property
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils import translation
 from django.utils.translation import gettext
@@ -28,13 +29,25 @@ from django.utils.translation import gettext
 from conversations import broadcast, fragments, preferences, reads, turns
 from conversations.dbthreads import in_database_thread
 from conversations.live import Fragment, get_hub, spawn
+from conversations.params import clean_text, parse_id
 from conversations.plans import TurnOptions
+from conversations.shutdown import Restarting
+from conversations.socketlimits import BACKLOG_SCOPE_KEY, FrameBudget
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_ACCESS_REVOKED = 4403
-CLOSE_TOO_SLOW = 1013  # "try again later": the page reconnects and resyncs
+# The page reconnects and sends again. Not 1012 ("service restart"): Daphne's websocket
+# library refuses any server close code but 1000 and 3000-4999.
+CLOSE_RESTARTING = 4503
+# The page fell too far behind the fragments: it reconnects and resyncs.
+CLOSE_TOO_SLOW = 4408
+# More than CHAT_SOCKET_BACKLOG_BYTES left unread: the page reconnects and resyncs.
+CLOSE_BACKLOG = 4429
+# The session signed out or the password changed: the page reconnects, and a session
+# that no longer signs in is sent to the sign-in page (4401).
+CLOSE_SESSION_ENDED = 4440
 MAX_FRAME_CHARS = 200_000
 MAX_OUTBOX = 2_000
 
@@ -44,6 +57,9 @@ class Malformed(Exception):
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    # Set once the socket is being closed: nothing more is read or sent on it.
+    closing = False
+
     async def dispatch(self, message: dict) -> None:
         """Handle one event, in the language this socket opened with.
 
@@ -62,6 +78,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     @cached_property
     def language(self) -> str:
+        """The language this socket reads; live answers are rendered in it too."""
         return preferences.language_for_scope(self.scope)
 
     async def connect(self) -> None:
@@ -73,9 +90,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Answers this socket follows: message id -> last sequence number applied.
         self.following: dict[int, int] = {}
         self.remote: dict[int, str] = {}
+        # Messages on the page since the last transcript, so no event draws one twice.
+        self.drawn: set[int] = set()
         self.outbox: asyncio.Queue = asyncio.Queue()
+        self.outbox_bytes = 0
+        # Bytes ever handed to the server, and where the last transcript ends in that
+        # count: it is unread while queued here or while the server holds bytes before it.
+        self.sent_bytes = 0
+        self.transcript_end = 0
+        self.queued_transcript: str | None = None
+        self.frames = FrameBudget(settings.CHAT_FRAMES_PER_SECOND, settings.CHAT_FRAME_BURST)
+        self.throttled = False
+        self.session_group = broadcast.session_group(self.scope["session"].session_key)
         self.pump = asyncio.create_task(self.send_outbox())
         await self.channel_layer.group_add(broadcast.user_group(self.user.pk), self.channel_name)
+        if self.session_group:
+            await self.channel_layer.group_add(self.session_group, self.channel_name)
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
@@ -86,10 +116,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(
             broadcast.user_group(self.user.pk), self.channel_name
         )
+        if self.session_group:
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
 
     # --- Frames from the page -----------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if self.closing:
+            return
+        if not self.frames.take():
+            # One notice per flood: answering every dropped frame would feed the flood.
+            if not self.throttled:
+                self.throttled = True
+                text = gettext("Too many requests at once. Wait a moment and try again.")
+                await self.send(text_data=fragments.toast_html(text))
+            return
+        self.throttled = False
         try:
             frame = parse_frame(text_data)
             action = frame.get("action")
@@ -107,6 +153,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     options=turn_options(frame),
                 )
                 await self.redraw(plan.conversation_id)
+                await self.show_notices(plan.notices)
             elif action == "edit":
                 plan = await turns.edit(
                     user=self.user,
@@ -114,6 +161,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     text=text_field(frame, "text"),
                 )
                 await self.redraw(plan.conversation_id)
+                await self.show_notices(plan.notices)
             elif action == "branch":
                 conversation_id = await turns.switch_branch(
                     user=self.user, message_id=required_id(frame, "message")
@@ -127,15 +175,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 text_data=fragments.toast_html(gettext("That request could not be read."))
             )
         except turns.Refused as error:
-            html = fragments.composer_error_html(error.user_message)
+            restarting = isinstance(error, Restarting)
+            html = fragments.composer_error_html(error.user_message, retry=restarting)
             if isinstance(error, turns.ModelUnavailable):
                 # The picker offered a model that is gone: show what may be picked now.
-                html += await in_database_thread(fragments.model_picker_html)()
+                html += await in_database_thread(fragments.model_picker_html)(self.user)
             await self.send(text_data=html)
+            if restarting:
+                # This process is shutting down: the page reconnects, through the load
+                # balancer, to one that takes turns, and sends again.
+                await self.close(code=CLOSE_RESTARTING)
 
-    async def watch(self, conversation_id: int | None) -> None:
-        """Show `conversation_id`: resync its transcript and follow its live answers."""
+    async def watch(self, conversation_id: int | None, *, changed: bool = False) -> None:
+        """Show `conversation_id`: resync its transcript and follow its live answers.
+
+        A watch of the conversation on show whose transcript the page has not yet read
+        changes nothing, so repeating it does not queue another copy; `changed` (another
+        branch is on show) draws it again all the same.
+        """
+        showing = conversation_id is not None and conversation_id == self.conversation_id
+        if showing and not changed and self.transcript_unread():
+            return
         await self.unfollow_all()
+        self.forget_transcript()
         self.conversation_id = None
         if conversation_id is None:
             return
@@ -146,8 +208,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         self.conversation_id = conversation_id
+        self.drawn = {message.pk for message in view.messages}
         # Through the outbox, behind any fragment still queued, so none lands after it.
-        self.outbox.put_nowait(fragments.transcript_html(view, staff=self.user.is_staff))
+        self.queued_transcript = fragments.transcript_html(view, staff=self.user.is_staff)
+        self.queue(self.queued_transcript)
         for answer in view.streaming:
             await self.follow(answer.pk, answer.worker_channel)
 
@@ -163,6 +227,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if result.conversation.pk != self.conversation_id:
             await self.unfollow_all()
+            self.forget_transcript()
             self.conversation_id = result.conversation.pk
         # This tab draws the turn from the rows the send just wrote; other tabs read them.
         await self.show_new_turn(
@@ -174,10 +239,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         )
 
+    async def show_notices(self, notices: tuple[str, ...]) -> None:
+        """Say why a regeneration or an edit runs on another model than the chat's."""
+        if notices:
+            await self.send(text_data=fragments.composer_notices_html(list(notices)))
+
     async def redraw(self, conversation_id: int) -> None:
         """Draw the conversation's branch on show again (after an edit or a switch)."""
         if conversation_id == self.conversation_id:
-            await self.watch(conversation_id)
+            await self.watch(conversation_id, changed=True)
 
     # --- Events from the channel layer --------------------------------------------------
 
@@ -185,9 +255,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Another tab (maybe on another process) started a turn in this conversation."""
         if event["conversation_id"] != self.conversation_id:
             return
+        if event["answer_id"] in self.drawn:
+            return  # this socket drew it already (its own send, or a transcript since)
         if event["branched"]:
             if event["answer_id"] not in self.following:
-                await self.watch(self.conversation_id)
+                await self.watch(self.conversation_id, changed=True)
         else:
             await self.show_new_turn(event["user_message_id"], event["answer_id"])
 
@@ -195,6 +267,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """The account was deactivated or deleted: stop showing anything at once."""
         await self.unfollow_all()
         await self.close(code=CLOSE_ACCESS_REVOKED)
+
+    async def chat_session_ended(self, event: dict) -> None:
+        """The session signed out, or the password changed: stop at once, resync after."""
+        await self.unfollow_all()
+        await self.close(code=CLOSE_SESSION_ENDED)
 
     async def chat_branch_switched(self, event: dict) -> None:
         await self.redraw(event["conversation_id"])
@@ -243,14 +320,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         `known` are those messages as the send that created them returned them; without
         them (a turn another tab started) they are read from the database.
         """
-        if answer_id in self.following:
+        if answer_id in self.following or answer_id in self.drawn:
             return
         messages = known or await in_database_thread(reads.messages)(
             self.user, [user_message_id, answer_id]
         )
-        if not messages:
+        if not messages or answer_id in self.drawn:  # drawn while the read ran
             return
-        self.outbox.put_nowait(fragments.new_messages_html(messages, staff=self.user.is_staff))
+        self.drawn.update(message.pk for message in messages)
+        self.queue(fragments.new_messages_html(messages, staff=self.user.is_staff))
         answer = messages[-1]
         if answer.is_streaming:
             await self.follow(answer.pk, answer.worker_channel)
@@ -267,7 +345,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def request_remote(self, answer_id: int) -> None:
         await broadcast.send_to_channel(
             self.remote[answer_id],
-            watch_event("generation.watch", answer_id, self.channel_name),
+            watch_event("generation.watch", answer_id, self.channel_name, language=self.language),
         )
 
     async def unfollow_all(self) -> None:
@@ -296,7 +374,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.following[fragment.message_id] = fragment.seq
         if fragment.final:
             self.forget(fragment.message_id)
-        self.outbox.put_nowait(fragment.html)
+        self.queue(fragment.html_for(self.language))
         if self.outbox.qsize() > MAX_OUTBOX:
             # The browser cannot keep up; drop it, and it reconnects with a fresh snapshot.
             get_hub().detach(self)
@@ -306,11 +384,73 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def send_outbox(self) -> None:
         while True:
             html = await self.outbox.get()
+            self.outbox_bytes -= wire_size(html)
             await self.send(text_data=html)
+            if html is self.queued_transcript:
+                self.queued_transcript = None
+                self.transcript_end = self.sent_bytes
+
+    def queue(self, html: str) -> None:
+        """Queue HTML for the page behind everything queued before it."""
+        self.outbox_bytes += wire_size(html)
+        self.outbox.put_nowait(html)
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        """Send to the page, unless it has left too much unread: then close the socket.
+
+        A frame goes out whenever the page has caught up, however large, so the bound
+        is CHAT_SOCKET_BACKLOG_BYTES plus one frame.
+        """
+        if self.closing:
+            return
+        if self.unread_bytes() > settings.CHAT_SOCKET_BACKLOG_BYTES:
+            logger.warning("user %s left too much unread; closing the socket", self.user.pk)
+            await self.give_up_on_reader()
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        if text_data:
+            self.sent_bytes += wire_size(text_data)
+
+    def unread_bytes(self) -> int:
+        """Return the bytes queued for the page: in the outbox and, under Daphne, below."""
+        backlog = self.scope.get(BACKLOG_SCOPE_KEY)
+        return self.outbox_bytes + (backlog() if backlog else 0)
+
+    def forget_transcript(self) -> None:
+        """The page is about to show another conversation (or none)."""
+        self.drawn = set()
+        self.queued_transcript = None
+        self.transcript_end = 0
+
+    def transcript_unread(self) -> bool:
+        """True while the last transcript queued has not all reached the page."""
+        if self.queued_transcript is not None:
+            return True
+        backlog = self.scope.get(BACKLOG_SCOPE_KEY)
+        handed_over = self.sent_bytes - (backlog() if backlog else 0)
+        return self.transcript_end > handed_over
+
+    async def give_up_on_reader(self) -> None:
+        get_hub().detach(self)
+        self.following.clear()
+        while not self.outbox.empty():
+            self.outbox.get_nowait()
+        self.outbox_bytes = 0
+        await self.close(code=CLOSE_BACKLOG)
 
 
-def watch_event(kind: str, answer_id: int, reply_channel: str) -> dict:
-    return {"type": kind, "message_id": answer_id, "reply_channel": reply_channel}
+def wire_size(text: str) -> int:
+    """Return the bytes a text frame of `text` takes on the wire, header included."""
+    size = len(text.encode())
+    return size + (2 if size < 126 else 4 if size < 65_536 else 10)
+
+
+def watch_event(kind: str, answer_id: int, reply_channel: str, *, language: str = "") -> dict:
+    """Return a request to the process generating an answer; `language`: what we read."""
+    event = {"type": kind, "message_id": answer_id, "reply_channel": reply_channel}
+    if language:
+        event["language"] = language
+    return event
 
 
 def parse_frame(text_data: str | None) -> dict:
@@ -326,18 +466,10 @@ def parse_frame(text_data: str | None) -> dict:
 
 
 def optional_id(frame: dict, key: str) -> int | None:
-    value = frame.get(key)
-    if value in (None, ""):
-        return None
-    if isinstance(value, bool):
-        raise Malformed(f"{key} is not an id")
     try:
-        number = int(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
+        return parse_id(frame.get(key))
+    except ValueError:
         raise Malformed(f"{key} is not an id") from None
-    if number <= 0:
-        raise Malformed(f"{key} is not an id")
-    return number
 
 
 def required_id(frame: dict, key: str) -> int:
@@ -371,4 +503,4 @@ def text_field(frame: dict, key: str) -> str:
     value = frame.get(key, "")
     if not isinstance(value, str):
         raise Malformed(f"{key} is not text")
-    return value
+    return clean_text(value)

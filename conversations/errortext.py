@@ -52,6 +52,10 @@ STORED_ERRORS = (
     gettext_noop("Stopped."),
     gettext_noop("Something went wrong while generating this answer."),
     gettext_noop("The server restarted while this answer was being written."),
+    gettext_noop(
+        "Stopped: too little of your token quota is left to send the tool results back to "
+        "the model."
+    ),
 )
 
 BUSY = re.compile(r"The model service is busy right now\. Please try again in (\d+) seconds?\.")

@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 
 from conversations.answer import AnswerState
 from conversations.citations import number_citations
-from conversations.models import Conversation, Message, ModelChoice
+from conversations.models import Conversation, Message, ModelChoice, preferred
 from conversations.reads import TranscriptView
 from conversations.rendering import (
     is_web_url,
@@ -30,8 +30,10 @@ __all__ = [
     "bubble",
     "bubbles",
     "composer_error_html",
+    "composer_notices_html",
     "conversation_changed_html",
     "delta_html",
+    "has_code_buttons",
     "live_body_html",
     "live_extras",
     "message_html",
@@ -43,6 +45,9 @@ __all__ = [
 ]
 
 PAGE = "conversations/chat.html"
+
+# Rendered Markdown puts one in each code block; model text cannot (it is escaped).
+CODE_BUTTON_MARK = 'class="copy-button"'
 
 
 @dataclass(frozen=True)
@@ -125,8 +130,19 @@ def bubble(message: Message) -> Bubble:
     )
     body = render_markdown(text) if message.is_streaming else markdown_at_rest(text)
     # The HTML is cached for every reader: label its copy buttons in this reader's language.
-    body = relabel_copy_buttons(body, label=gettext("Copy"), aria_label=gettext("Copy code"))
-    return Bubble(message, body, extras)
+    return Bubble(message, label_code_buttons(body), extras)
+
+
+def label_code_buttons(rendered: str) -> str:
+    """Return rendered Markdown with its code copy buttons in the active language."""
+    if CODE_BUTTON_MARK not in rendered:
+        return rendered
+    return relabel_copy_buttons(rendered, label=gettext("Copy"), aria_label=gettext("Copy code"))
+
+
+def has_code_buttons(*rendered: str | None) -> bool:
+    """Return whether rendered Markdown has copy buttons, the only words it adds."""
+    return any(html and CODE_BUTTON_MARK in html for html in rendered)
 
 
 def bubbles(messages: list[Message]) -> list[Bubble]:
@@ -171,6 +187,7 @@ def transcript_html(view: TranscriptView, *, staff: bool = False) -> str:
 
 def live_body_html(message_id: int, blocks: str, tail: str, *, extras: Extras) -> str:
     """Return a streaming answer's whole body so far, replacing the page's copy."""
+    blocks, tail = label_code_buttons(blocks), label_code_buttons(tail)
     return render(
         "live_snapshot",
         {"message_id": message_id, "blocks": blocks, "tail": tail, "extras": extras, "oob": True},
@@ -181,6 +198,8 @@ def delta_html(
     message_id: int, appended: str, tail: str | None, *, extras: Extras | None = None
 ) -> str:
     """Return newly finished blocks to append, the open tail and changed extras."""
+    appended = label_code_buttons(appended)
+    tail = None if tail is None else label_code_buttons(tail)
     return render(
         "answer_delta",
         {"message_id": message_id, "appended": appended, "tail": tail, "extras": extras},
@@ -201,19 +220,30 @@ def turn_accepted_html(
     )
 
 
-def composer_error_html(text: str) -> str:
-    """Show why a message was not sent; the page puts the typed text back."""
-    return render("composer_error", {"error": text, "oob": True})
+def composer_error_html(text: str, *, retry: bool = False) -> str:
+    """Show why a message was not sent; the page puts the typed text back.
 
-
-def model_picker_html() -> str:
-    """Return the composer's model picker and options as the catalogue stands now.
-
-    Sent when a turn was refused for a model an admin turned off while the page was
-    open, so the picker stops offering it. Reads the catalogue: call off the event loop.
+    With `retry` (the process is shutting down) the page also sends it again once its
+    socket has reconnected.
     """
-    model = ModelChoice.objects.default()
-    context = {"models": list(ModelChoice.objects.enabled()), "selected_model": model}
+    return render("composer_error", {"error": text, "oob": True, "retry": retry})
+
+
+def composer_notices_html(notices: list[str]) -> str:
+    """Show notices about a turn that started (a regeneration, an edit) above the composer."""
+    return render("composer_error", {"notices": notices, "oob": True})
+
+
+def model_picker_html(user) -> str:
+    """Return the composer's model picker and options as the catalogue stands now for `user`.
+
+    Sent when a turn was refused for a model an admin turned off, or took from the
+    user's groups, while the page was open, so the picker stops offering it. Reads the
+    catalogue: call off the event loop.
+    """
+    models = list(ModelChoice.objects.usable_by(user))
+    model = preferred(models)
+    context = {"models": models, "selected_model": model}
     return render("model_picker", {**context, "oob": True}) + render(
         "composer_options", {"model": model or ModelChoice(), "oob": True}
     )

@@ -7,7 +7,8 @@ stream does. While it runs it
 - folds each gateway event into an `AnswerState`;
 - every ~50 ms renders what changed (finished Markdown blocks once, plus the open tail)
   and hands the fragment to local watchers directly and, coalesced to a few messages a
-  second, to watchers in other processes through the channel layer;
+  second, to watchers in other processes through the channel layer; a fragment with
+  words in it (notices, the final bubble) is rendered once per language read;
 - offers its text so far to the process's checkpoints, which write every running
   answer once a second in one transaction (see `checkpoints`);
 - at the end writes the answer once, publishes the final rendering and tells every
@@ -17,14 +18,18 @@ stream does. While it runs it
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from collections.abc import Callable
 from contextlib import aclosing
 from dataclasses import replace
 from functools import partial
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
+from django.utils import translation
 
 from conversations import broadcast, fragments, records
 from conversations.answer import AnswerState, Outcome
@@ -53,8 +58,17 @@ FLUSH_SECONDS = 0.05
 MAX_FLUSH_SECONDS = 0.15
 STREAMS_PER_FLUSH_STEP = 100
 REMOTE_FLUSH_SECONDS = 0.2
-MAX_TOOL_ROUNDS = 5
 FINAL_SAVE_RETRY_SECONDS = 0.5
+# Why a tool-calling answer ended early, stored in English (conversations/errortext.py).
+QUOTA_STOPPED_TOOLS = (
+    "Stopped: too little of your token quota is left to send the tool results back to the model."
+)
+
+
+# The words recovery uses for an answer its process left behind (conversations/errortext.py).
+INTERRUPTED_BY_SHUTDOWN = Outcome(
+    "interrupted", "The server restarted while this answer was being written.", "interrupted"
+)
 
 
 class InternalError(GatewayError):
@@ -68,13 +82,17 @@ class Generation:
         self.state = AnswerState()
         self.renderer = StreamingMarkdown()
         self.seq = 0
-        self.remote_watchers: set[str] = set()
+        # The language of the tab that started the turn; watchers may read others.
+        self.language = translation.get_language() or settings.LANGUAGE_CODE
+        # Watchers in other processes: reply channel -> the language they read.
+        self.remote_watchers: dict[str, str] = {}
         # The response this answer continued from: the plan's, until a replay drops it.
         self.previous_id = plan.previous_id
         self._hub = get_hub()
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task | None = None
         self._stop_requested = False
+        self._interrupted = False
         self._replay: list[dict] | None = None
         # Continue upstream with previous_response_id, unless the model replays or the
         # gateway lost the chain during this turn.
@@ -105,22 +123,45 @@ class Generation:
             self._stop_requested = True
             self._task.cancel()
 
-    def snapshot(self) -> Fragment:
-        """Return the body so far, for a watcher that attaches mid-stream."""
+    def interrupt(self) -> None:
+        """End the stream because this process is shutting down; the text so far is kept.
+
+        Called when a deploy's grace period runs out (conversations/shutdown.py): the
+        answer is saved as interrupted at once, not left for recovery to find 30 s later.
+        """
+        if not self._stop_requested:
+            self._interrupted = True
+            self.stop()
+
+    async def finished(self) -> None:
+        """Wait until the generation has ended and said so (its title included)."""
+        if self._task is not None:
+            await asyncio.wait([self._task])
+
+    def snapshot(self, language: str | None = None) -> Fragment:
+        """Return the body so far: for one watcher attaching mid-stream in `language`,
+        or, without one, for every watcher (when the answer starts again)."""
         self._flush()
-        html = fragments.live_body_html(
+        render = partial(
+            fragments.live_body_html,
             self.message_id,
             self.renderer.blocks_html(),
             self.renderer.tail_html(),
             extras=fragments.live_extras(self.state, answer_started=bool(self.state.text)),
         )
-        return Fragment(self.message_id, self.seq, html, snapshot=True)
+        if language is not None:
+            with translation.override(language):
+                return Fragment(self.message_id, self.seq, render(), snapshot=True)
+        html, translations = self._in_each_language(render)
+        return Fragment(self.message_id, self.seq, html, snapshot=True, translations=translations)
 
-    async def add_remote_watcher(self, channel: str) -> None:
+    async def add_remote_watcher(self, channel: str, *, language: str | None = None) -> None:
+        """Feed a watcher in another process, in its language (ours if it did not say)."""
+        language = language or self.language
         # Snapshot first: its flush must not reach the new watcher ahead of the snapshot.
-        snapshot = self.snapshot()
-        self.remote_watchers.add(channel)
-        await broadcast.send_to_channel(channel, live_fragment_event([snapshot]))
+        snapshot = self.snapshot(language)
+        self.remote_watchers[channel] = language
+        await broadcast.send_to_channel(channel, live_fragment_event([snapshot], language))
 
     # --- The stream ---------------------------------------------------------------------
 
@@ -132,7 +173,10 @@ class Generation:
                 # The process is shutting down: leave the checkpoint for recovery.
                 self._hub.unregister(self)
                 raise
-            self.state.cancel()
+            if self._interrupted and not self.state.finished:
+                self.state.outcome = INTERRUPTED_BY_SHUTDOWN
+            else:
+                self.state.cancel()
         except GatewayError as error:
             self.state.fail(error)
         except Exception:
@@ -154,14 +198,21 @@ class Generation:
             await self._turn(client)
 
     async def _turn(self, client) -> None:
-        """Stream the answer, running the tools it asks for, for a few rounds at most."""
+        """Stream the answer, running the tools it asks for, while rounds and quota allow.
+
+        Each request with tool results is billed for everything before it, so every
+        round is charged when it ends and the next one reserves from what is left: a
+        model that keeps calling tools gets ever smaller output caps and is stopped
+        when nothing is left. `CHAT_MAX_TOOL_ROUNDS` bounds the rounds whatever the quota.
+        """
         await self._respond(client, self._first_request)
         rounds = 0
+        most = settings.CHAT_MAX_TOOL_ROUNDS
         while calls := self.state.pending_calls:
-            if rounds == MAX_TOOL_ROUNDS:
+            if rounds >= most:
                 self.state.outcome = Outcome(
                     "incomplete",
-                    f"The model kept calling tools; stopped after {MAX_TOOL_ROUNDS} rounds.",
+                    f"The model kept calling tools; stopped after {most} rounds.",
                     "tool_rounds",
                 )
                 return
@@ -173,8 +224,31 @@ class Generation:
                 self.state.record_tool_call(call, result)
                 outputs.append(function_call_output(call.call_id, result.output))
             self._schedule_flush()
+            if not await self._hold_next_round(outputs):
+                self.state.outcome = Outcome("incomplete", QUOTA_STOPPED_TOOLS, "quota")
+                return
             self.state.next_round()
             await self._respond(client, partial(self._followup_request, outputs, asked_by))
+
+    async def _hold_next_round(self, outputs: list[dict]) -> bool:
+        """Charge the rounds so far and hold the next one's cost; False if the quota has
+        no room for it. The next request's output cap is what the new hold allows."""
+        if self.plan.reservation is None:
+            return True
+        hold = in_database_thread(records.hold_next_round)
+        following = await hold(
+            self.plan,
+            used_so_far=sum(usage.total_tokens for usage in self.state.all_usages),
+            input_estimate=next_round_input(self.plan, self.state, outputs),
+        )
+        if following is None:
+            # Every round so far is charged; the final save has nothing left to settle.
+            self.plan = replace(self.plan, reservation=None)
+            return False
+        self.plan = replace(
+            self.plan, reservation=following, max_output_tokens=following.max_output_tokens
+        )
+        return True
 
     async def _first_request(self) -> ResponseRequest:
         if self.previous_id:
@@ -322,13 +396,34 @@ class Generation:
             return
         self.seq += 1
         self._flushed_at = self._loop.time()
-        html = fragments.delta_html(
-            self.message_id,
-            update.appended_html,
-            update.tail_html if update.tail_changed else None,
-            extras=extras,
+        tail = update.tail_html if update.tail_changed else None
+        render = partial(
+            fragments.delta_html, self.message_id, update.appended_html, tail, extras=extras
         )
-        self._publish(Fragment(self.message_id, self.seq, html))
+        if extras is None and not fragments.has_code_buttons(update.appended_html, tail):
+            # Only Markdown, the same in every language: one render (the usual delta).
+            html, translations = render(), None
+        else:
+            html, translations = self._in_each_language(render)
+        self._publish(Fragment(self.message_id, self.seq, html, translations=translations))
+
+    def _in_each_language(self, render: Callable[[], str]) -> tuple[str, dict[str, str] | None]:
+        """Return `render()` in our language and, by language, in the others watchers read.
+
+        One render per language, not per watcher: usually every watcher reads ours.
+        """
+        with translation.override(self.language):
+            html = render()
+        others = self._hub.languages(self.message_id)
+        others.update(self.remote_watchers.values())
+        others.discard(self.language)
+        if not others:
+            return html, None
+        translations = {}
+        for language in others:
+            with translation.override(language):
+                translations[language] = render()
+        return html, translations
 
     def _publish(self, fragment: Fragment) -> None:
         self._hub.publish(fragment)
@@ -341,19 +436,22 @@ class Generation:
             self._remote_handle = self._loop.call_later(REMOTE_FLUSH_SECONDS, self._send_remote)
 
     def _send_remote(self) -> None:
-        """Send the fragments gathered for other processes as one message per watcher."""
+        """Send the fragments gathered for other processes as one message per watcher,
+        built once per language they read."""
         self._remote_handle = None
         if not self._remote_batch:
             return
-        event = live_fragment_event(self._remote_batch)
-        self._remote_batch = []
-        for channel in tuple(self.remote_watchers):
-            spawn(self._send_or_forget(channel, event))
+        batch, self._remote_batch = self._remote_batch, []
+        events: dict[str, dict] = {}
+        for channel, language in tuple(self.remote_watchers.items()):
+            if language not in events:
+                events[language] = live_fragment_event(batch, language)
+            spawn(self._send_or_forget(channel, events[language]))
 
     async def _send_or_forget(self, channel: str, event: dict) -> None:
         if not await broadcast.send_to_channel(channel, event):
             # A watcher that fell behind asks again and gets a fresh snapshot.
-            self.remote_watchers.discard(channel)
+            self.remote_watchers.pop(channel, None)
 
     # --- Persistence --------------------------------------------------------------------
 
@@ -392,13 +490,11 @@ class Generation:
                 self._hub.unregister(self)
                 return
         self.seq += 1
+        html, translations = self._in_each_language(
+            partial(fragments.message_html, message, staff=self.plan.owner_is_staff)
+        )
         self._publish(
-            Fragment(
-                self.message_id,
-                self.seq,
-                fragments.message_html(message, staff=self.plan.owner_is_staff),
-                final=True,
-            )
+            Fragment(self.message_id, self.seq, html, final=True, translations=translations)
         )
         self._hub.unregister(self)
         await broadcast.turn_finished(
@@ -493,6 +589,26 @@ def sends(request: ResponseRequest, param: str) -> bool:
     return param in body
 
 
+def next_round_input(plan: TurnPlan, state: AnswerState, outputs: list[dict]) -> int:
+    """Return what the request handing back `outputs` will be billed as input, at most.
+
+    It carries everything the last response was billed for, that response's own output
+    and the tool results. The first two are the gateway's own counts; the results are
+    counted at a token per UTF-8 byte, which no BPE tokenizer exceeds, so the hold is
+    never short. Without the gateway's counts, the turn's estimate and everything added
+    since stand in for them.
+    """
+    last = state.usage
+    if last is not None:
+        return last.input_tokens + last.output_tokens + utf8_bytes(outputs)
+    # The turn's output items so far end with these results.
+    return plan.input_estimate + utf8_bytes(state.replay_items)
+
+
+def utf8_bytes(items: list[dict]) -> int:
+    return len(json.dumps(items, ensure_ascii=False).encode())
+
+
 def run_tool_call(plan: TurnPlan, call):
     """Run one function call the model asked for, as the turn's user, never raising."""
     user = get_user_model().objects.get(pk=plan.user_id)
@@ -501,8 +617,9 @@ def run_tool_call(plan: TurnPlan, call):
     return run_call(call.name, call.arguments, context, tools=offered)
 
 
-def live_fragment_event(batch: list[Fragment]) -> dict:
-    """Return the channel-layer event that carries fragments to another process.
+def live_fragment_event(batch: list[Fragment], language: str) -> dict:
+    """Return the channel-layer event that carries fragments, in `language`, to another
+    process.
 
     Each fragment keeps its own sequence number, so a watcher that joined mid-batch
     skips what its snapshot already holds instead of taking the batch for a gap.
@@ -510,5 +627,5 @@ def live_fragment_event(batch: list[Fragment]) -> dict:
     return {
         "type": "live.fragment",
         "message_id": batch[0].message_id,
-        "fragments": [[f.seq, f.html, f.snapshot, f.final] for f in batch],
+        "fragments": [[f.seq, f.html_for(language), f.snapshot, f.final] for f in batch],
     }

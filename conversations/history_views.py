@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from conversations import exports, reads
 from conversations import search as finding
 from conversations.models import Conversation
+from conversations.params import query_text
 
 __all__ = ["export_account", "export_json", "export_markdown", "export_zip", "search"]
 
@@ -24,7 +25,7 @@ PAGE = "conversations/search.html"
 def search(request):
     """The search page; an htmx request gets only its results, for the chat's main panel."""
     context = {
-        "results": finding.search(request.user, request.GET.get("q", "")),
+        "results": finding.search(request.user, query_text(request, "q")),
         "limit": finding.LIMIT,
         "max_query_length": finding.MAX_QUERY_LENGTH,
         # Inside the chat page results open in place; on the plain page they are links.

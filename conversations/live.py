@@ -9,6 +9,11 @@ the hub listens on.
 Each fragment carries a sequence number. A watcher attaching mid-stream first receives
 a snapshot (the whole body so far, at sequence N) and then only fragments after N, so
 the page shows no gap and no duplicate.
+
+Each watcher reads its own language. The Markdown is the same for all of them, but the
+notices beside it ("Thinking…", "Searching the web…"), code copy buttons and the final
+bubble are words: a fragment that carries them is rendered once per language its
+watchers read, and each watcher takes its own.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import logging
 import weakref
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -46,16 +52,30 @@ def spawn(coroutine) -> asyncio.Task:
 
 @dataclass(frozen=True, slots=True)
 class Fragment:
-    """A piece of HTML for one answer, in the order the page must apply it."""
+    """A piece of HTML for one answer, in the order the page must apply it.
+
+    `html` is in the generation's language; `translations` holds the same fragment in
+    the other languages its watchers read, when its words differ (None when they do not,
+    the usual case: plain text deltas, or every watcher reading one language).
+    """
 
     message_id: int
     seq: int
     html: str
     snapshot: bool = False
     final: bool = False
+    translations: Mapping[str, str] | None = None
+
+    def html_for(self, language: str) -> str:
+        """Return the fragment as a watcher reading `language` should see it."""
+        if self.translations is None:
+            return self.html
+        return self.translations.get(language, self.html)
 
 
 class Watcher(Protocol):
+    language: str
+
     def deliver(self, fragment: Fragment) -> None:
         """Take a fragment without blocking the generation."""
 
@@ -68,6 +88,8 @@ class Hub:
         self.watchers: dict[int, set[Watcher]] = defaultdict(set)
         self.worker_channel: str = ""
         self._listener: asyncio.Task | None = None
+        # Set on SIGTERM (conversations/shutdown.py): running answers finish, no new ones start.
+        self.draining = False
 
     def register(self, generation: Generation) -> None:
         self.generations[generation.message_id] = generation
@@ -83,13 +105,17 @@ class Hub:
             return None
         # Snapshot first: its flush publishes to the existing watchers only, so the new
         # one cannot receive a delta ahead of the body it applies to.
-        snapshot = generation.snapshot()
+        snapshot = generation.snapshot(watcher.language)
         self.watchers[message_id].add(watcher)
         return snapshot
 
     def detach(self, watcher: Watcher) -> None:
         for watchers in self.watchers.values():
             watchers.discard(watcher)
+
+    def languages(self, message_id: int) -> set[str]:
+        """Return the languages the local watchers of an answer read."""
+        return {watcher.language for watcher in self.watchers.get(message_id, ())}
 
     def publish(self, fragment: Fragment) -> None:
         for watcher in tuple(self.watchers.get(fragment.message_id, ())):
@@ -122,9 +148,11 @@ class Hub:
             if event["type"] == "generation.stop":
                 generation.stop()
             elif event["type"] == "generation.watch":
-                await generation.add_remote_watcher(event["reply_channel"])
+                await generation.add_remote_watcher(
+                    event["reply_channel"], language=event.get("language")
+                )
             elif event["type"] == "generation.unwatch":
-                generation.remote_watchers.discard(event["reply_channel"])
+                generation.remote_watchers.pop(event["reply_channel"], None)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

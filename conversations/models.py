@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -20,6 +21,25 @@ class ModelChoiceQuerySet(models.QuerySet):
         """Return the model new conversations start on: the marked default, else the first."""
         enabled = self.enabled()
         return enabled.filter(is_default=True).first() or enabled.first()
+
+    def with_access(self, user) -> ModelChoiceQuerySet:
+        """Annotate whether `user` may use each entry (`usable`) and whether it is the
+        default of one of their groups (`group_default`), in the same query."""
+        defaults = ModelChoice.default_for_groups.through.objects.filter(
+            modelchoice=OuterRef("pk"), group__user=user
+        )
+        return self.annotate(
+            usable=ExpressionWrapper(open_to(user), output_field=BooleanField()),
+            group_default=Exists(defaults),
+        )
+
+    def usable_by(self, user) -> ModelChoiceQuerySet:
+        """Return the enabled entries `user` may use: open to everyone, or to a group of theirs."""
+        return self.enabled().with_access(user).filter(usable=True)
+
+    def default_for(self, user) -> ModelChoice | None:
+        """Return the model `user`'s new conversations start on (see `preferred`)."""
+        return preferred(self.usable_by(user))
 
 
 def default_context_mode() -> str:
@@ -153,6 +173,25 @@ class ModelChoice(models.Model):
         ),
     )
 
+    groups = models.ManyToManyField(
+        "auth.Group",
+        verbose_name=_("groups"),
+        blank=True,
+        related_name="usable_models",
+        help_text=_("Only members of these groups may use this model. Empty: everyone may."),
+    )
+    default_for_groups = models.ManyToManyField(
+        "auth.Group",
+        verbose_name=_("default for groups"),
+        blank=True,
+        related_name="default_models",
+        help_text=_(
+            "Members of these groups start new conversations on this model. A member of "
+            "several groups with defaults gets the one highest in the list of models "
+            "(lowest position, then label)."
+        ),
+    )
+
     objects = ModelChoiceQuerySet.as_manager()
 
     class Meta:
@@ -195,6 +234,36 @@ class ModelChoice(models.Model):
         if self.context_mode == self.ContextMode.REPLAY:
             return True
         return self.context_mode == self.ContextMode.AUTO and self.stateless_detected_at is not None
+
+
+def open_to(user) -> Q:
+    """Return the condition that a catalogue entry is open to `user`.
+
+    An entry limited to no group is open to everyone; one limited to groups is open to
+    their members. Subqueries rather than joins, so each entry appears once.
+    """
+    limits = ModelChoice.groups.through.objects.filter(modelchoice=OuterRef("pk"))
+    return ~Exists(limits) | Exists(limits.filter(group__user=user))
+
+
+def preferred(models) -> ModelChoice | None:
+    """Return the default among `models` (annotated by `with_access`), or None.
+
+    A default of one of the user's groups comes first, then the site's default, then
+    the catalogue's order: so a member of several groups with defaults gets the one
+    highest in the list, whatever order the groups were joined in.
+    """
+    return min(
+        models,
+        key=lambda model: (
+            not model.group_default,
+            not model.is_default,
+            model.position,
+            model.label,
+            model.pk,
+        ),
+        default=None,
+    )
 
 
 class ConversationQuerySet(models.QuerySet):
@@ -517,7 +586,11 @@ class UsageRecord(models.Model):
 
 
 class QuotaLimits(models.Model):
-    """Token limits per day and per month; empty means "ask the next level", 0 blocks."""
+    """Token limits per day and per month; empty means "ask the next level", 0 blocks.
+
+    Turns per minute resolve the same way, with the CHAT_TURNS_PER_MINUTE setting as
+    the last level.
+    """
 
     tokens_per_day = models.PositiveBigIntegerField(
         verbose_name=_("tokens per day"),
@@ -530,6 +603,13 @@ class QuotaLimits(models.Model):
         null=True,
         blank=True,
         help_text=_("Empty: fall back to the next level. 0: blocked."),
+    )
+    turns_per_minute = models.PositiveIntegerField(
+        verbose_name=_("messages per minute"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Empty: fall back to the next level, then to the site's setting."),
     )
 
     class Meta:
@@ -618,6 +698,31 @@ class QuotaCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.period} from {self.starts_on}"
+
+
+class TurnGate(models.Model):
+    """The row every turn start of a user locks, and when their recent turns started.
+
+    Locking it first makes a user's turn starts take turns, so the concurrency cap and
+    the rate limit count every turn started before; see conversations/quotas.py.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="turn_gate",
+    )
+    # POSIX times of the turns started in the last minute, oldest first.
+    recent_starts = models.JSONField(verbose_name=_("recent turn starts"), default=list)
+
+    class Meta:
+        verbose_name = _("turn gate")
+        verbose_name_plural = _("turn gates")
+
+    def __str__(self) -> str:
+        return str(self.user)
 
 
 # --- Sharing and review ---

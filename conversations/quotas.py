@@ -30,6 +30,17 @@ else the most generous value among their groups, else the site-wide default, els
 limit. An empty value falls back to the next level; 0 blocks. Among several groups the
 most generous wins because membership grants access: joining a group should never
 lower what someone could already do.
+
+A turn that calls tools sends several requests, each billed for everything before it.
+Each round is charged as it ends and the next one reserves from what is left
+(`reserve_next_round`), so a model that keeps calling tools gets ever smaller output
+caps and is stopped when nothing is left, instead of every round getting the first
+round's cap.
+
+Turns per minute resolve the same way, with `CHAT_TURNS_PER_MINUTE` as the last level.
+Every turn start takes a lock on the user's `TurnGate` row (`count_turn_start`) before
+it counts anything, so parallel sends are checked one after another: the rate limit
+and the concurrency cap hold however many arrive at once.
 """
 
 from __future__ import annotations
@@ -44,19 +55,24 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from conversations.models import DefaultQuota, GroupQuota, Quota, QuotaCounter
+from conversations.models import DefaultQuota, GroupQuota, Quota, QuotaCounter, TurnGate
 from conversations.periods import DAY, MONTH, Window, current_windows
 
 __all__ = [
     "MIN_OUTPUT_TOKENS",
     "Limit",
     "PeriodStatus",
+    "Policy",
     "QuotaExceeded",
     "Reservation",
+    "TurnRateExceeded",
     "charge",
+    "count_turn_start",
     "effective_limits",
+    "policy_for",
     "release",
     "reserve",
+    "reserve_next_round",
     "settle",
     "status",
 ]
@@ -67,6 +83,8 @@ MIN_OUTPUT_TOKENS = 16
 # Each lost race means another reservation won, so this bound is only ever reached
 # under pathological contention; the send is then refused rather than spinning.
 RESERVE_ATTEMPTS = 20
+# The window of the turn rate limit.
+RATE_WINDOW_SECONDS = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +132,9 @@ class Reservation:
 
     `max_output_tokens` is the output cap to send to the gateway: the caller's cap,
     lowered to what the quota still allows (None when neither sets one).
+    `asked_output_tokens` is the caller's cap itself, which the turn's next round asks
+    for again; `already_used` is what its earlier rounds were charged, which settling
+    the turn's total leaves out.
     """
 
     user_id: int
@@ -121,6 +142,8 @@ class Reservation:
     amount: int
     max_output_tokens: int | None
     is_open: bool = True
+    asked_output_tokens: int | None = None
+    already_used: int = 0
 
 
 class QuotaExceeded(Exception):
@@ -181,15 +204,56 @@ def describe_reset(period: str, resets_at: datetime.datetime) -> str:
     return _("on %(day)s %(when)s") % {"day": day, "when": when}
 
 
+class TurnRateExceeded(Exception):
+    """The user started too many turns in the last minute; `user_message` says so."""
+
+    def __init__(self, *, count: int) -> None:
+        self.count = count
+        super().__init__(self.user_message)
+
+    @property
+    def user_message(self) -> str:
+        return ngettext(
+            "You have sent %(count)d message in the last minute; wait a moment.",
+            "You have sent %(count)d messages in the last minute; wait a moment.",
+            self.count,
+        ) % {"count": self.count}
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The limit rows that apply to one user, read once per turn start (three queries)."""
+
+    own: Quota | None
+    groups: list[GroupQuota]
+    default: DefaultQuota | None
+
+    def limits(self) -> dict[str, Limit]:
+        return {
+            period: resolve_limit(field, self.own, self.groups, self.default)
+            for period, field in ((DAY, "tokens_per_day"), (MONTH, "tokens_per_month"))
+        }
+
+    @property
+    def turns_per_minute(self) -> int:
+        """Return the user's turn rate: own, most generous group, default, else the setting."""
+        found = resolve_limit("turns_per_minute", self.own, self.groups, self.default)
+        return found.tokens if found.tokens is not None else settings.CHAT_TURNS_PER_MINUTE
+
+
+def policy_for(user) -> Policy:
+    """Return the limit rows of `user` (a user or their id)."""
+    user_id = getattr(user, "pk", user)
+    return Policy(
+        own=Quota.objects.filter(user_id=user_id).first(),
+        groups=list(GroupQuota.objects.filter(group__user=user_id).select_related("group")),
+        default=DefaultQuota.objects.filter(pk=1).first(),
+    )
+
+
 def effective_limits(user) -> dict[str, Limit]:
     """Return the user's limit per period: own, else most generous group, else default."""
-    own = Quota.objects.filter(user=user).first()
-    groups = list(GroupQuota.objects.filter(group__user=user).select_related("group"))
-    default = DefaultQuota.objects.filter(pk=1).first()
-    limits = {}
-    for period, field in ((DAY, "tokens_per_day"), (MONTH, "tokens_per_month")):
-        limits[period] = resolve_limit(field, own, groups, default)
-    return limits
+    return policy_for(user).limits()
 
 
 def resolve_limit(field: str, own, groups: list[GroupQuota], default) -> Limit:
@@ -210,21 +274,27 @@ def reserve(
     input_estimate: int,
     max_output_tokens: int | None,
     now: datetime.datetime | None = None,
+    policy: Policy | None = None,
 ) -> Reservation:
     """Hold input_estimate plus an output cap for a turn, or raise QuotaExceeded.
 
-    The output cap is lowered to what the tightest limit leaves after the input; a cap
-    below MIN_OUTPUT_TOKENS refuses the turn. Users without limits always pass.
+    `user` is a user or their id; `policy` their limit rows, if the caller read them
+    already. The output cap is lowered to what the tightest limit leaves after the
+    input; a cap below MIN_OUTPUT_TOKENS refuses the turn. Users without limits always
+    pass.
     """
+    user_id = getattr(user, "pk", user)
     windows = current_windows(now)
-    limits = effective_limits(user)
-    counters = counters_for(user.pk, windows)
+    limits = (policy or policy_for(user_id)).limits()
+    counters = counters_for(user_id, windows)
     ids = tuple(counters[window.period].pk for window in windows)
     caps = [limits[window.period].tokens for window in windows]
     if all(cap is None for cap in caps):
         amount = input_estimate + (max_output_tokens or 0)
         hold(ids, caps, amount)
-        return Reservation(user.pk, ids, amount, max_output_tokens)
+        return Reservation(
+            user_id, ids, amount, max_output_tokens, asked_output_tokens=max_output_tokens
+        )
     limited = [window for window in windows if limits[window.period].tokens is not None]
     for _attempt in range(RESERVE_ATTEMPTS):
         tightest = min(limited, key=lambda w: room(counters[w.period], limits[w.period].tokens))
@@ -236,8 +306,8 @@ def reserve(
             break
         amount = input_estimate + output
         if hold(ids, caps, amount):
-            return Reservation(user.pk, ids, amount, output)
-        counters = counter_rows(user.pk, windows)
+            return Reservation(user_id, ids, amount, output, asked_output_tokens=max_output_tokens)
+        counters = counter_rows(user_id, windows)
     raise QuotaExceeded(
         period=tightest.period,
         limit=limits[tightest.period].tokens,
@@ -250,20 +320,68 @@ def reserve(
 def settle(reservation: Reservation, *, total_tokens: int) -> None:
     """Replace the held tokens with the tokens the turn really used.
 
-    Call once when the turn ends with usage (complete, cut off, stopped after output,
-    or with an estimate when the stream died). Real usage may exceed the hold; the next
-    reservation then sees the overrun. A second call does nothing.
+    `total_tokens` is what the whole turn used so far; what its earlier rounds were
+    charged already (`already_used`) is left out. Call once when the turn ends with
+    usage (complete, cut off, stopped after output, or with an estimate when the stream
+    died). Real usage may exceed the hold; the next reservation then sees the overrun.
+    A second call does nothing.
     """
     if not reservation.is_open:
         return
     reservation.is_open = False
+    spent = max(total_tokens - reservation.already_used, 0)
     # Both rows or neither; inside a turn's transaction no savepoint is needed, since
     # nothing here is undone on its own.
     with transaction.atomic(savepoint=False):
         for counter_id in reservation.counter_ids:
             QuotaCounter.objects.filter(pk=counter_id).update(
-                used=F("used") + total_tokens, reserved=F("reserved") - reservation.amount
+                used=F("used") + spent, reserved=F("reserved") - reservation.amount
             )
+
+
+def reserve_next_round(
+    reservation: Reservation,
+    *,
+    used_so_far: int,
+    input_estimate: int,
+    now: datetime.datetime | None = None,
+) -> Reservation:
+    """Charge a tool-calling turn's rounds so far and hold its next round, or raise
+    QuotaExceeded (the rounds so far are charged all the same).
+
+    The next round asks for the turn's original output cap again, lowered to what is
+    left after everything used and held, this turn's earlier rounds included.
+    `reservation` is closed; the caller keeps the one returned.
+    """
+    settle(reservation, total_tokens=used_so_far)
+    following = reserve(
+        user=reservation.user_id,
+        input_estimate=input_estimate,
+        max_output_tokens=reservation.asked_output_tokens,
+        now=now,
+    )
+    following.already_used = used_so_far
+    return following
+
+
+def count_turn_start(user_id: int, policy: Policy, *, now: datetime.datetime | None = None) -> None:
+    """Lock the user's turn gate, refuse a turn over the rate, else count this one.
+
+    The lock is held until the turn's transaction ends, so every check made after it in
+    that transaction (the rate here, the concurrency cap in `records`) sees every turn
+    started before and none can start beside it. A refused turn rolls its count back.
+    """
+    moment = (now or timezone.now()).timestamp()
+    gate = TurnGate.objects.select_for_update().filter(user_id=user_id).first()
+    if gate is None:
+        # ON CONFLICT DO NOTHING: two first turns of a user race harmlessly.
+        TurnGate.objects.bulk_create([TurnGate(user_id=user_id)], ignore_conflicts=True)
+        gate = TurnGate.objects.select_for_update().get(user_id=user_id)
+    recent = [at for at in gate.recent_starts if moment - at < RATE_WINDOW_SECONDS]
+    if len(recent) >= policy.turns_per_minute:
+        raise TurnRateExceeded(count=len(recent))
+    gate.recent_starts = [*recent, moment]
+    gate.save(update_fields=["recent_starts"])
 
 
 def release(reservation: Reservation) -> None:

@@ -8,7 +8,7 @@ nobody watches a "generating" bubble that will never finish.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
@@ -205,6 +205,9 @@ def after_cursor(conversations, cursor: str):
         pk = int(pk)
     except ValueError:
         return conversations.none()
+    if timezone.is_naive(moment):
+        # The page sends back the aware stamp it was given; a hand-made one is read as UTC.
+        moment = timezone.make_aware(moment, UTC)
     return conversations.filter(Q(updated_at__lt=moment) | Q(updated_at=moment, pk__lt=pk))
 
 
@@ -229,5 +232,6 @@ def archived(user) -> list[Conversation]:
     )
 
 
-def model_choices() -> list[ModelChoice]:
-    return list(ModelChoice.objects.enabled())
+def model_choices(user) -> list[ModelChoice]:
+    """Return the models `user` may pick, ready for `preferred` to find their default."""
+    return list(ModelChoice.objects.usable_by(user))

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import prefetch_related_objects
+from django.db.models import Q, prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,7 +25,14 @@ from conversations.answer import AnswerState
 from conversations.gateway.errors import ModelNotFoundError
 from conversations.gateway.request import assistant_message, user_message
 from conversations.gateway.response import Usage
-from conversations.models import Attachment, Conversation, Message, ModelChoice, UsageRecord
+from conversations.models import (
+    Attachment,
+    Conversation,
+    Message,
+    ModelChoice,
+    UsageRecord,
+    preferred,
+)
 from conversations.plans import (
     SUMMARY_MODES,
     TurnOptions,
@@ -115,18 +122,20 @@ def prepare_send(
 ) -> SendResult:
     """Check the input, save the user's message and an empty answer, and plan the request."""
     text = checked_text(text, images=bool(options.attachment_ids))
+    if instructions is not None:
+        instructions = checked_instructions(instructions)
     with transaction.atomic():
         created = conversation_id is None
         if created:
             conversation = Conversation(owner=user)
         else:
             conversation = owned_conversation(user, conversation_id)
-        check_concurrency(user, conversation)
-        model, notices = choose_model(conversation, model_id)
+        policy = admit_turn(user, conversation)
+        model, notices = choose_model(user, conversation, model_id)
         conversation.model = model
         changed = ["model"]
         if instructions is not None:
-            conversation.instructions = instructions.strip()
+            conversation.instructions = instructions
             changed.append("instructions")
         if created:
             # The messages need the row; the answer's own update then sets the leaf.
@@ -146,7 +155,14 @@ def prepare_send(
         )
         attach_images(user, question, model, options.attachment_ids)
         plan, answer = start_answer(
-            user, conversation, [*branch, question], model, worker_channel, options, changed
+            user,
+            conversation,
+            [*branch, question],
+            model,
+            worker_channel,
+            options,
+            changed,
+            policy=policy,
         )
     # The branch on show ends at the parent, so nothing else hangs below it yet.
     question.siblings = [question.pk]
@@ -181,11 +197,17 @@ def prepare_regenerate(
         if old.is_streaming:
             raise Refused(_("This answer is still being generated."))
         conversation = owned_conversation(user, old.conversation_id)
-        check_concurrency(user, conversation)
-        model, notices = choose_model(conversation, model_id)
+        policy = admit_turn(user, conversation)
+        model, notices = choose_model(user, conversation, model_id)
         question = old.parent
         plan, _answer = start_answer(
-            user, conversation, branch_ending_at(question), model, worker_channel, options
+            user,
+            conversation,
+            branch_ending_at(question),
+            model,
+            worker_channel,
+            options,
+            policy=policy,
         )
     return replace(plan, notices=tuple(notices))
 
@@ -208,14 +230,20 @@ def prepare_edit(
         images = list(old.attachments.all())
         text = checked_text(text, images=bool(images))
         conversation = owned_conversation(user, old.conversation_id)
-        check_concurrency(user, conversation)
-        model, notices = choose_model(conversation, None)
+        policy = admit_turn(user, conversation)
+        model, notices = choose_model(user, conversation, None)
         question = Message.objects.create(
             conversation=conversation, parent=old.parent, role=Message.Role.USER, text=text
         )
         carry_images(question, images, model)
         plan, _answer = start_answer(
-            user, conversation, branch_ending_at(question), model, worker_channel, options
+            user,
+            conversation,
+            branch_ending_at(question),
+            model,
+            worker_channel,
+            options,
+            policy=policy,
         )
     return replace(plan, user_message_id=question.pk, notices=tuple(notices))
 
@@ -238,25 +266,24 @@ def start_answer(
     worker_channel,
     options,
     changed: Sequence[str] = (),
+    *,
+    policy: quotas.Policy | None = None,
 ) -> tuple[TurnPlan, Message]:
     """Hold the quota, create the empty answer to the last message of `branch`, show it.
 
     The conversation is written once, here: its new leaf and activity time, together
-    with the `changed` fields the caller set (model, instructions).
+    with the `changed` fields the caller set (model, instructions). `policy` is the
+    user's limit rows, read by `admit_turn`.
     """
     estimate = estimate_input(conversation, branch)
-    reservation = hold_quota(user, estimate, model.max_output_tokens)
+    reservation = hold_quota(user, estimate, model.max_output_tokens, policy)
     answer = new_answer(
         conversation,
         branch[-1],
         model,
         worker_channel,
         options,
-        quota_hold={
-            "counter_ids": list(reservation.counter_ids),
-            "amount": reservation.amount,
-            "input_estimate": estimate,
-        },
+        quota_hold=held(reservation, estimate),
     )
     conversation.current_leaf = answer
     conversation.updated_at = timezone.now()
@@ -298,6 +325,25 @@ def checked_text(text: str, *, images: bool) -> str:
     return text
 
 
+def checked_instructions(instructions: str) -> str:
+    """Return the instructions stripped, or refuse them when longer than the setting.
+
+    They go to the model with every turn of the conversation, so an unbounded text would
+    cost its length in tokens each time.
+    """
+    instructions = instructions.strip()
+    limit = settings.CHAT_MAX_INSTRUCTIONS_CHARS
+    if len(instructions) > limit:
+        raise Refused(
+            _(
+                "These instructions are %(length)s characters long; the limit is %(limit)s. "
+                "Shorten them and send again."
+            )
+            % {"length": f"{len(instructions):,}", "limit": f"{limit:,}"}
+        )
+    return instructions
+
+
 def owned_conversation(user, conversation_id: int) -> Conversation:
     """Return the user's conversation, locked for this transaction, or refuse."""
     conversation = (
@@ -320,7 +366,9 @@ def owned_message(user, message_id: int, *, role: str | None = None) -> Message:
     return message
 
 
-def hold_quota(user, input_estimate: int, max_output_tokens: int | None):
+def hold_quota(
+    user, input_estimate: int, max_output_tokens: int | None, policy: quotas.Policy | None = None
+):
     """Hold the turn's worst case on the user's quota, or refuse it before any request.
 
     Runs inside the turn's transaction: if the turn is refused later, the hold goes too.
@@ -328,10 +376,47 @@ def hold_quota(user, input_estimate: int, max_output_tokens: int | None):
     """
     try:
         return quotas.reserve(
-            user=user, input_estimate=input_estimate, max_output_tokens=max_output_tokens
+            user=user,
+            input_estimate=input_estimate,
+            max_output_tokens=max_output_tokens,
+            policy=policy,
         )
     except quotas.QuotaExceeded as error:
         raise Refused(error.user_message) from None
+
+
+def held(reservation: quotas.Reservation, input_estimate: int) -> dict:
+    """Return what an answer row keeps of its hold, for recovery if its process dies."""
+    return {
+        "counter_ids": list(reservation.counter_ids),
+        "amount": reservation.amount,
+        "input_estimate": input_estimate,
+    }
+
+
+def hold_next_round(
+    plan: TurnPlan, *, used_so_far: int, input_estimate: int
+) -> quotas.Reservation | None:
+    """Charge a tool-calling turn's rounds so far and hold its next round's cost.
+
+    Return the next round's reservation, or None when the quota has no room left for
+    it; the rounds so far are charged either way. One short transaction, which also
+    moves the answer row's hold along, so recovery gives back the right amount if the
+    process dies. `plan.reservation` is left open until this commits: if the database
+    fails here, the final save still settles it.
+    """
+    current = replace(plan.reservation)
+    with transaction.atomic():
+        try:
+            following = quotas.reserve_next_round(
+                current, used_so_far=used_so_far, input_estimate=input_estimate
+            )
+        except quotas.QuotaExceeded:
+            following = None
+        Message.objects.filter(pk=plan.answer_id, status=Message.Status.STREAMING).update(
+            quota_hold=held(following, input_estimate) if following else {}
+        )
+    return following
 
 
 def branch_ending_at(message: Message) -> list[Message]:
@@ -425,13 +510,21 @@ def new_answer(
     )
 
 
-def check_concurrency(user, conversation: Conversation) -> None:
-    """Refuse a turn while the conversation has an answer streaming, or the user too many.
+def admit_turn(user, conversation: Conversation) -> quotas.Policy:
+    """Refuse a turn over the user's rate, while the conversation has an answer
+    streaming, or while the user has too many; return the user's limit rows.
 
     Two answers streaming into one conversation would hang the second question below an
     unfinished answer; the page blocks Send meanwhile, this covers other tabs and races.
-    One query finds both.
+    The user's turn gate is locked first (`quotas.count_turn_start`), so parallel sends
+    are counted one after another: without it, twenty at once all saw nothing streaming.
+    One query then finds what is streaming.
     """
+    policy = quotas.policy_for(user)
+    try:
+        quotas.count_turn_start(user.pk, policy)
+    except quotas.TurnRateExceeded as error:
+        raise Refused(error.user_message) from None
     streaming = list(
         Message.objects.filter(
             conversation__owner=user,
@@ -458,38 +551,57 @@ def check_concurrency(user, conversation: Conversation) -> None:
             )
             % {"running": running, "limit": limit}
         )
+    return policy
 
 
-def choose_model(conversation: Conversation, model_id: int | None) -> tuple[ModelChoice, list]:
+def choose_model(
+    user, conversation: Conversation, model_id: int | None
+) -> tuple[ModelChoice, list]:
     """Return the model for this turn, and notices to show when it had to change.
 
-    A model the page asked for by id that is now disabled or gone refuses the turn
-    (`ModelUnavailable`) rather than answering with another model the person did not
-    pick; only a turn that names no model (an edit) falls back to the default.
+    A model the page asked for by id that is now disabled, gone, or not open to the
+    user's groups refuses the turn (`ModelUnavailable`) rather than answering with
+    another model the person did not pick; only a turn that names no model (an edit)
+    falls back to the user's default. A conversation whose model the user can no longer
+    use continues on another one, with a notice saying so.
+
+    One query: the entries named (by the page and by the conversation) and every entry
+    the user may use, each marked with what the user may do with it.
     """
-    enabled = ModelChoice.objects.enabled()
+    named = [pk for pk in (model_id, conversation.model_id) if pk is not None]
+    candidates = list(
+        ModelChoice.objects.with_access(user).filter(Q(pk__in=named) | Q(enabled=True, usable=True))
+    )
+    by_id = {model.pk: model for model in candidates}
+    usable = [model for model in candidates if model.enabled and model.usable]
+    current = by_id.get(conversation.model_id)
     if model_id is not None:
-        chosen = ModelChoice.objects.filter(pk=model_id).first()
-        if chosen is not None and chosen.enabled:
-            return chosen, []
-        if chosen is not None:
+        chosen = by_id.get(model_id)
+        if chosen is None:
+            raise ModelUnavailable(_("That model is no longer available; pick another model."))
+        if not chosen.enabled:
             raise ModelUnavailable(
                 _("%(model)s was turned off by an administrator; pick another model.")
                 % {"model": chosen.label}
             )
-        raise ModelUnavailable(_("That model is no longer available; pick another model."))
-    if conversation.model is not None and conversation.model.enabled:
-        return conversation.model, []
-    default = enabled.default()
-    if default is None:
-        raise Refused(_("No models are available. Ask an administrator to enable one."))
+        if not chosen.usable:
+            raise ModelUnavailable(
+                _("%(model)s is not available to you; pick another model.")
+                % {"model": chosen.label}
+            )
+    elif current in usable:
+        chosen = current
+    else:
+        chosen = preferred(usable)
+        if chosen is None:
+            raise Refused(_("No models are available. Ask an administrator to enable one."))
     notices = []
-    if conversation.model is not None and not conversation.model.enabled:
+    if current is not None and current not in usable and chosen != current:
         notices.append(
             _("%(old)s is no longer available; this conversation continues on %(new)s.")
-            % {"old": conversation.model.label, "new": default.label}
+            % {"old": current.label, "new": chosen.label}
         )
-    return default, notices
+    return chosen, notices
 
 
 def build_plan(

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from conversations import attachments, fragments, reads, sharing
 from conversations.attachment_views import image_headers
 from conversations.models import ShareLink, SharingPolicy, TranscriptAccess
+from conversations.params import form_text, is_share_token
 
 PAGE = "conversations/shares.html"
 TRANSCRIPT = "conversations/transcript.html"
@@ -58,8 +59,8 @@ def share_conversation(request, pk: int):
     try:
         created = sharing.create_link(
             conversation=conversation,
-            visibility=request.POST.get("visibility", ""),
-            expires=request.POST.get("expires", ""),
+            visibility=form_text(request, "visibility"),
+            expires=form_text(request, "expires"),
         )
     except sharing.SharingError as error:
         context = dialog_context(conversation, error=error.user_message)
@@ -129,6 +130,8 @@ def with_link(view):
     @wraps(view)
     def wrapped(request, token: str, **kwargs):
         try:
+            if not is_share_token(token):
+                raise sharing.LinkUnavailable
             link = sharing.open_link(token, request.user)
         except sharing.LinkUnavailable:
             response = unavailable(request)

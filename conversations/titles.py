@@ -85,9 +85,11 @@ def title_model() -> ModelChoice | None:
 
     Cheapest by input plus output price, ties by catalogue position. A reasoning model
     is chosen only when no other candidate is enabled: it would think before writing
-    six words, at many times the cost.
+    six words, at many times the cost. A model the gateway does not know is passed over.
     """
-    enabled = list(ModelChoice.objects.enabled())
+    # Any enabled model, whoever owns the conversation: the app writes titles, the user
+    # picks no model for them, so the groups a model is limited to do not apply here.
+    enabled = [m for m in ModelChoice.objects.enabled() if m.unknown_to_gateway_at is None]
     candidates = [model for model in enabled if model.use_for_titles] or enabled
     return min(
         candidates,

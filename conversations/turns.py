@@ -13,6 +13,7 @@ from conversations.generation import Generation
 from conversations.live import get_hub
 from conversations.plans import TurnOptions, TurnPlan
 from conversations.records import ModelUnavailable, Refused, SendResult
+from conversations.shutdown import refuse_while_draining
 
 __all__ = ["ModelUnavailable", "Refused", "edit", "regenerate", "send", "stop", "switch_branch"]
 
@@ -27,6 +28,7 @@ async def send(
     options: TurnOptions = TurnOptions(),  # noqa: B008 - frozen, so sharing it is safe
 ) -> SendResult:
     """Save the user's message, start generating the answer, and tell the other tabs."""
+    refuse_while_draining()
     worker_channel = await get_hub().ensure_worker_channel()
     result = await in_database_thread(records.prepare_send)(
         user=user,
@@ -50,6 +52,7 @@ async def regenerate(
     options: TurnOptions = TurnOptions(),  # noqa: B008
 ) -> TurnPlan:
     """Answer the question of answer `message_id` again, as a new branch."""
+    refuse_while_draining()
     worker_channel = await get_hub().ensure_worker_channel()
     plan = await in_database_thread(records.prepare_regenerate)(
         user=user,
@@ -64,6 +67,7 @@ async def regenerate(
 
 async def edit(*, user, message_id: int, text: str) -> TurnPlan:
     """Ask an edited version of question `message_id`, as a new branch."""
+    refuse_while_draining()
     worker_channel = await get_hub().ensure_worker_channel()
     plan = await in_database_thread(records.prepare_edit)(
         user=user, message_id=message_id, text=text, worker_channel=worker_channel

@@ -14,24 +14,26 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations import broadcast, fragments, reads
-from conversations.models import Conversation, ModelChoice
+from conversations.models import Conversation, ModelChoice, preferred
+from conversations.params import form_text, query_id, query_text
 
 PAGE = "conversations/chat.html"
 
 
 def chat_context(request, view: reads.TranscriptView | None) -> dict:
     conversation = view.conversation if view else None
-    models = reads.model_choices()
-    selected = None
-    if conversation and conversation.model and conversation.model.enabled:
-        selected = conversation.model
+    models = reads.model_choices(request.user)
+    # A conversation on a model the user can no longer use shows their default; the
+    # next turn then says the conversation continues there (records.choose_model).
+    selected = next((m for m in models if conversation and m.pk == conversation.model_id), None)
     return {
         "conversation": conversation,
         "items": fragments.bubbles(view.messages) if view else [],
         "view": view,
         "models": models,
-        "selected_model": selected or ModelChoice.objects.default(),
+        "selected_model": selected or preferred(models),
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "max_instructions_chars": settings.CHAT_MAX_INSTRUCTIONS_CHARS,
         "active_id": conversation.pk if conversation else None,
     }
 
@@ -61,7 +63,7 @@ def chat(request):
 
 @require_GET
 def conversation(request, pk: int):
-    view = reads.transcript(request.user, pk, around=int_param(request, "m"))
+    view = reads.transcript(request.user, pk, around=query_id(request, "m"))
     if view is None:
         raise Http404("No such conversation.")
     return render_chat(request, view)
@@ -70,24 +72,19 @@ def conversation(request, pk: int):
 @require_GET
 def earlier_messages(request, pk: int):
     """The page of messages before the first one shown, replacing the button that asked."""
-    view = reads.transcript(request.user, pk, before=int_param(request, "before"))
+    view = reads.transcript(request.user, pk, before=query_id(request, "before"))
     if view is None:
         raise Http404("No such conversation.")
     context = {"items": fragments.bubbles(view.messages), "conversation": view.conversation}
     return render(request, f"{PAGE}#earlier_messages", {**context, "view": view})
 
 
-def int_param(request, name: str) -> int | None:
-    try:
-        return int(request.GET.get(name, ""))
-    except ValueError:
-        return None
-
-
 @require_GET
 def composer_options(request):
     """The composer's per-model choices (effort, thinking, web search) for the picked model."""
-    model = ModelChoice.objects.enabled().filter(pk=request.GET.get("model") or 0).first()
+    model_id = query_id(request, "model")
+    usable = ModelChoice.objects.usable_by(request.user)
+    model = usable.filter(pk=model_id).first() if model_id else None
     return render(request, f"{PAGE}#composer_options", {"model": model or ModelChoice()})
 
 
@@ -96,8 +93,8 @@ def sidebar(request):
     """The next page of the sidebar, loaded when its end scrolls into view."""
     page = reads.sidebar(
         request.user,
-        cursor=request.GET.get("cursor", ""),
-        continues_group=request.GET.get("group", ""),
+        cursor=query_text(request, "cursor"),
+        continues_group=query_text(request, "group"),
     )
     return render(
         request, f"{PAGE}#sidebar_page", {"page": page, "continues_page": True, "active_id": None}
@@ -148,7 +145,7 @@ def rename_conversation(request, pk: int):
     found = reads.conversation(request.user, pk)
     if found is None:
         raise Http404("No such conversation.")
-    title = " ".join(request.POST.get("title", "").split())
+    title = " ".join(form_text(request, "title").split())
     if not title:
         return HttpResponse(status=400)
     found.title = title[:200]

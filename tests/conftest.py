@@ -95,3 +95,10 @@ def close_database_connections(django_db_setup, django_db_blocker) -> Iterator[N
         for connection in connections.all(initialized_only=True):
             if connection.settings_dict["OPTIONS"].get("pool"):
                 connection.close_pool()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Keep what the attack tests observed, for docs/reliability.md."""
+    from tests.support import attacks
+
+    attacks.write()

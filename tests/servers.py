@@ -58,9 +58,11 @@ class Server:
             self.process.wait()
 
 
-def start_server(log_dir: Path, *, extra_env: dict[str, str] | None = None) -> Server:
-    """Start Daphne on a free port and wait until /healthz answers 200."""
-    port = free_port()
+def start_server(
+    log_dir: Path, *, extra_env: dict[str, str] | None = None, port: int | None = None
+) -> Server:
+    """Start Daphne on `port` (a free one by default) and wait until /healthz answers 200."""
+    port = port or free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",

@@ -7,8 +7,16 @@ finders so browser tests need no collectstatic.
 import os
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-" + "x" * 40)
-
-from chatweb.settings import *  # noqa: F403
+# No gateway key with DEBUG off is refused unless the simulator is asked for by name.
+# Only for reading the settings: servers the suite starts with a key must not inherit it.
+_asked_for_simulator = not os.environ.get("OPENAI_API_KEY") and "GATEWAY" not in os.environ
+if _asked_for_simulator:
+    os.environ["GATEWAY"] = "simulator"
+try:
+    from chatweb.settings import *  # noqa: F403
+finally:
+    if _asked_for_simulator:
+        del os.environ["GATEWAY"]
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
@@ -17,3 +25,6 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Test databases reuse user ids after a rollback, and the cache outlives each test: the
+# per-user upload count would carry over from test to test. Its own tests set a limit.
+CHAT_UPLOADS_PER_MINUTE = 1_000_000

@@ -6,21 +6,24 @@ import io
 import os
 import re
 import struct
+import threading
 import time
 import zlib
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import Client, override_settings
 from django.utils import timezone
 from django.utils.crypto import get_random_string
 from PIL import Image
 
 from conversations import attachments
-from conversations.attachments import AttachmentError
+from conversations.attachments import AttachmentError, upload_count_key
 from conversations.models import Attachment, Conversation, Message
+from tests.support import attacks
 
 NOT_AN_IMAGE = "This file is not a PNG, JPEG, WebP or GIF image."
 SVG = (
@@ -181,10 +184,182 @@ def test_validate_refuses_image_over_pixel_limit_naming_it():
 def test_validate_refuses_bomb_dimensions_before_decoding(width, height):
     started = time.monotonic()
 
-    with pytest.raises(AttachmentError, match="the limit is 40,000,000 pixels"):
+    with pytest.raises(AttachmentError, match="the limit is 16,000,000 pixels"):
         attachments.validate_image(upload(png_header_only(width, height)))
 
     assert time.monotonic() - started < 1
+
+
+def png_of_zeros(width: int, height: int) -> bytes:
+    """Return a valid RGBA PNG of transparent pixels, compressed row by row.
+
+    Built without holding the image: the file is small, its pixels are not.
+    """
+    packer = zlib.compressobj(9)
+    row = b"\0" * (1 + 4 * width)  # filter byte, then RGBA
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", data)
+        + (png_chunk(b"IEND", b""))
+    )
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data)
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+@pytest.fixture(scope="module")
+def issue_bomb() -> bytes:
+    """The PNG from issue #17: about 154 KB, 6,300 by 6,300 RGBA, 160 MB decoded."""
+    return png_of_zeros(6300, 6300)
+
+
+@pytest.fixture
+def decodes(monkeypatch):
+    """Count Pillow's decodes (ImageFile.load) as they happen; they still happen."""
+    from PIL import ImageFile
+
+    counter = DecodeCounter(ImageFile.ImageFile.load)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda image: counter.load(image))
+    return counter
+
+
+class DecodeCounter:
+    """Wrap Pillow's decode: count calls and how many run at once, optionally hold them."""
+
+    def __init__(self, original) -> None:
+        self.original = original
+        self.lock = threading.Lock()
+        self.calls = 0
+        self.running = 0
+        self.most_running = 0
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def load(self, image):
+        with self.lock:
+            self.calls += 1
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            self.gate.wait(timeout=30)
+            return self.original(image)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_issue_bomb_is_small_on_disk_and_huge_when_decoded(issue_bomb):
+    assert len(issue_bomb) < 200_000
+    with Image.open(io.BytesIO(issue_bomb)) as image:
+        assert (image.size, image.mode) == ((6300, 6300), "RGBA")
+
+
+def test_upload_of_issue_bomb_is_refused_by_its_header_without_decoding(
+    client, user, issue_bomb, decodes
+):
+    client.force_login(user)
+
+    response = client.post("/attachments/", {"file": upload(issue_bomb)})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "This image is 6300 × 6300 pixels; the limit is 16,000,000 pixels."  # noqa: RUF001
+    }
+    assert decodes.calls == 0
+    assert not Attachment.objects.exists()
+    attacks.record(
+        "a 154 KB PNG of 6,300 by 6,300 RGBA uploaded (a decompression bomb)",
+        before="decoded (~160 MB each); 12 in parallel took Daphne from 1.0 to 2.3 GB",
+        observed=f"refused from its header, {decodes.calls} decodes",
+    )
+
+
+def test_accepted_upload_is_decoded_inside_a_slot(client, user, decodes):
+    client.force_login(user)
+
+    assert client.post("/attachments/", {"file": upload(image_bytes())}).status_code == 200
+
+    assert decodes.calls >= 1
+    assert attachments.DECODES.busy == 0
+
+
+def wait_until(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.01)
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(CHAT_IMAGE_DECODES=2)
+def test_parallel_uploads_decode_at_most_two_images_at_once(user, decodes):
+    uploads = 6
+    client = Client()
+    client.force_login(user)
+    statuses: list[int] = []
+
+    def post() -> None:
+        try:
+            statuses.append(
+                client.post("/attachments/", {"file": upload(image_bytes())}).status_code
+            )
+        finally:
+            connections.close_all()
+
+    decodes.gate.clear()  # every decode waits here until all uploads have arrived
+    threads = [threading.Thread(target=post) for _ in range(uploads)]
+    for thread in threads:
+        thread.start()
+    slots = attachments.DECODES
+    wait_until(lambda: slots.busy == 2 and slots.waiting == uploads - 2)
+    held_while_all_waited = decodes.running
+    decodes.gate.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert held_while_all_waited == 2
+    assert decodes.most_running == 2
+    assert statuses == [200] * uploads
+    assert Attachment.objects.filter(owner=user).count() == uploads
+
+
+@override_settings(CHAT_UPLOADS_PER_MINUTE=3)
+def test_uploads_past_the_per_minute_limit_are_429_with_a_message(client, user, other_user):
+    cache.delete_many([upload_count_key(user), upload_count_key(other_user)])
+    client.force_login(user)
+    for _ in range(3):
+        assert client.post("/attachments/", {"file": upload(image_bytes())}).status_code == 200
+
+    refused = client.post("/attachments/", {"file": upload(image_bytes())})
+
+    assert refused.status_code == 429
+    assert refused.json() == {
+        "error": "You can attach 3 images a minute. Wait a minute, then attach it again."
+    }
+    assert refused["Retry-After"] == "60"
+    assert Attachment.objects.filter(owner=user).count() == 3
+    attacks.record(
+        "uploads past the per-minute limit",
+        before="no limit",
+        observed=f"HTTP {refused.status_code} after 3, Retry-After {refused['Retry-After']}",
+    )
+
+
+@override_settings(CHAT_UPLOADS_PER_MINUTE=1)
+def test_upload_limit_is_per_user_and_counts_refused_files(client, user, other_user):
+    cache.delete_many([upload_count_key(user), upload_count_key(other_user)])
+    client.force_login(user)
+    assert client.post("/attachments/", {"file": upload(SVG, "x.svg")}).status_code == 400
+
+    assert client.post("/attachments/", {"file": upload(image_bytes())}).status_code == 429
+    client.force_login(other_user)
+    assert client.post("/attachments/", {"file": upload(image_bytes())}).status_code == 200
 
 
 # --- Upload ------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def test_review_shows_what_the_gateway_said_beside_the_error(reviewer, failed):
     url = reverse("admin:conversations_reviewedconversation_change", args=[failed.pk])
     page = reviewer.get(url).content.decode()
     assert "This model is not available on the model service." in page
-    assert "The model service said:" in page
+    assert "What the model service said" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; Invalid model name" in page
     assert "<script>alert(1)" not in page
 

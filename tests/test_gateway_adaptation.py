@@ -112,8 +112,8 @@ async def test_staff_see_what_the_gateway_said_users_see_a_sentence(gateway, use
     for_staff = await bubble_html(failed, staff=True)
 
     assert failed.error_detail
-    assert "The model service said:" not in for_user
-    assert "The model service said:" in for_staff
+    assert "What the model service said" not in for_user
+    assert "What the model service said" in for_staff
     assert "HTTP 404" in for_staff
 
 

@@ -269,13 +269,16 @@ def test_i18n_error_pages_render_without_a_request():
     from django.template.loader import render_to_string
 
     with translation.override("zh-hans"):
-        pages = [render_to_string(name) for name in ("403.html", "404.html", "500.html")]
+        pages = [
+            render_to_string(name) for name in ("400.html", "403.html", "404.html", "500.html")
+        ]
 
-    assert ["你无法打开此页面" in pages[0], "页面不存在" in pages[1], "出错了" in pages[2]] == [
-        True,
-        True,
-        True,
-    ]
+    assert [
+        "地址不正确" in pages[0],
+        "你无法打开此页面" in pages[1],
+        "页面不存在" in pages[2],
+        "出错了" in pages[3],
+    ] == [True, True, True, True]
     assert not any(english_leftovers(html) for html in pages)
 
 

@@ -187,6 +187,45 @@ def test_release_gives_the_hold_back(user):
     assert (counter(user).used, counter(user).reserved) == (0, 0)
 
 
+def test_next_round_charges_the_rounds_so_far_and_gets_what_is_left(user):
+    limit(user, day=1_000)
+    first = quotas.reserve(user=user, input_estimate=100, max_output_tokens=500)
+
+    second = quotas.reserve_next_round(first, used_so_far=250, input_estimate=300)
+
+    assert second.max_output_tokens == 1_000 - 250 - 300
+    assert (counter(user).used, counter(user).reserved) == (250, 300 + 450)
+
+
+def test_next_round_asks_for_the_first_rounds_cap_again(user):
+    limit(user, day=100_000)
+    first = quotas.reserve(user=user, input_estimate=100, max_output_tokens=500)
+
+    second = quotas.reserve_next_round(first, used_so_far=250, input_estimate=300)
+
+    assert second.max_output_tokens == 500
+
+
+def test_settling_after_rounds_charges_only_the_last_round(user):
+    limit(user, day=1_000)
+    first = quotas.reserve(user=user, input_estimate=100, max_output_tokens=500)
+    second = quotas.reserve_next_round(first, used_so_far=250, input_estimate=300)
+
+    quotas.settle(second, total_tokens=250 + 340)
+
+    assert (counter(user).used, counter(user).reserved) == (590, 0)
+
+
+def test_next_round_without_room_is_refused_but_the_rounds_so_far_are_charged(user):
+    limit(user, day=1_000)
+    first = quotas.reserve(user=user, input_estimate=100, max_output_tokens=500)
+
+    with pytest.raises(quotas.QuotaExceeded):
+        quotas.reserve_next_round(first, used_so_far=700, input_estimate=290)
+
+    assert (counter(user).used, counter(user).reserved) == (700, 0)
+
+
 def test_charge_counts_use_without_a_reservation(user):
     quotas.charge(user_id=user.pk, total_tokens=37)
     assert counter(user, "month").used == 37

@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from chatweb.asgi import application
-from chatweb.security import LoginThrottle, SameOriginValidator
+from chatweb.login_throttle import LoginThrottle
+from chatweb.security import SameOriginValidator
 from conversations.consumers import MAX_FRAME_CHARS, Malformed, parse_frame
 from conversations.models import Conversation
 
@@ -84,7 +85,8 @@ def test_https_settings_make_cookies_secure_and_send_hsts(monkeypatch):
     import chatweb.settings as live_settings
 
     monkeypatch.setenv("HTTPS", "1")
-    monkeypatch.setenv("SECRET_KEY", "x" * 50)
+    monkeypatch.setenv("SECRET_KEY", "tests-only-secret-key-" + "0123456789" * 4)
+    monkeypatch.setenv("GATEWAY", "simulator")
     try:
         fresh = importlib.reload(live_settings)
         assert fresh.SESSION_COOKIE_SECURE and fresh.CSRF_COOKIE_SECURE
@@ -244,6 +246,23 @@ def login(client, username: str, password: str):
     return client.post(reverse("login"), {"username": username, "password": password})
 
 
+THROTTLED_NAMES = ("ming", "lena", "boss", "ana", "bo", "cy", "di", "ed", "nobody")
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle():
+    """Each test starts with no sign-in attempts counted (the cache outlives tests)."""
+
+    def forget():
+        for name in THROTTLED_NAMES:
+            for address in ("127.0.0.1", "10.0.0.9", "192.0.2.1"):
+                LoginThrottle(name, address).reset()
+
+    forget()
+    yield
+    forget()
+
+
 def test_login_is_throttled_after_repeated_failures(user, settings):
     settings.LOGIN_THROTTLE_FAILURES = 3
     client = Client()
@@ -256,7 +275,6 @@ def test_login_is_throttled_after_repeated_failures(user, settings):
 
     assert "Too many failed sign-in attempts" in response.content.decode()
     assert "_auth_user_id" not in client.session
-    LoginThrottle("ming", "127.0.0.1").reset()
 
 
 def test_throttle_is_per_username_and_address(user, make_user, settings):
@@ -269,7 +287,6 @@ def test_throttle_is_per_username_and_address(user, make_user, settings):
     other_address = Client(REMOTE_ADDR="10.0.0.9")
     assert login(other_address, "ming", PASSWORD).status_code == 302
     assert login(Client(), "lena", PASSWORD).status_code == 302
-    LoginThrottle("ming", "127.0.0.1").reset()
 
 
 def test_successful_login_clears_the_count(user, settings):
@@ -279,7 +296,7 @@ def test_successful_login_clears_the_count(user, settings):
     login(client, "ming", "wrong")
     assert login(client, "ming", PASSWORD).status_code == 302
 
-    assert LoginThrottle("ming", "127.0.0.1").failures() == 0
+    assert LoginThrottle("ming", "127.0.0.1").attempts() == (0, 2)
 
 
 def test_admin_login_is_throttled_too(make_user, settings):
@@ -292,13 +309,30 @@ def test_admin_login_is_throttled_too(make_user, settings):
     response = client.post("/admin/login/", {"username": "boss", "password": PASSWORD})
 
     assert "Too many failed sign-in attempts" in response.content.decode()
-    LoginThrottle("boss", "127.0.0.1").reset()
 
 
-def test_throttle_counts_and_resets(settings):
-    throttle = LoginThrottle("nobody-" + "x", "192.0.2.1")
-    settings.LOGIN_THROTTLE_FAILURES = 1
-    throttle.record_failure()
-    assert throttle.is_blocked()
+def test_spraying_names_is_throttled_per_address(make_user, settings):
+    settings.LOGIN_THROTTLE_ADDRESS_FAILURES = 4
+    for name in ("ana", "bo", "cy", "di", "ed"):
+        make_user(name)
+    client = Client()
+    for name in ("ana", "bo", "cy", "di"):
+        login(client, name, "Summer2025!")
+
+    assert "Too many" in login(client, "ed", PASSWORD).content.decode()
+    assert login(Client(REMOTE_ADDR="10.0.0.9"), "ed", PASSWORD).status_code == 302
+
+
+def test_throttle_admits_up_to_the_limit_then_refuses(settings):
+    settings.LOGIN_THROTTLE_FAILURES = 2
+    throttle = LoginThrottle("nobody", "192.0.2.1")
+
+    assert [throttle.admit() for _ in range(3)] == [True, True, False]
     throttle.reset()
-    assert not throttle.is_blocked()
+    assert throttle.admit()
+
+
+def test_an_empty_form_is_not_counted(db):
+    login(Client(), "ming", "")
+
+    assert LoginThrottle("ming", "127.0.0.1").attempts() == (0, 0)

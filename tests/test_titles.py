@@ -8,6 +8,7 @@ import io
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from PIL import Image
 
 from conversations import attachments, quotas, records, titles, turns
@@ -74,6 +75,12 @@ def test_title_model_skips_a_marked_model_that_is_disabled(catalogue):
     ModelChoice.objects.filter(upstream_id="sim-chat").update(use_for_titles=True, enabled=False)
 
     assert titles.title_model().upstream_id == "sim-mini"
+
+
+def test_title_model_passes_over_a_model_the_gateway_does_not_know(catalogue):
+    ModelChoice.objects.filter(upstream_id="sim-mini").update(unknown_to_gateway_at=timezone.now())
+
+    assert titles.title_model().upstream_id == "sim-chat"
 
 
 def test_title_model_reasons_only_when_nothing_else_is_enabled(catalogue):

@@ -33,11 +33,14 @@ from conversations.plans import TurnOptions
 pytestmark = pytest.mark.django_db
 
 # A send on an existing conversation, inside the test's transaction (so its own
-# transaction is a savepoint): SAVEPOINT; the conversation, locked; the answers still
-# streaming (concurrency limit); the chosen model; the conversation's messages; INSERT
-# the question; the user's, groups' and default quotas; the quota counters; the day and
-# the month hold; INSERT the answer; one UPDATE of the conversation; RELEASE.
-SEND_STATEMENTS = 15
+# transaction is a savepoint): SAVEPOINT; the conversation, locked; the user's, groups'
+# and default quotas (read once, for the turn rate and the token hold); the user's turn
+# gate, locked, and its UPDATE with this start (the rate limit, and the lock that makes
+# the concurrency limit hold for parallel sends); the answers still streaming
+# (concurrency limit); the chosen model; the conversation's messages; INSERT the
+# question; the quota counters; the day and the month hold; INSERT the answer; one
+# UPDATE of the conversation; RELEASE.
+SEND_STATEMENTS = 17
 
 
 @pytest.fixture(autouse=True)

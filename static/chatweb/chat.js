@@ -9,7 +9,8 @@
  * - The address bar always names the conversation on screen: a new conversation's
  *   address is pushed once, by the tab that created it, while it is still shown.
  * - Rename in place: the title becomes a small form (Enter saves, Esc cancels).
- * - Reconnect when the socket closes for any reason but a refused login.
+ * - Reconnect when the socket closes for any reason but a refused login; a message the
+ *   server refused because it was restarting is sent again once reconnected.
  * - Copy buttons, scroll that follows the stream unless the reader scrolled up.
  */
 (function () {
@@ -22,6 +23,10 @@
   let followStream = true;
   let linkPending = false;
   let pendingEdit = null;
+  // The form whose frame went out last, and the one to send again after a reconnect
+  // because the server was restarting (it closes the socket with 4503 after saying so).
+  let lastSentForm = null;
+  let retryForm = null;
 
   const $ = (selector) => document.querySelector(selector);
   // Django's JavaScript catalogue (/jsi18n/, loaded first) translates; English without it.
@@ -54,6 +59,11 @@
     socket = event.detail.socketWrapper;
     $("#connection").hidden = true;
     sendWatch();
+    // After the watch, so a message for a new chat is not followed by a watch of none;
+    // right away, so an edit form is read before the transcript is redrawn.
+    const form = retryForm;
+    retryForm = null;
+    if (form && document.contains(form)) form.requestSubmit();
   });
 
   document.addEventListener("htmx:wsClose", (event) => {
@@ -64,7 +74,9 @@
     }
     $("#connection").hidden = false;
     // The extension retries only after abnormal closes; Daphne's timeout and server
-    // restarts close normally, so reconnect those ourselves.
+    // restarts close normally, so reconnect those ourselves, as for 4429 (the page left
+    // too much unread) and 4440 (a session signed out or its password changed: the
+    // reconnect resyncs, or meets 4401 and goes to the sign-in page).
     if (![1006, 1011, 1012, 1013].includes(code)) {
       const wrapper = event.detail.socketWrapper;
       setTimeout(() => wrapper.reconnect(), 500 + Math.random() * 1500);
@@ -85,6 +97,7 @@
   });
 
   document.addEventListener("htmx:wsAfterSend", (event) => {
+    lastSentForm = event.target;
     if (event.target.classList.contains("edit-form")) {
       // Hidden until the server answers; shown again, text intact, if it refuses.
       event.target.hidden = true;
@@ -153,6 +166,10 @@
 
   document.addEventListener("htmx:wsAfterMessage", () => {
     const error = $("#composer-error");
+    if (error && error.dataset.retry) {
+      delete error.dataset.retry;
+      retryForm = lastSentForm;
+    }
     if (error && error.dataset.restore) {
       delete error.dataset.restore;
       const textarea = $("#composer-text");

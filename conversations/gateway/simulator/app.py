@@ -149,7 +149,7 @@ class Simulator:
         check_function_outputs([*history, *params.turns])
         timeline = build_timeline(
             params,
-            plan_response(params, history),
+            plan_response(params, history, tools_forever=faults.tools_forever),
             created_at=int(time.time()),
             input_tokens=_input_tokens(params, history),
             cached_tokens=count_turn_tokens(history),
@@ -185,7 +185,7 @@ class Simulator:
         chat = parse_chat_params(body, model_name)
         timeline = build_chat_timeline(
             chat,
-            plan_response(chat.params, []),
+            plan_response(chat.params, [], tools_forever=faults.tools_forever),
             created_at=int(time.time()),
             input_tokens=_input_tokens(chat.params, []),
             stream_fault=faults.stream_fault,

@@ -37,6 +37,9 @@ class Faults:
     # `relay:late`: a relay that sends no `response.created`, so the previous_response_id
     # it did not continue from shows only in the final response, after the text.
     relay_late: bool = False
+    # `tools-forever`: call the offered function tool again instead of using its output,
+    # as a model stuck in a loop does (quotas and round limits must still hold).
+    tools_forever: bool = False
     times: int | None = None
 
     @classmethod
@@ -66,6 +69,8 @@ class Faults:
                     values["relay_late"] = True
                 elif argument:
                     raise _unknown(token, source)
+            elif name == "tools-forever":
+                values["tools_forever"] = True
             elif name == "times":
                 values["times"] = int(_number(argument, token, source))
             elif name != "tag":

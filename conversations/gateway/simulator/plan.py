@@ -50,14 +50,20 @@ class PlannedMessage:
 PlannedItem = PlannedReasoning | PlannedSearch | ToolCall | PlannedMessage
 
 
-def plan_response(params: Params, history: list[Turn]) -> list[PlannedItem]:
-    """Return the output items to generate for `params`, after the earlier `history`."""
+def plan_response(
+    params: Params, history: list[Turn], *, tools_forever: bool = False
+) -> list[PlannedItem]:
+    """Return the output items to generate for `params`, after the earlier `history`.
+
+    With `tools_forever` (the `tools-forever` fault) a tool's output is not used: the
+    question calls its tool again, every round.
+    """
     turns = [*history, *params.turns]
     question = latest_user_message(turns)
     text = question.text if question else ""
     chinese = is_cjk(text)
     items: list[PlannedItem]
-    tool_output = _answered_call(params.turns, turns)
+    tool_output = None if tools_forever else _answered_call(params.turns, turns)
     if tool_output is not None:
         items = [PlannedMessage(compose_tool_reply(*tool_output, chinese))]
         approach = "The tool returned a result; I'll turn it into a clear answer."
