@@ -218,7 +218,7 @@ def test_i18n_english_pages_unchanged(client, user, chat_data):
 
     assert "New chat" in html and "Stopped." in html and "high effort" in html
     assert "Enter to send · Shift+Enter for a new line" in html
-    assert "新对话" not in html
+    assert "新建对话" not in html
 
 
 def test_i18n_error_text_translates_stored_errors():
@@ -238,7 +238,7 @@ def test_i18n_set_language_is_remembered_on_the_account(client, user):
     client.post(reverse("set_language"), {"language": "zh-hans", "next": "/"})
 
     assert UserPreference.objects.get(user=user).language == "zh-hans"
-    assert "新对话" in client.get(reverse("chat")).content.decode()
+    assert "新建对话" in client.get(reverse("chat")).content.decode()
 
 
 def test_i18n_language_follows_the_user_to_a_new_device(user):
@@ -248,7 +248,7 @@ def test_i18n_language_follows_the_user_to_a_new_device(user):
     device.post(reverse("login"), {"username": "ming", "password": "pw-for-tests-123"})
     response = device.get(reverse("chat"), HTTP_ACCEPT_LANGUAGE="en")
 
-    assert "新对话" in response.content.decode()
+    assert "新建对话" in response.content.decode()
     assert response.cookies["django_language"].value == "zh-hans"
 
 
