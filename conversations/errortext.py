@@ -59,7 +59,7 @@ STORED_ERRORS = (
 )
 
 BUSY = re.compile(r"The model service is busy right now\. Please try again in (\d+) seconds?\.")
-TOOL_ROUNDS = re.compile(r"The model kept calling tools; stopped after (\d+) rounds\.")
+TOOL_ROUNDS = re.compile(r"The model kept calling tools; stopped after (\d+) rounds?\.")
 UNSUPPORTED_OPTION = re.compile(
     r"This model does not accept one of the options sent \(([\w.]+)\)\. "
     r"Try again, or pick another model\."
@@ -78,9 +78,12 @@ def error_text(text: str) -> str:
             seconds,
         ) % {"seconds": seconds}
     if match := TOOL_ROUNDS.fullmatch(text):
-        return gettext("The model kept calling tools; stopped after %(rounds)d rounds.") % {
-            "rounds": int(match[1])
-        }
+        rounds = int(match[1])
+        return ngettext(
+            "The model kept calling tools; stopped after %(rounds)d round.",
+            "The model kept calling tools; stopped after %(rounds)d rounds.",
+            rounds,
+        ) % {"rounds": rounds}
     if match := UNSUPPORTED_OPTION.fullmatch(text):
         # The option is a request field name ("reasoning"), the same in every language.
         return gettext(

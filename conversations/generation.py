@@ -212,7 +212,9 @@ class Generation:
             if rounds >= most:
                 self.state.outcome = Outcome(
                     "incomplete",
-                    f"The model kept calling tools; stopped after {most} rounds.",
+                    # Stored in English, translated when shown (errortext.TOOL_ROUNDS).
+                    f"The model kept calling tools; stopped after {most} "
+                    f"{'round' if most == 1 else 'rounds'}.",
                     "tool_rounds",
                 )
                 return

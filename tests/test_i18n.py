@@ -355,3 +355,13 @@ async def test_i18n_socket_uses_the_account_language(user, catalogue):
 
     assert "请先输入消息。" in frames[-1]
     await socket.disconnect()
+
+
+def test_i18n_tool_rounds_message_counts_rounds_in_both_languages():
+    one = "The model kept calling tools; stopped after 1 round."
+    two = "The model kept calling tools; stopped after 2 rounds."
+    with translation.override("en"):
+        assert (errortext.error_text(one), errortext.error_text(two)) == (one, two)
+    with translation.override("zh-hans"):
+        assert "1" in errortext.error_text(one) and errortext.error_text(one) != one
+        assert "2" in errortext.error_text(two) and errortext.error_text(two) != two
