@@ -75,13 +75,14 @@ def lag(
     response_ids: dict[int, str],
     streams: dict[str, Stream],
     tokens: tuple[str, ...],
+    visibility: tuple[int, ...] | None = None,
 ) -> dict:
     """Lag of every frame behind the simulator's sending of its newest token.
 
     Also: the final frame's lag behind the last token (when the answer shows as complete,
     saved), and how long after the question was sent its request reached the gateway.
     """
-    visibility = prefix_visibility(tokens)
+    visibility = visibility or prefix_visibility(tokens)
     frame_lags, final_lags, request_delays, unmatched = [], [], [], 0
     for turn in turns:
         stream = streams.get(response_ids.get(turn["answer_id"], ""))
@@ -111,6 +112,32 @@ def drift(streams: dict[str, Stream], pace: float, first_token_delay: float) -> 
         for index, sent in enumerate(stream.text_sent_at)
     ]
     return spread(late, "drift")
+
+
+def cpu_per_unit(turns: list[dict], start: float, end: float, cpu_seconds: float) -> dict:
+    """The server's CPU in a steady window divided by what the clients saw happen in it.
+
+    Turn starts are questions sent, finishes are answers shown as finished, fragments are
+    frames that showed more of an answer, all within [start, end] (wall clock, the same
+    clock as the sampler's). Each figure divides the whole CPU of the window, so each
+    includes the other two kinds of work: they are all-in costs, comparable between the
+    app and the limit relay under the same load, not a decomposition.
+    """
+    starts = sum(start <= t["sent"] <= end for t in turns)
+    finishes = sum(t["final"] is not None and start <= t["final"] <= end for t in turns)
+    fragments = sum(start <= received <= end for t in turns for received, _ in t["frames"])
+
+    def per(count: int) -> float | None:
+        return 1000 * cpu_seconds / count if count else None
+
+    return {
+        "window_starts": starts,
+        "window_finishes": finishes,
+        "window_fragments": fragments,
+        "cpu_ms_per_start": per(starts),
+        "cpu_ms_per_finish": per(finishes),
+        "cpu_ms_per_fragment": per(fragments),
+    }
 
 
 def outcome(turns: list[dict]) -> dict:

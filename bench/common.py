@@ -72,6 +72,20 @@ def prefix_visibility(tokens: tuple[str, ...]) -> tuple[int, ...]:
     return tuple(shown)
 
 
+@functools.lru_cache(maxsize=8)
+def raw_visibility(tokens: tuple[str, ...]) -> tuple[int, ...]:
+    """Return, for each k, the visible chars of tokens[: k + 1] shown as escaped plain text.
+
+    The limit relay shows the answer as it came, without Markdown, so its frames map
+    back to tokens by the raw text's non-space characters.
+    """
+    shown, total = [], 0
+    for token in tokens:
+        total += len(SPACE.sub("", token))
+        shown.append(total)
+    return tuple(shown)
+
+
 def token_index(visibility: tuple[int, ...], chars: int, start: int = 0) -> int:
     """Return the first token index whose prefix shows at least `chars` characters."""
     for index in range(start, len(visibility)):

@@ -277,11 +277,16 @@ async def scenario_burst(config: dict) -> dict:
     """N sockets send at the same instant, with a few direct requests at that instant."""
     clients, failed = await open_clients(config, config["streams"])
     controls = config.get("controls", 20)
+    if config.get("handshake"):
+        # The orchestrator attaches its CPU sampler and profiler before the burst.
+        print("READY", flush=True)
+        await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), 120)
     async with http_client(config, controls) as http:
         results = await asyncio.gather(
             *(client.turn() for client in clients),
             *(direct_stream(config, http) for _ in range(controls)),
         )
+    print("STOP", flush=True)
     await close_all(clients)
     return {
         "streams": config["streams"],

@@ -189,6 +189,70 @@ def rows(results: dict) -> list[tuple[str, str, dict[str, tuple[str, bool | None
     return out
 
 
+def limit_rows(plan: dict) -> list[tuple[str, str, float]]:
+    """(figure, metric key, scale) of what the app and the limit relay both report."""
+    out = [
+        (f"Burst of {plan['burst']}: turn shown p50 ms", "burst.accepted_p50", MS),
+        (f"Burst of {plan['burst']}: turn shown p99 ms", "burst.accepted_p99", MS),
+        (f"Burst of {plan['burst']}: first answer words p50 ms", "burst.text_p50", MS),
+        (f"Burst of {plan['burst']}: lag behind the simulator p99 ms", "burst.lag_p99", MS),
+        (f"Burst of {plan['burst']}: Daphne CPU ms per turn, all in", "burst.cpu_ms_per_turn", 1),
+    ]
+    for n in plan["ramp"]:
+        if n > 250:
+            continue
+        k = f"ramp{n}"
+        out += [
+            (f"{n} streams: added time to first token p50 ms", f"{k}.added_p50", MS),
+            (f"{n} streams: added time to first token p99 ms", f"{k}.added_p99", MS),
+            (f"{n} streams: lag behind the simulator p50 ms", f"{k}.lag_p50", MS),
+            (f"{n} streams: lag behind the simulator p99 ms", f"{k}.lag_p99", MS),
+            (f"{n} streams: Daphne CPU %", f"{k}.cpu_percent", 1),
+            (f"{n} streams, steady: CPU ms per turn start", f"{k}.cpu_ms_per_start", 1),
+            (f"{n} streams, steady: CPU ms per finished answer", f"{k}.cpu_ms_per_finish", 1),
+            (f"{n} streams, steady: CPU ms per flushed fragment", f"{k}.cpu_ms_per_fragment", 1),
+        ]
+    return out
+
+
+def limit_table(results: dict, names: list[str]) -> list[str]:
+    """The app beside the limit relay (bench/relay.py), same clients, same simulator."""
+    header = "| figure | " + " | ".join(f"{NAMES[n]}: app | limit relay | app/limit" for n in names)
+    lines = [
+        "",
+        "## The app beside the limit relay",
+        "",
+        "The limit relay (bench/relay.py) is the least a server can do per turn: Daphne, "
+        "httpx to the same simulator, deltas coalesced every 50 ms as escaped HTML; no "
+        "database, no Markdown. Measured in the same run with the same clients. CPU per "
+        "unit divides Daphne's CPU in the steady window (after every client started, "
+        "before any stopped) by the turn starts, finished answers and flushed fragments "
+        "the clients saw in it: each figure is all-in (it includes the other two kinds "
+        "of work), so compare app with limit, not the three figures with each other.",
+        "",
+        header + " |",
+        "|---|" + "---|---|---|" * len(names),
+    ]
+    for figure, key, scale in limit_rows(results["plan"]):
+        cells = []
+        for name in names:
+            s = results["summary"][name]
+            app, limit = median(s, key), median(s, "limit." + key)
+            digits = 2 if "per_fragment" in key else (1 if "cpu_ms" in key else 0)
+            ratio = (
+                f"{app / limit:.1f}x"
+                if isinstance(app, int | float) and isinstance(limit, int | float) and limit > 0
+                else "-"
+            )
+            cells += [
+                value(s, key, scale, digits),
+                value(s, "limit." + key, scale, digits),
+                ratio,
+            ]
+        lines.append(f"| {figure} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def verdict(checks: list[bool | None]) -> str:
     known = [c for c in checks if c is not None]
     if not known:
@@ -230,6 +294,8 @@ def render(results: dict) -> str:
             + " | ".join(f"{ratio}x" for _ in names)
             + f" | {verdict([markdown['median'] <= 3])} |"
         )
+    if any("limit.burst.started" in results["summary"][n] for n in names):
+        lines += limit_table(results, names)
     lines += ["", "## Details (medians)", ""]
     for name in names:
         s = results["summary"][name]
@@ -267,7 +333,15 @@ def render(results: dict) -> str:
             f"(ratio {md['ratio']:.1f}; with the final render {md['ratio_with_final']:.1f})"
         )
     if "profile" in results:
-        lines += profile_lines(results["profile"])
+        profiled = results["profile"]
+        lines += profile_lines(
+            profiled, f"Daphne under {profiled['streams']} concurrent streams (SQLite)"
+        )
+        if "burst" in profiled:
+            lines += profile_lines(
+                profiled["burst"],
+                f"Daphne through a burst of {profiled['burst']['turns']} turns (SQLite)",
+            )
     lines.append(f"\nElapsed: {results.get('elapsed_seconds', 0):.0f} s.")
     return "\n".join(lines) + "\n"
 
@@ -339,10 +413,10 @@ def location(frame: str) -> str:
     return "/".join(path.split("/")[-2:])
 
 
-def profile_lines(profile: dict) -> list[str]:
+def profile_lines(profile: dict, title: str) -> list[str]:
     lines = [
         "",
-        f"## Profile: py-spy, Daphne under {profile['streams']} concurrent streams (SQLite)",
+        f"## Profile: py-spy, {title}",
         "",
         f"{profile['samples']} CPU samples; "
         + ", ".join(f"{kind} {share:.0%}" for kind, share in profile["shares"].items())

@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from bench import analysis, report
+from bench import analysis, common, report
 from bench.common import QUESTION
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -97,6 +97,7 @@ class Sampler:
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
         self.peak_rss = 0
+        self.samples: list[tuple[float, float]] = []  # (wall clock, CPU seconds so far)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -120,7 +121,15 @@ class Sampler:
     def _run(self) -> None:
         while not self._stop.wait(0.25):
             with contextlib.suppress(psutil.Error):
+                self.samples.append((time.time(), self._cpu()))
                 self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+
+    def cpu_between(self, start: float, end: float) -> tuple[float, float, float]:
+        """Return (CPU seconds, first sample time, last sample time) within [start, end]."""
+        inside = [sample for sample in self.samples if start <= sample[0] <= end]
+        if len(inside) < 2:
+            return 0.0, start, start
+        return inside[-1][1] - inside[0][1], inside[0][0], inside[-1][0]
 
 
 def rss(pid: int) -> int:
@@ -245,10 +254,10 @@ def start_simulator(workdir: Path, api_key: str) -> tuple[subprocess.Popen, str,
     return process, url, emissions
 
 
-def start_daphne(env: dict, workdir: Path):
+def start_daphne(env: dict, workdir: Path, application: str = "chatweb.asgi:application"):
     port = free_port()
     command = [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-    command += ["--websocket_timeout", "-1", "chatweb.asgi:application"]
+    command += ["--websocket_timeout", "-1", application]
     log_file = (workdir / f"daphne-{port}.log").open("wb")
     process = subprocess.Popen(
         command, cwd=PROJECT, env=env, stdout=log_file, stderr=subprocess.STDOUT
@@ -305,9 +314,37 @@ class Stack:
     daphne: subprocess.Popen | None = None
     port: int = 0
     emissions_read: int = 0
+    relay_log: Path | None = None  # set while the limit relay, not the app, is served
 
     def start_daphne(self) -> None:
         self.daphne, self.port = start_daphne(self.env, self.workdir)
+        self.relay_log = None
+
+    def start_relay(self) -> None:
+        """Serve the limit relay (bench.relay) on Daphne, against the same simulator."""
+        self.relay_log = self.workdir / f"relay-{secrets.token_hex(4)}.jsonl"
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if key not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "OPENAI_API_KEY")
+        }
+        env.update(
+            {
+                "RELAY_GATEWAY": self.sim_url,
+                "RELAY_API_KEY": self.api_key,
+                "RELAY_MODEL": "sim-chat",
+                "RELAY_LOG": str(self.relay_log),
+            }
+        )
+        self.daphne, self.port = start_daphne(env, self.workdir, "bench.relay:application")
+
+    @property
+    def limit(self) -> bool:
+        return self.relay_log is not None
+
+    def visibility(self) -> tuple[int, ...] | None:
+        """How frames map to tokens: the relay shows raw text, the app Markdown."""
+        return common.raw_visibility(self.tokens) if self.limit else None
 
     def stop_daphne(self) -> None:
         if self.daphne is not None:
@@ -335,6 +372,12 @@ class Stack:
 
     def response_ids(self, turns: list[dict]) -> dict[int, str]:
         ids = [t["answer_id"] for t in turns if t["answer_id"] is not None]
+        if self.limit:
+            if not self.relay_log.exists():
+                return {}
+            lines = self.relay_log.read_text().splitlines()
+            logged = dict(json.loads(line).values() for line in lines if line)
+            return {i: logged[i] for i in ids if i in logged}
         if not ids:
             return {}
         marks = ",".join(["%s"] * len(ids))
@@ -344,8 +387,10 @@ class Stack:
         )
         return dict(rows)
 
-    def saved_in_full(self, turns: list[dict]) -> int:
+    def saved_in_full(self, turns: list[dict]) -> int | None:
         """Return how many of these answers the database holds complete, every word."""
+        if self.limit:
+            return None  # the relay keeps nothing
         ids = [t["answer_id"] for t in turns if t["answer_id"] is not None]
         if not ids:
             return 0
@@ -430,17 +475,22 @@ def bench_backend(name: str, workdir: Path) -> dict:
         metrics.update({f"single.{k}": v for k, v in single.items()})
 
         log(f"{name}: burst of {PLAN['burst']}")
-        result = run_load(stack.config("burst", streams=PLAN["burst"]), workdir)
-        time.sleep(1)
-        stack.new_streams()
-        burst = analysis.first_fragment(result["turns"], result["directs"])
-        metrics.update({f"burst.{k}": v for k, v in burst.items()})
-        metrics.update({f"burst.{k}": v for k, v in analysis.outcome(result["turns"]).items()})
-        metrics["burst.saved"] = stack.saved_in_full(result["turns"])
+        metrics.update(burst_level(stack, workdir))
 
         for streams in PLAN["ramp"]:
             log(f"{name}: {streams} concurrent streams for {PLAN['duration']:.0f} s")
             metrics.update(ramp_level(stack, streams, workdir))
+            time.sleep(2)
+
+        stack.stop_daphne()
+        stack.start_relay()
+        time.sleep(1)
+        log(f"{name}: limit relay, burst of {PLAN['burst']}")
+        metrics.update({f"limit.{k}": v for k, v in burst_level(stack, workdir).items()})
+        for streams in limit_levels():
+            log(f"{name}: limit relay, {streams} concurrent streams")
+            level = ramp_level(stack, streams, workdir)
+            metrics.update({f"limit.{k}": v for k, v in level.items()})
             time.sleep(2)
     finally:
         stack.stop_daphne()
@@ -463,6 +513,76 @@ def bench_backend(name: str, workdir: Path) -> dict:
     return {"metrics": metrics, "details": details}
 
 
+def limit_levels() -> list[int]:
+    """The steady levels the limit relay is measured at: the app's, up to 250 streams."""
+    return [n for n in PLAN["ramp"] if n <= 250]
+
+
+def burst_level(stack: Stack, workdir: Path, spy_to: Path | None = None) -> dict:
+    """N turns sent at one instant: when each shows, its first words, the CPU it cost.
+
+    The CPU is Daphne's from the instant before the burst until the last answer ends,
+    divided by the turns: everything one turn costs (start, fragments, finish).
+    With `spy_to`, py-spy records Daphne over the same span.
+    """
+    holder: dict = {}
+
+    def on_line(line: str, process: subprocess.Popen) -> None:
+        if line == "READY":
+            if spy_to is not None:
+                seconds = int(FIRST_TOKEN_DELAY + len(stack.tokens) / PACE + 6)
+                holder["spy"] = py_spy(stack.daphne.pid, seconds, spy_to)
+                time.sleep(1)  # py-spy attaches before the burst
+            holder["sampler"] = Sampler(stack.daphne.pid).__enter__()
+            process.stdin.write("GO\n")
+            process.stdin.flush()
+        elif line == "STOP":
+            holder["sampler"].__exit__(None, None, None)
+
+    config = stack.config("burst", streams=PLAN["burst"], handshake=True)
+    result = run_load(config, workdir, on_line)
+    if "spy" in holder:
+        holder["spy"].wait(timeout=60)
+    time.sleep(1)
+    turns = result["turns"]
+    streams_sent = stack.new_streams()
+    ids = stack.response_ids(turns)
+    outcome = analysis.outcome(turns)
+    sampler = holder["sampler"]
+    numbers = {
+        **analysis.first_fragment(turns, result["directs"]),
+        **outcome,
+        "saved": stack.saved_in_full(turns),
+        "cpu_percent": sampler.cpu_percent,
+        "cpu_ms_per_turn": 1000 * sampler.cpu_seconds / max(outcome["started"], 1),
+        "lag_p99": analysis.lag(turns, ids, streams_sent, stack.tokens, stack.visibility())[
+            "lag_p99"
+        ],
+    }
+    return {f"burst.{key}": value for key, value in numbers.items()}
+
+
+def steady_cpu(sampler: Sampler, start: float, stack: Stack) -> tuple[float, float, float]:
+    """The steady part of a ramp level: after every client started, before any stopped.
+
+    Returns (window start, window end, Daphne CPU seconds in it).
+    """
+    answer = FIRST_TOKEN_DELAY + len(stack.tokens) / PACE
+    cpu, first, last = sampler.cpu_between(start + answer, start + answer + PLAN["duration"])
+    return first, last, cpu
+
+
+def py_spy(pid: int, seconds: int, output: Path) -> subprocess.Popen:
+    """Start py-spy sampling `pid` (CPU only, every thread) into a raw profile file."""
+    spy = shutil.which("py-spy", path=str(Path(PY).parent)) or shutil.which("py-spy")
+    command = [spy, "record", "-p", str(pid), "-d", str(seconds), "-r", "100", "-f", "raw"]
+    return subprocess.Popen(
+        [*command, "-o", str(output), "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def ramp_level(stack: Stack, streams: int, workdir: Path) -> dict:
     """N answers streaming at every moment: latency, lag, CPU, memory, what was saved."""
     holder: dict = {}
@@ -470,8 +590,10 @@ def ramp_level(stack: Stack, streams: int, workdir: Path) -> dict:
     def on_line(line: str, process: subprocess.Popen) -> None:
         if line == "START":
             holder["sampler"] = Sampler(stack.daphne.pid).__enter__()
+            holder["start"] = time.time()
         elif line == "STOP":
             holder["sampler"].__exit__(None, None, None)
+            holder["end"] = time.time()
 
     result = run_load(
         stack.config("ramp", streams=streams, duration=PLAN["duration"]), workdir, on_line
@@ -483,8 +605,9 @@ def ramp_level(stack: Stack, streams: int, workdir: Path) -> dict:
     ids = stack.response_ids(turns)
     numbers = {
         **analysis.first_fragment(turns, result["directs"]),
-        **analysis.lag(turns, ids, streams_sent, stack.tokens),
+        **analysis.lag(turns, ids, streams_sent, stack.tokens, stack.visibility()),
         **analysis.drift(streams_sent, PACE, FIRST_TOKEN_DELAY),
+        **analysis.cpu_per_unit(turns, *steady_cpu(sampler, holder["start"], stack)),
         **analysis.outcome(turns),
         "saved": stack.saved_in_full(turns),
         "cpu_percent": sampler.cpu_percent,
@@ -563,44 +686,38 @@ def inprocess(env: dict, *args: str) -> dict:
 
 
 def profile(workdir: Path) -> dict:
-    """Sample Daphne with py-spy (CPU only, every thread) under concurrent streams."""
+    """Sample Daphne with py-spy (CPU only, every thread): steady streams, then a burst."""
     streams = PLAN["profile_streams"]
     log(f"profile: py-spy on Daphne, {streams} concurrent streams on SQLite")
     stack = prepare("sqlite", workdir / "profile")
     raw = workdir / "profile.txt"
-    spy = shutil.which("py-spy", path=str(Path(PY).parent)) or shutil.which("py-spy")
+    burst_raw = workdir / "profile-burst.txt"
     holder: dict = {}
     try:
         stack.start_daphne()
 
         def on_line(line: str, process: subprocess.Popen) -> None:
             if line == "START":
-                holder["spy"] = subprocess.Popen(
-                    [
-                        spy,
-                        "record",
-                        "-p",
-                        str(stack.daphne.pid),
-                        "-d",
-                        str(int(PLAN["duration"])),
-                        "-r",
-                        "100",
-                        "-f",
-                        "raw",
-                        "-o",
-                        str(raw),
-                        "--nonblocking",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+                holder["spy"] = py_spy(stack.daphne.pid, int(PLAN["duration"]), raw)
 
         run_load(stack.config("ramp", streams=streams, duration=PLAN["duration"]), workdir, on_line)
         holder["spy"].wait(timeout=60)
+        stack.new_streams()
+        time.sleep(2)
+        log(f"profile: py-spy on Daphne, burst of {PLAN['burst']} on SQLite")
+        burst_level(stack, workdir, spy_to=burst_raw)
     finally:
         stack.stop_daphne()
         stop(stack.simulator)
-    return {"streams": streams, **report.summarise_profile(raw.read_text() if raw.exists() else "")}
+
+    def summary(path: Path) -> dict:
+        return report.summarise_profile(path.read_text() if path.exists() else "")
+
+    return {
+        "streams": streams,
+        **summary(raw),
+        "burst": {"turns": PLAN["burst"], **summary(burst_raw)},
+    }
 
 
 def aggregate(runs: list[dict]) -> dict:
