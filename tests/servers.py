@@ -92,15 +92,25 @@ def start_server(
             stderr=subprocess.STDOUT,
         )
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + 30
+    if answers_ok(process, f"{server.url}/healthz", within=30, log=server.log, name="Daphne"):
+        return server
+    server.stop()
+    raise RuntimeError(f"Daphne did not become healthy in 30 s:\n{server.log()}")
+
+
+def answers_ok(process, url: str, *, within: float, log, name: str) -> bool:
+    """Wait until `url` answers 200 while `process` runs; False when `within` s pass.
+
+    Raises, with the process's log, if it exits first.
+    """
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"Daphne exited during start-up:\n{server.log()}")
+            raise RuntimeError(f"{name} exited during start-up:\n{log()}")
         try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return server
+            if httpx.get(url, timeout=1).status_code == 200:
+                return True
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"Daphne did not become healthy in 30 s:\n{server.log()}")
+    return False

@@ -6,13 +6,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from tests.servers import PROJECT_DIR, free_port
+from tests.servers import PROJECT_DIR, answers_ok, free_port
 from tests.sso.idp.people import PASSWORD
 
 __all__ = ["PASSWORD", "RunningProvider", "start_identity_provider"]
@@ -61,16 +60,8 @@ def start_identity_provider(work_dir: Path, clients: dict[str, dict]) -> Running
             stderr=subprocess.STDOUT,
         )
     provider = RunningProvider(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the identity provider exited:\n{log_path.read_text()}")
-        try:
-            discovery = f"{provider.issuer}/.well-known/openid-configuration"
-            if httpx.get(discovery, timeout=1).status_code == 200:
-                return provider
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
+    discovery = f"{provider.issuer}/.well-known/openid-configuration"
+    if answers_ok(process, discovery, within=60, log=log_path.read_text, name="The provider"):
+        return provider
     provider.stop()
     raise RuntimeError(f"the identity provider did not start:\n{log_path.read_text()}")
