@@ -6,12 +6,26 @@ from collections.abc import Iterator
 
 import pytest
 from asgiref.sync import SyncToAsync
+from channels.layers import channel_layers
 from django.contrib.auth import get_user_model
 from django.db import connections
 
 from conversations.gateway.simulator import Simulator
 from tests.support.litellm import litellm_gateway  # noqa: F401  (registers the fixture)
 from tests.support.simulator import SIMULATOR_KEY, TEST_PACE, RunningSimulator, serve
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """Give every test a channel layer of its own.
+
+    A layer remembers the event loop its receivers run on. A test whose sockets the
+    server closed can leave a receiver behind on a loop that is gone, and the next
+    test's receive() on the shared layer then fails ("bound to a different event loop").
+    """
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
 
 
 @pytest.fixture

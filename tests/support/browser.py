@@ -264,5 +264,32 @@ def wait_until_servers_are_quiet(timeout: float = 15.0) -> None:
             Conversation.objects.filter(title="").filter(Exists(complete)).exists()
         )
         if not busy:
-            return
+            break
+        time.sleep(0.1)
+    wait_until_no_other_session_works(deadline)
+
+
+def wait_until_no_other_session_works(deadline: float) -> None:
+    """On PostgreSQL, wait until no other connection to the test database is at work.
+
+    A title saved is followed by the sockets re-reading their sidebar entry; such a
+    read holding a share lock while pytest-django's TRUNCATE waits for an exclusive
+    one deadlocked. Two quiet looks in a row, a tenth of a second apart, bounded by
+    `deadline`.
+    """
+    import time
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    quiet_looks = 0
+    while quiet_looks < 2 and time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+            (working,) = cursor.fetchone()
+        quiet_looks = quiet_looks + 1 if working == 0 else 0
         time.sleep(0.1)
