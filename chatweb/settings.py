@@ -34,8 +34,8 @@ DEVELOPMENT_SECRET_KEY = "chatweb-development-only-secret-key-never-use-in-produ
 SECRET_KEY = env_str("SECRET_KEY") or DEVELOPMENT_SECRET_KEY
 if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     raise EnvError("SECRET_KEY", "must be set to a long random value when DEBUG is off")
-if not DEBUG and SECRET_KEY.startswith("change-me"):  # .env.example's placeholder
-    raise EnvError("SECRET_KEY", "is still the placeholder from .env.example")
+if not DEBUG and SECRET_KEY.startswith("change-me"):  # the example value in .env.example
+    raise EnvError("SECRET_KEY", "is still the example value from .env.example")
 # Django's own bar (check --deploy's W009): 50+ characters, 5+ different ones.
 if not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
     raise EnvError(

@@ -1048,7 +1048,7 @@ class RetainedTranscriptAdmin(admin.ModelAdmin):
     def get_search_results(self, request, queryset, search_term):
         """Also match the JSON-escaped form of non-ASCII words.
 
-        SQLite keeps JSON as text with \\uXXXX escapes, so "长城" is stored as
+        SQLite keeps JSON as text with JSON's \\u escapes, so "长城" is stored as
         "\\u957f\\u57ce" and a plain search never finds it; PostgreSQL's jsonb reads
         back unescaped, and the plain search there already matches.
         """

@@ -45,7 +45,7 @@ def run_check(*options: str, **env: str) -> subprocess.CompletedProcess:
         ({"DEBUG": "0", "SECRET_KEY": "ab" * 40, "GATEWAY": "simulator"}, "SECRET_KEY: is too"),
         (
             {"DEBUG": "0", "SECRET_KEY": "change-me-" + STRONG_KEY, "GATEWAY": "simulator"},
-            "SECRET_KEY: is still the placeholder",
+            "SECRET_KEY: is still the example value",
         ),
     ],
 )
