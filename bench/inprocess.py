@@ -149,8 +149,8 @@ def markdown_document(size: int = 20_000) -> str:
 
 
 def markdown() -> dict:
-    from conversations import rendering
-    from conversations.rendering import StreamingMarkdown, render_markdown
+    from conversations.rendering import markdown as rendering
+    from conversations.rendering.markdown import StreamingMarkdown, render_markdown
 
     text = markdown_document()
     deltas = [text[i : i + 4] for i in range(0, len(text), 4)]

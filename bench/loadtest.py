@@ -4,7 +4,7 @@
 message after another); `verify()` compares what they sent and received with what the
 database holds: every question saved, every answer complete and equal to the simulator's
 scripted reply and to the last frame its client received, every answer charged with the
-gateway's reported usage, and every quota counter settled. tests/test_reliability.py runs
+gateway's reported usage, and every quota counter settled. tests/pipeline/test_reliability.py runs
 a small version in CI.
 
 `main()` (`python -m bench.loadtest`) runs 200 users x 5 messages through two Daphne
@@ -162,7 +162,7 @@ def verify(users: list[User], user_ids: dict[int, int]) -> dict:
     from django.db.models import Sum
 
     from conversations.models import Message, QuotaCounter, UsageRecord
-    from conversations.rendering import render_markdown
+    from conversations.rendering.markdown import render_markdown
     from tests.support.chat import visible_text
 
     sent = sum(len(user.turns) for user in users)

@@ -30,7 +30,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter
 
 from chatweb.routing import websocket_urlpatterns
 from chatweb.security import SameOriginValidator
-from conversations.socketlimits import SendBacklog
+from conversations.pipeline.socketlimits import SendBacklog
 
 application = TrustedProxyAddress(
     ProtocolTypeRouter(

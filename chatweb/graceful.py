@@ -5,7 +5,7 @@ SIGTERM by stopping at once, and Daphne's "before shutdown" trigger cancels ever
 connection's application. Answers (asyncio tasks in the hub) would be cut mid-stream.
 
 So once the reactor runs, SIGTERM is taken over: the listening sockets close (the load
-balancer sends new connections to the other processes), `conversations.shutdown.drain`
+balancer sends new connections to the other processes), `conversations.pipeline.shutdown.drain`
 lets running answers finish for up to SHUTDOWN_GRACE_SECONDS and saves the rest as
 interrupted, and only then is the handler Twisted installed called, which stops the
 reactor as before. A second SIGTERM cuts the wait short (the answers are still saved).
@@ -59,7 +59,7 @@ def _take_over_sigterm(reactor) -> None:
         draining.extend([asyncio.ensure_future(drain_then_stop(cut_short)), cut_short])
 
     async def drain_then_stop(cut_short: asyncio.Event) -> None:
-        from conversations.shutdown import drain
+        from conversations.pipeline.shutdown import drain
 
         try:
             await drain(settings.SHUTDOWN_GRACE_SECONDS, cut_short=cut_short)

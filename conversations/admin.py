@@ -29,8 +29,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from conversations import attachments, catalogue, quotas, share_views, sharing
-from conversations.charts import bar_chart
+from conversations.attachments import images as attachments
+from conversations.catalogue import gateway_models
+from conversations.catalogue.upstream import using_simulator
 from conversations.gateway.errors import GatewayError
 from conversations.models import (
     DefaultQuota,
@@ -45,10 +46,13 @@ from conversations.models import (
     TranscriptAccess,
     UsageRecord,
 )
-from conversations.periods import local_midnight, local_today
+from conversations.sharing import links as sharing
+from conversations.sharing import views as share_views
 from conversations.tools import all_tools
-from conversations.upstream import using_simulator
-from conversations.usage import daily_totals, totals, totals_by, with_model_labels
+from conversations.usage import quotas
+from conversations.usage.charts import bar_chart
+from conversations.usage.ledger import daily_totals, totals, totals_by, with_model_labels
+from conversations.usage.periods import local_midnight, local_today
 
 # Labels of Django's own admin templates that its Simplified Chinese catalogue lacks (new
 # in Django 5.1); marked here so our catalogue, which takes precedence, translates them.
@@ -252,7 +256,7 @@ class ModelChoiceAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("gateway"))
     def gateway_status(self, model: ModelChoice) -> str:
-        return "; ".join(catalogue.gateway_status(model)) or "-"
+        return "; ".join(gateway_models.gateway_status(model)) or "-"
 
     @admin.display(description=_("rejected parameters"))
     def rejected_parameters(self, model: ModelChoice) -> str:
@@ -300,7 +304,7 @@ class ModelChoiceAdmin(admin.ModelAdmin):
     def check_against_gateway(self, request, queryset) -> None:
         """Mark the selected models the gateway's model list leaves out; clear the others."""
         try:
-            listed = catalogue.gateway_model_ids()
+            listed = gateway_models.gateway_model_ids()
         except GatewayError as error:
             self.message_user(
                 request,
@@ -310,7 +314,7 @@ class ModelChoiceAdmin(admin.ModelAdmin):
             )
             return
         checked = queryset.count()
-        missing = catalogue.mark_unlisted(queryset, listed, now=timezone.now())
+        missing = gateway_models.mark_unlisted(queryset, listed, now=timezone.now())
         text = ngettext(
             "Checked %(count)d model against the gateway's list",
             "Checked %(count)d models against the gateway's list",
@@ -332,7 +336,7 @@ class ModelChoiceAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Forget what the gateway taught us"), permissions=("change",))
     def forget_lessons(self, request, queryset) -> None:
-        reset = catalogue.forget_lessons(queryset)
+        reset = gateway_models.forget_lessons(queryset)
         self.message_user(
             request,
             ngettext(

@@ -9,16 +9,24 @@ class ConversationsConfig(AppConfig):
 
     def ready(self) -> None:
         from django.contrib.auth import get_user_model, user_logged_in, user_logged_out
-        from django.db.models.signals import post_delete, post_save, pre_save
+        from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
-        from conversations import access, attachments, preferences
+        from conversations import preferences
+        from conversations.attachments import images
         from conversations.models import Attachment
+        from conversations.pipeline import access
+        from conversations.sharing import links
 
         # Cascades from a message, conversation or user deletion reach this too.
-        post_delete.connect(
-            attachments.delete_files, sender=Attachment, dispatch_uid="attachment_files"
-        )
+        post_delete.connect(images.delete_files, sender=Attachment, dispatch_uid="attachment_files")
         user_model = get_user_model()
+        # Whatever deletes a user (admin, shell, management command), their
+        # conversations are frozen for review first, when the retention setting says so.
+        pre_delete.connect(
+            links.retain_deleted_users_conversations,
+            sender=user_model,
+            dispatch_uid="retain_deleted_users_conversations",
+        )
         post_save.connect(access.revoke_on_deactivate, sender=user_model, dispatch_uid="revoke")
         post_delete.connect(access.revoke_on_delete, sender=user_model, dispatch_uid="revoke_del")
         # A socket is authenticated once, when it opens: end it with its session.

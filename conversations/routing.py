@@ -1,6 +1,6 @@
 from django.urls import path
 
-from conversations import consumers
+from conversations.pipeline import consumers
 
 websocket_urlpatterns = [
     path("ws/chat/", consumers.ChatConsumer.as_asgi()),

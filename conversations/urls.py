@@ -1,26 +1,30 @@
 from django.urls import path
 
-from conversations import attachment_views, history_views, share_views, usage_views, views
+from conversations.attachments import views as attachment_views
+from conversations.history import export_views
+from conversations.history import views as chat_views
+from conversations.sharing import views as share_views
+from conversations.usage import views as usage_views
 
 urlpatterns = [
-    path("", views.chat, name="chat"),
-    path("favicon.ico", views.favicon, name="favicon"),
-    path("c/<int:pk>/", views.conversation, name="conversation"),
-    path("c/<int:pk>/earlier/", views.earlier_messages, name="earlier_messages"),
-    path("c/<int:pk>/rename/", views.rename_conversation, name="rename_conversation"),
-    path("c/<int:pk>/delete/", views.delete_conversation, name="delete_conversation"),
-    path("c/<int:pk>/pin/", views.pin_conversation, name="pin_conversation"),
-    path("c/<int:pk>/archive/", views.archive_conversation, name="archive_conversation"),
-    path("archive/", views.archive, name="archive"),
-    path("archive/delete/", views.delete_archived, name="delete_archived"),
-    path("sidebar/", views.sidebar, name="sidebar"),
-    path("composer/options/", views.composer_options, name="composer_options"),
+    path("", chat_views.chat, name="chat"),
+    path("favicon.ico", chat_views.favicon, name="favicon"),
+    path("c/<int:pk>/", chat_views.conversation, name="conversation"),
+    path("c/<int:pk>/earlier/", chat_views.earlier_messages, name="earlier_messages"),
+    path("c/<int:pk>/rename/", chat_views.rename_conversation, name="rename_conversation"),
+    path("c/<int:pk>/delete/", chat_views.delete_conversation, name="delete_conversation"),
+    path("c/<int:pk>/pin/", chat_views.pin_conversation, name="pin_conversation"),
+    path("c/<int:pk>/archive/", chat_views.archive_conversation, name="archive_conversation"),
+    path("archive/", chat_views.archive, name="archive"),
+    path("archive/delete/", chat_views.delete_archived, name="delete_archived"),
+    path("sidebar/", chat_views.sidebar, name="sidebar"),
+    path("composer/options/", chat_views.composer_options, name="composer_options"),
     path("usage/", usage_views.usage, name="usage"),
-    path("search/", history_views.search, name="search"),
-    path("c/<int:pk>/export.md", history_views.export_markdown, name="export_markdown"),
-    path("c/<int:pk>/export.json", history_views.export_json, name="export_json"),
-    path("c/<int:pk>/export.zip", history_views.export_zip, name="export_zip"),
-    path("account/export.zip", history_views.export_account, name="export_account"),
+    path("search/", export_views.search, name="search"),
+    path("c/<int:pk>/export.md", export_views.export_markdown, name="export_markdown"),
+    path("c/<int:pk>/export.json", export_views.export_json, name="export_json"),
+    path("c/<int:pk>/export.zip", export_views.export_zip, name="export_zip"),
+    path("account/export.zip", export_views.export_account, name="export_account"),
     path("attachments/", attachment_views.upload_attachment, name="upload_attachment"),
     path("attachments/<int:pk>/", attachment_views.attachment, name="attachment"),
     path(

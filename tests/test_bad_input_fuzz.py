@@ -26,9 +26,10 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 from PIL import Image
 
-from conversations import attachments, sharing
 from conversations import urls as chat_urls
+from conversations.attachments import images
 from conversations.models import Conversation, Message, ModelChoice
+from conversations.sharing import links
 from tests.support import attacks
 from tests.support.chat import open_socket, send
 
@@ -120,12 +121,12 @@ def owned(user, other_user, settings, tmp_path) -> dict:
         )
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buffer, "PNG")
-    image = attachments.store_upload(
+    image = images.store_upload(
         user=user, uploaded_file=SimpleUploadedFile("a.png", buffer.getvalue())
     )
     image.message = questions[user]
     image.save(update_fields=["message"])
-    link = sharing.create_link(conversation=conversation, visibility="team")
+    link = links.create_link(conversation=conversation, visibility="team")
     return {
         "conversation": conversation.pk,
         "question": questions[user].pk,

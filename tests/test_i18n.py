@@ -12,10 +12,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import translation
 
-from conversations import errortext, sharing
 from conversations.management.commands import check_translations
 from conversations.models import Conversation, Message, ModelChoice, UserPreference
-from tests.test_usage import record
+from conversations.rendering import errortext
+from conversations.sharing import links
+from tests.usage.test_usage import record
 
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}
 
@@ -142,7 +143,7 @@ def chat_data(user, catalogue):
         input_tokens=12,
         output_tokens=34,
     )
-    link = sharing.create_link(conversation=conversation, visibility="public", expires="7")
+    link = links.create_link(conversation=conversation, visibility="public", expires="7")
     record(user, model, tokens=1_500)
     return conversation, link
 

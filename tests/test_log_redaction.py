@@ -22,11 +22,11 @@ LOGGING_SCRIPT = textwrap.dedent(
     logging.getLogger("conversations.tools.registry").warning("tool said %s", key)
     logging.getLogger("django.request").error("Internal Server Error: /?k=" + key)
     logging.getLogger("daphne.server").warning("%(key)s", {"key": key})
-    logging.getLogger("conversations.generation").info("plain %s", key, stack_info=True)
+    logging.getLogger("conversations.pipeline.generation").info("plain %s", key, stack_info=True)
     try:
         raise RuntimeError(f"upstream refused {key}")
     except RuntimeError:
-        logging.getLogger("conversations.generation").exception("generation failed")
+        logging.getLogger("conversations.pipeline.generation").exception("generation failed")
     print("done", flush=True)
     """
 )

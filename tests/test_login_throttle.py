@@ -16,12 +16,12 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from chatweb.login_throttle import LoginThrottle
-from conversations import sharing
 from conversations.models import Conversation, TranscriptAccess
+from conversations.sharing import links
 from tests.servers import Server
+from tests.sharing.test_sharing import say
 from tests.support import attacks
 from tests.support.image import start_image_server
-from tests.test_sharing import say
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -142,7 +142,7 @@ def test_forwarded_addresses_are_ignored_without_a_trusted_proxy(user, bare_serv
 def test_the_proxy_appended_address_is_what_the_audit_log_keeps(user, server):
     conversation = Conversation.objects.create(owner=user, title="Shared")
     say(conversation, "Hello?", "Hello!")
-    link = sharing.create_link(conversation=conversation, visibility="public")
+    link = links.create_link(conversation=conversation, visibility="public")
 
     httpx.get(f"{server.url}/s/{link.token}/", headers={"X-Forwarded-For": f"203.0.113.9, {PROXY}"})
 

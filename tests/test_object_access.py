@@ -13,8 +13,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from conversations import attachments, sharing
+from conversations.attachments import images
 from conversations.models import Conversation, Message, ShareLink
+from conversations.sharing import links
 
 SECRET = "owner's secret plan"
 
@@ -29,12 +30,12 @@ def owned(user):
     )
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buffer, "PNG")
-    image = attachments.store_upload(
+    image = images.store_upload(
         user=user, uploaded_file=SimpleUploadedFile("a.png", buffer.getvalue())
     )
     image.message = question
     image.save(update_fields=["message"])
-    link = sharing.create_link(conversation=conversation, visibility="team")
+    link = links.create_link(conversation=conversation, visibility="team")
     return {"c": conversation.pk, "m": answer.pk, "a": image.pk, "s": link.pk}
 
 

@@ -8,9 +8,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 
-from conversations import turns
 from conversations.models import Message
-from tests.test_turns import finished
+from conversations.pipeline import turns
+from tests.pipeline.test_turns import finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,8 +12,8 @@ from django.urls import reverse
 from chatweb.asgi import application
 from chatweb.login_throttle import LoginThrottle
 from chatweb.security import SameOriginValidator
-from conversations.consumers import MAX_FRAME_CHARS, Malformed, parse_frame
 from conversations.models import Conversation
+from conversations.pipeline.consumers import MAX_FRAME_CHARS, Malformed, parse_frame
 
 PASSWORD = "pw-for-tests-123"
 

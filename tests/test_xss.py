@@ -14,8 +14,10 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
-from conversations import fragments, reads, sharing
+from conversations.history import reads
 from conversations.models import Attachment, Conversation, Message
+from conversations.pipeline import fragments
+from conversations.sharing import links
 
 PAYLOADS = [
     "<script>alert(1)</script>",
@@ -168,7 +170,7 @@ def test_websocket_fragments_are_inert(hostile):
 
 
 def test_shared_transcript_is_inert(client, hostile):
-    link = sharing.create_link(conversation=hostile, visibility="public", expires="")
+    link = links.create_link(conversation=hostile, visibility="public", expires="")
     response = client.get(reverse("shared_transcript", args=[link.token]))
     assert response.status_code == 200
     assert_inert(response.content.decode(), "shared transcript")
@@ -184,7 +186,7 @@ def test_search_results_are_inert(client, hostile):
 
 def test_admin_pages_are_inert(client, hostile):
     client.force_login(hostile.owner)
-    link = sharing.create_link(conversation=hostile, visibility="team", expires="")
+    link = links.create_link(conversation=hostile, visibility="team", expires="")
     urls = [
         reverse("admin:conversations_reviewedconversation_changelist"),
         reverse("admin:conversations_reviewedconversation_changelist") + "?q=alert",

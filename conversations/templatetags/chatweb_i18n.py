@@ -6,8 +6,8 @@ from django import template
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy
 
-from conversations.errortext import error_text as translate_error
-from conversations.notes import note_texts as translate_notes
+from conversations.rendering.errortext import error_text as translate_error
+from conversations.rendering.notes import note_texts as translate_notes
 
 register = template.Library()
 

@@ -14,8 +14,8 @@ import re
 import pytest
 from PIL import Image
 
-from conversations import sharing
 from conversations.models import Attachment, Conversation, Message
+from conversations.sharing import links
 from tests.support.browser import (
     RECORDER_JS,
     SentFrames,
@@ -346,7 +346,7 @@ def test_no_page_logs_a_console_error(chat, live_server_ws):
     chat.wait_for_url(f"{base}/archive/")
 
     conversation = Conversation.objects.get(title="Renamed")
-    link = sharing.create_link(conversation=conversation, visibility="team")
+    link = links.create_link(conversation=conversation, visibility="team")
     from conversations.models import ModelChoice
 
     model = ModelChoice.objects.first()

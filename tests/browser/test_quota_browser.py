@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from conversations import quotas
 from conversations.models import Message, Quota
+from conversations.usage import quotas
 from tests.support.browser import (
     RECORDER_JS,
     STORY,

@@ -10,7 +10,6 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from conversations.errortext import BUSY, STORED_ERRORS, UNSUPPORTED_OPTION
 from conversations.gateway import (
     AuthenticationError,
     BadRequestError,
@@ -38,6 +37,7 @@ from conversations.gateway import (
 )
 from conversations.gateway.classify import error_for_code, error_from_http
 from conversations.gateway.errors import parse_retry_after, redact
+from conversations.rendering.errortext import BUSY, STORED_ERRORS, UNSUPPORTED_OPTION
 from tests.gateway.helpers import make_client
 
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from conversations import turns
 from conversations.models import Message, ModelChoice, UsageRecord
-from conversations.plans import TurnOptions
+from conversations.pipeline import turns
+from conversations.pipeline.plans import TurnOptions
 from conversations.tools import all_tools
-from tests.test_turns import finished
+from tests.pipeline.test_turns import finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -214,7 +214,7 @@ def body_text(page, message_id: int) -> str:
 
 def rendered_text(page, markdown: str) -> str:
     """The text the page shows for `markdown` rendered by the app, whitespace folded."""
-    from conversations.rendering import render_markdown
+    from conversations.rendering.markdown import render_markdown
 
     return folded(
         page.evaluate(

@@ -19,12 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from conversations import catalogue
+from conversations.catalogue import gateway_models
+from conversations.catalogue.upstream import using_simulator
 from conversations.gateway.errors import AuthenticationError, GatewayError, NotFoundError
 from conversations.gateway.simulator.catalogue import MODELS, ModelSpec
 from conversations.models import ModelChoice
 from conversations.tools import all_tools
-from conversations.upstream import using_simulator
 
 HOW_TO_ADD = (
     'Add models in the admin: Models → Add, with the gateway\'s model id as "upstream model id".'
@@ -81,8 +81,8 @@ class Command(BaseCommand):
             self.seed_from_gateway()
 
     def seed_simulator(self) -> None:
-        added = catalogue.add_models(
-            (spec.name, catalogue_entry(spec, index * catalogue.POSITION_STEP))
+        added = gateway_models.add_models(
+            (spec.name, catalogue_entry(spec, index * gateway_models.POSITION_STEP))
             for index, spec in enumerate(MODELS, start=1)
         )
         if added:
@@ -92,13 +92,13 @@ class Command(BaseCommand):
 
     def seed_from_gateway(self) -> None:
         try:
-            listed = catalogue.gateway_model_ids()
+            listed = gateway_models.gateway_model_ids()
         except GatewayError as error:
             # A deploy must not fail because the gateway cannot list its models.
             self.stderr.write(self.style.WARNING(f"{list_failure(error)} {HOW_TO_ADD}"))
             return
         simulator_models = {spec.name: catalogue_entry(spec, position=0) for spec in MODELS}
-        seeded = catalogue.add_gateway_models(listed, described=simulator_models)
+        seeded = gateway_models.add_gateway_models(listed, described=simulator_models)
         for shown, problem in seeded.skipped:
             self.stdout.write(f"Skipped the gateway's model {shown}: {problem}.")
         if seeded.added:

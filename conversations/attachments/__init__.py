@@ -1,0 +1,1 @@
+"""Files people attach to messages: validated, stored privately, served to their owner."""

@@ -1,0 +1,237 @@
+"""Read-side queries for pages and sockets, each authorised through `for_user`.
+
+Synchronous, for views and for `in_database_thread`. Reading a conversation also
+settles answers whose process died mid-stream (see `records.recover_orphans`), so
+nobody watches a "generating" bubble that will never finish.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_noop
+
+from conversations.models import Conversation, Message, ModelChoice
+from conversations.pipeline import records
+
+__all__ = [
+    "SidebarPage",
+    "TranscriptView",
+    "archived",
+    "conversation",
+    "message",
+    "messages",
+    "sidebar",
+    "transcript",
+]
+
+SIDEBAR_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class TranscriptView:
+    """The part of a conversation's branch a page shows, newest last.
+
+    Long conversations open on their latest messages; `earlier_than` names the first
+    one shown when older ones exist, for the "load earlier messages" button.
+    """
+
+    conversation: Conversation
+    messages: list[Message]
+    earlier_than: int | None = None
+
+    @property
+    def streaming(self) -> list[Message]:
+        return [m for m in self.messages if m.is_streaming]
+
+
+TRANSCRIPT_PAGE_SIZE = 100
+
+
+def conversation(user, conversation_id: int) -> Conversation | None:
+    return (
+        Conversation.objects.for_user(user).select_related("model").filter(pk=conversation_id)
+    ).first()
+
+
+def transcript(
+    user, conversation_id: int, *, around: int | None = None, before: int | None = None
+) -> TranscriptView | None:
+    """Return the latest page of the branch on show, or the page ending before `before`.
+
+    With `around` (a message a search result links to) the page starts a little above
+    that message and runs to the end, so the link lands on it.
+    """
+    found = conversation(user, conversation_id)
+    if found is None:
+        return None
+    records.recover_orphans(found.pk)
+    branch = found.visible_branch()
+    ids = [m.pk for m in branch]
+    end = ids.index(before) if before in ids else len(branch)
+    start = max(0, end - TRANSCRIPT_PAGE_SIZE)
+    if around in ids and before is None:
+        start = min(start, max(0, ids.index(around) - 5))
+    shown = with_model_labels(branch[start:end])
+    return TranscriptView(found, shown, earlier_than=shown[0].pk if start > 0 and shown else None)
+
+
+def message(user, message_id: int) -> Message | None:
+    found = (
+        Message.objects.filter(conversation__in=Conversation.objects.for_user(user), pk=message_id)
+        .prefetch_related("attachments")
+        .first()
+    )
+    return with_siblings([found])[0] if found else None
+
+
+def with_siblings(
+    messages: list[Message], *, labels: dict[str, str] | None = None
+) -> list[Message]:
+    """Give each message `siblings` (ids at its place in the tree) for the branch switcher.
+
+    `labels` (upstream id -> label), when the caller has the catalogue entries at hand,
+    saves looking the model labels up again.
+    """
+    if not messages:
+        return messages
+    by_parent: dict[tuple[int, int | None], list[int]] = {}
+    parents = {m.parent_id for m in messages}
+    conversation_ids = {m.conversation_id for m in messages}
+    rows = (
+        Message.objects.filter(conversation_id__in=conversation_ids)
+        .filter(Q(parent_id__in=[p for p in parents if p]) | Q(parent__isnull=True))
+        .order_by("created_at", "pk")
+        .values_list("conversation_id", "parent_id", "pk")
+    )
+    for conversation_id, parent_id, pk in rows:
+        by_parent.setdefault((conversation_id, parent_id), []).append(pk)
+    for m in messages:
+        m.siblings = by_parent.get((m.conversation_id, m.parent_id), [m.pk])
+    return with_model_labels(messages, labels=labels)
+
+
+def with_model_labels(
+    messages: list[Message], *, labels: dict[str, str] | None = None
+) -> list[Message]:
+    """Give each answer `model_label`: the catalogue's name for the model it came from.
+
+    Answers keep the upstream id they were sent with; people know models by label. An
+    id no longer in the catalogue shows as it is. `labels` may already hold them all.
+    """
+    ids = {m.model_name for m in messages if m.model_name}
+    if labels is None or not ids <= labels.keys():
+        labels = dict(
+            ModelChoice.objects.filter(upstream_id__in=ids).values_list("upstream_id", "label")
+        )
+    for m in messages:
+        m.model_label = labels.get(m.model_name, m.model_name)
+    return messages
+
+
+def messages(user, message_ids: list[int | None]) -> list[Message]:
+    """Return the user's messages among `message_ids`, oldest first."""
+    wanted = [pk for pk in message_ids if pk is not None]
+    return with_siblings(
+        list(
+            Message.objects.filter(
+                conversation__in=Conversation.objects.for_user(user), pk__in=wanted
+            )
+            .order_by("created_at", "pk")
+            .prefetch_related("attachments")
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SidebarPage:
+    """One page of the sidebar: pinned chats (first page only), then groups by age."""
+
+    pinned: list[Conversation]
+    groups: list[tuple[str, list[Conversation]]]
+    next_cursor: str
+    continues_group: str
+
+    @property
+    def last_group(self) -> str:
+        return self.groups[-1][0] if self.groups else self.continues_group
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.pinned and not self.groups and not self.continues_group
+
+
+def sidebar(user, *, cursor: str = "", continues_group: str = "") -> SidebarPage:
+    """Return a page of the user's conversations, most recent activity first.
+
+    Keyset pagination on (updated_at, pk), served by the sidebar index: every page costs
+    the same however many conversations the user has.
+    """
+    conversations = (
+        Conversation.objects.for_user(user)
+        .filter(archived=False)
+        .only("pk", "title", "updated_at", "pinned", "archived")
+        .order_by("-updated_at", "-pk")
+    )
+    pinned = [] if cursor else list(conversations.filter(pinned=True)[:SIDEBAR_PAGE_SIZE])
+    rest = conversations.filter(pinned=False)
+    if cursor:
+        rest = after_cursor(rest, cursor)
+    rows = list(rest[: SIDEBAR_PAGE_SIZE + 1])
+    next_cursor = ""
+    if len(rows) > SIDEBAR_PAGE_SIZE:
+        rows = rows[:SIDEBAR_PAGE_SIZE]
+        last = rows[-1]
+        next_cursor = f"{last.updated_at.isoformat()}|{last.pk}"
+    groups: list[tuple[str, list[Conversation]]] = []
+    today = timezone.localdate()
+    for conversation in rows:
+        label = age_group(timezone.localdate(conversation.updated_at), today)
+        if groups and groups[-1][0] == label:
+            groups[-1][1].append(conversation)
+        else:
+            groups.append((label, [conversation]))
+    return SidebarPage(pinned, groups, next_cursor, continues_group)
+
+
+def after_cursor(conversations, cursor: str):
+    """Return the conversations older than the cursor `<updated_at iso>|<pk>`."""
+    try:
+        stamp, pk = cursor.rsplit("|", 1)
+        moment = datetime.fromisoformat(stamp)
+        pk = int(pk)
+    except ValueError:
+        return conversations.none()
+    if timezone.is_naive(moment):
+        # The page sends back the aware stamp it was given; a hand-made one is read as UTC.
+        moment = timezone.make_aware(moment, UTC)
+    return conversations.filter(Q(updated_at__lt=moment) | Q(updated_at=moment, pk__lt=pk))
+
+
+def age_group(day: date, today: date) -> str:
+    if day >= today:
+        return gettext_noop("Today")
+    if day == today - timedelta(days=1):
+        return gettext_noop("Yesterday")
+    if day >= today - timedelta(days=7):
+        return gettext_noop("Previous 7 days")
+    if day >= today - timedelta(days=30):
+        return gettext_noop("Previous 30 days")
+    return gettext_noop("Older")
+
+
+def archived(user) -> list[Conversation]:
+    return list(
+        Conversation.objects.for_user(user)
+        .filter(archived=True)
+        .only("pk", "title", "updated_at")
+        .order_by("-updated_at", "-pk")[:500]
+    )
+
+
+def model_choices(user) -> list[ModelChoice]:
+    """Return the models `user` may pick, ready for `preferred` to find their default."""
+    return list(ModelChoice.objects.usable_by(user))

@@ -1,0 +1,174 @@
+"""Chat pages. Views parse, authorise and render; the work lives in plain modules."""
+
+from __future__ import annotations
+
+import json
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from conversations.history import reads
+from conversations.models import Conversation, ModelChoice, preferred
+from conversations.params import form_text, query_id, query_text
+from conversations.pipeline import broadcast, fragments
+
+PAGE = "conversations/chat.html"
+
+
+def chat_context(request, view: reads.TranscriptView | None) -> dict:
+    conversation = view.conversation if view else None
+    models = reads.model_choices(request.user)
+    # A conversation on a model the user can no longer use shows their default; the
+    # next turn then says the conversation continues there (records.choose_model).
+    selected = next((m for m in models if conversation and m.pk == conversation.model_id), None)
+    return {
+        "conversation": conversation,
+        "items": fragments.bubbles(view.messages) if view else [],
+        "view": view,
+        "models": models,
+        "selected_model": selected or preferred(models),
+        "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        "max_instructions_chars": settings.CHAT_MAX_INSTRUCTIONS_CHARS,
+        "active_id": conversation.pk if conversation else None,
+    }
+
+
+def render_chat(request, view: reads.TranscriptView | None):
+    context = chat_context(request, view)
+    if request.htmx and request.htmx.target == "chat-main":
+        return render(request, f"{PAGE}#conversation_panel", context)
+    context["page"] = reads.sidebar(request.user)
+    return render(request, PAGE, context)
+
+
+def render_panel(request, partial: str, context: dict):
+    """Render a panel of the chat page: alone for htmx, inside the whole page otherwise."""
+    if request.htmx and request.htmx.target == "chat-main":
+        return render(request, f"{PAGE}#{partial}", context)
+    page = chat_context(request, None)
+    page.update(context, page=reads.sidebar(request.user), panel=partial)
+    return render(request, PAGE, page)
+
+
+@require_GET
+def chat(request):
+    """A new, empty chat: the conversation is created when the first message is sent."""
+    return render_chat(request, None)
+
+
+@require_GET
+def conversation(request, pk: int):
+    view = reads.transcript(request.user, pk, around=query_id(request, "m"))
+    if view is None:
+        raise Http404("No such conversation.")
+    return render_chat(request, view)
+
+
+@require_GET
+def earlier_messages(request, pk: int):
+    """The page of messages before the first one shown, replacing the button that asked."""
+    view = reads.transcript(request.user, pk, before=query_id(request, "before"))
+    if view is None:
+        raise Http404("No such conversation.")
+    context = {"items": fragments.bubbles(view.messages), "conversation": view.conversation}
+    return render(request, f"{PAGE}#earlier_messages", {**context, "view": view})
+
+
+@require_GET
+def composer_options(request):
+    """The composer's per-model choices (effort, thinking, web search) for the picked model."""
+    model_id = query_id(request, "model")
+    usable = ModelChoice.objects.usable_by(request.user)
+    model = usable.filter(pk=model_id).first() if model_id else None
+    return render(request, f"{PAGE}#composer_options", {"model": model or ModelChoice()})
+
+
+@require_GET
+def sidebar(request):
+    """The next page of the sidebar, loaded when its end scrolls into view."""
+    page = reads.sidebar(
+        request.user,
+        cursor=query_text(request, "cursor"),
+        continues_group=query_text(request, "group"),
+    )
+    return render(
+        request, f"{PAGE}#sidebar_page", {"page": page, "continues_page": True, "active_id": None}
+    )
+
+
+@require_GET
+def archive(request):
+    return render_panel(request, "archive_panel", {"conversations": reads.archived(request.user)})
+
+
+@require_POST
+def delete_archived(request):
+    """Delete every archived conversation of the user (the page asked to confirm)."""
+    found = Conversation.objects.for_user(request.user).filter(archived=True)
+    found.delete()
+    return render(request, f"{PAGE}#archive_panel", {"conversations": []})
+
+
+@require_POST
+def pin_conversation(request, pk: int):
+    return toggle(request, pk, "pinned")
+
+
+@require_POST
+def archive_conversation(request, pk: int):
+    return toggle(request, pk, "archived")
+
+
+def toggle(request, pk: int, field: str):
+    """Flip pinned or archived; every tab's socket (this one's too) redraws sidebar and header.
+
+    The answer itself swaps nothing: the socket's redraw replaces the header's buttons
+    before it arrives, and htmx would swap it relative to the detached button that asked.
+    """
+    found = reads.conversation(request.user, pk)
+    if found is None:
+        raise Http404("No such conversation.")
+    setattr(found, field, not getattr(found, field))
+    found.save(update_fields=[field])
+    async_to_sync(broadcast.conversation_changed)(request.user.pk, found.pk)
+    return HttpResponse()
+
+
+@require_POST
+def rename_conversation(request, pk: int):
+    """Save the title typed in the header's rename form; the sockets redraw it (see toggle)."""
+    found = reads.conversation(request.user, pk)
+    if found is None:
+        raise Http404("No such conversation.")
+    title = " ".join(form_text(request, "title").split())
+    if not title:
+        return HttpResponse(status=400)
+    found.title = title[:200]
+    found.save(update_fields=["title"])
+    async_to_sync(broadcast.conversation_changed)(request.user.pk, found.pk)
+    return HttpResponse()
+
+
+@login_not_required
+@require_GET
+def favicon(request):
+    """Browsers ask for /favicon.ico on pages that name no icon (the admin's)."""
+    return redirect(static("chatweb/favicon.ico"))
+
+
+@require_POST
+def delete_conversation(request, pk: int):
+    found = reads.conversation(request.user, pk)
+    if found is None:
+        raise Http404("No such conversation.")
+    found.delete()
+    async_to_sync(broadcast.conversation_changed)(request.user.pk, pk)
+    response = HttpResponse(status=204)
+    response["HX-Location"] = json.dumps({"path": reverse("chat"), "target": "#chat-main"})
+    return response

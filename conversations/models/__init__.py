@@ -1,0 +1,67 @@
+"""The data a chat keeps, one module per feature; Django finds every model here."""
+
+from conversations.models.attachments import (
+    Attachment,
+    attachment_path,
+)
+from conversations.models.catalogue import (
+    ModelChoice,
+    ModelChoiceQuerySet,
+    default_context_mode,
+    open_to,
+    preferred,
+)
+from conversations.models.chats import (
+    Conversation,
+    ConversationQuerySet,
+    Message,
+)
+from conversations.models.preferences import (
+    UserPreference,
+)
+from conversations.models.sharing import (
+    RetainedTranscript,
+    ReviewedConversation,
+    ShareLink,
+    ShareLinkQuerySet,
+    SharingPolicy,
+    TranscriptAccess,
+    new_share_token,
+)
+from conversations.models.usage import (
+    DefaultQuota,
+    GroupQuota,
+    Quota,
+    QuotaCounter,
+    QuotaLimits,
+    TurnGate,
+    UsageRecord,
+)
+
+__all__ = [
+    "Attachment",
+    "Conversation",
+    "ConversationQuerySet",
+    "DefaultQuota",
+    "GroupQuota",
+    "Message",
+    "ModelChoice",
+    "ModelChoiceQuerySet",
+    "Quota",
+    "QuotaCounter",
+    "QuotaLimits",
+    "RetainedTranscript",
+    "ReviewedConversation",
+    "ShareLink",
+    "ShareLinkQuerySet",
+    "SharingPolicy",
+    "TranscriptAccess",
+    "TurnGate",
+    "UsageRecord",
+    "UserPreference",
+    "attachment_path",
+    "default_context_mode",
+    "new_share_token",
+    "open_to",
+    "preferred",
+]

@@ -1,0 +1,216 @@
+"""Conversations and their messages: a tree of turns per conversation."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from conversations.models.catalogue import ModelChoice
+
+
+class ConversationQuerySet(models.QuerySet):
+    def for_user(self, user) -> ConversationQuerySet:
+        """Return the conversations `user` owns: the one way views and consumers fetch them."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        return self.filter(owner=user)
+
+
+class Conversation(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        on_delete=models.CASCADE,
+        related_name="conversations",
+    )
+    title = models.CharField(verbose_name=_("title"), max_length=200, blank=True)
+    model = models.ForeignKey(
+        ModelChoice, verbose_name=_("model"), on_delete=models.SET_NULL, null=True, blank=True
+    )
+    instructions = models.TextField(verbose_name=_("instructions"), blank=True)
+    archived = models.BooleanField(verbose_name=_("archived"), default=False)
+    pinned = models.BooleanField(verbose_name=_("pinned"), default=False)
+    # The last message of the branch on show: edits and regenerations fork the tree, and
+    # the conversation reopens on the branch the user last looked at.
+    current_leaf = models.ForeignKey(
+        "Message",
+        verbose_name=_("current leaf"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(
+        verbose_name=_("updated at"), default=timezone.now, help_text=_("Last activity.")
+    )
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-pk"]
+        indexes = [
+            models.Index(fields=["owner", "archived", "-updated_at"], name="conversation_sidebar"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or _("Conversation %(number)s") % {"number": self.pk}
+
+    def visible_branch(
+        self, *, attachments: bool = True, fields: tuple[str, ...] | None = None
+    ) -> list[Message]:
+        """Return the messages of the branch on show, root first.
+
+        The branch runs through `current_leaf` (the one the user last chose or added to)
+        and, below it or where none is set, through the newest child at each fork. Each
+        message gets `siblings`: the ids of the alternatives at its place, oldest first,
+        for the branch switcher. One query, then a walk in memory; a second one for the
+        messages' images unless `attachments` is false (a caller that needs none).
+        `fields` limits the columns loaded, for a caller that reads only those: the rows
+        of a long conversation cost more to build than to fetch.
+        """
+        children: dict[int | None, list[Message]] = {}
+        by_id: dict[int, Message] = {}
+        messages = self.messages.order_by("created_at", "pk")
+        if attachments:
+            messages = messages.prefetch_related("attachments")
+        if fields is not None:
+            messages = messages.only("pk", "parent_id", "created_at", *fields)
+        for message in messages:
+            children.setdefault(message.parent_id, []).append(message)
+            by_id[message.pk] = message
+        branch: list[Message] = []
+        node = by_id.get(self.current_leaf_id) if self.current_leaf_id else None
+        while node is not None:
+            branch.append(node)
+            node = by_id.get(node.parent_id)
+        branch.reverse()
+        if not branch and children.get(None):
+            branch.append(children[None][-1])
+        while branch and children.get(branch[-1].pk):
+            branch.append(children[branch[-1].pk][-1])
+        for message in branch:
+            message.siblings = [sibling.pk for sibling in children[message.parent_id]]
+        return branch
+
+    def newest_leaf_under(self, message: Message) -> Message:
+        """Return the end of the branch below `message`, following the newest children."""
+        node = message
+        while (child := node.children.order_by("-created_at", "-pk").first()) is not None:
+            node = child
+        return node
+
+
+class Message(models.Model):
+    """One turn's message. Messages form a tree: edits and regenerations are siblings."""
+
+    class Role(models.TextChoices):
+        USER = "user", _("User")
+        ASSISTANT = "assistant", _("Assistant")
+
+    class Status(models.TextChoices):
+        STREAMING = "streaming", _("Streaming")
+        COMPLETE = "complete", _("Complete")
+        INCOMPLETE = "incomplete", _("cut off")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("stopped")
+        INTERRUPTED = "interrupted", _("Interrupted")
+
+    conversation = models.ForeignKey(
+        Conversation,
+        verbose_name=_("conversation"),
+        on_delete=models.CASCADE,
+        related_name="messages",
+    )
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="children",
+    )
+    role = models.CharField(verbose_name=_("role"), max_length=16, choices=Role.choices)
+    text = models.TextField(verbose_name=_("text"), blank=True)
+    status = models.CharField(
+        verbose_name=_("status"), max_length=16, choices=Status.choices, default=Status.COMPLETE
+    )
+    error = models.TextField(
+        verbose_name=_("error"), blank=True, help_text=_("What went wrong, in words for the user.")
+    )
+    error_code = models.CharField(verbose_name=_("error code"), max_length=40, blank=True)
+    # What the gateway itself said when the answer failed (redacted): for staff, not users.
+    error_detail = models.TextField(
+        verbose_name=_("error detail"),
+        blank=True,
+        help_text=_("What the model service said, for administrators."),
+    )
+    # Notes the bubble shows about how the answer was made, as codes with their numbers
+    # ({"code": "turns_left_out", "count": 3}), translated when displayed.
+    notes = models.JSONField(verbose_name=_("notes"), default=list, blank=True)
+    model_name = models.CharField(verbose_name=_("model name"), max_length=255, blank=True)
+    # Gateway ids have no length a gateway cannot exceed (LiteLLM's are ~430 characters).
+    response_id = models.TextField(verbose_name=_("response id"), blank=True)
+    previous_response_id = models.TextField(verbose_name=_("previous response id"), blank=True)
+    # The channel of the process whose Generation streams this answer, so a stop or a
+    # late watcher on another process can reach it through the channel layer.
+    worker_channel = models.CharField(verbose_name=_("worker channel"), max_length=200, blank=True)
+    # Output items replayed as input when the gateway keeps nothing (store=false).
+    replay_items = models.JSONField(verbose_name=_("replay items"), default=list, blank=True)
+    # The quota hold of a streaming answer ({"counter_ids": [...], "amount": n}), kept
+    # so the hold of an answer whose process died can be given back.
+    quota_hold = models.JSONField(verbose_name=_("quota hold"), default=dict, blank=True)
+    reasoning_effort = models.CharField(
+        verbose_name=_("reasoning effort"), max_length=16, blank=True
+    )
+    reasoning_summary = models.TextField(verbose_name=_("reasoning summary"), blank=True)
+    citations = models.JSONField(verbose_name=_("citations"), default=list, blank=True)
+    tool_calls = models.JSONField(verbose_name=_("tool calls"), default=list, blank=True)
+    web_searches = models.JSONField(verbose_name=_("web searches"), default=list, blank=True)
+    # Per-message choices from the composer: web search on, reasoning summary wanted.
+    web_search = models.BooleanField(verbose_name=_("web search"), default=False)
+    reasoning_summary_mode = models.CharField(
+        verbose_name=_("reasoning summary mode"), max_length=16, blank=True
+    )
+    input_tokens = models.PositiveIntegerField(
+        verbose_name=_("input tokens"), null=True, blank=True
+    )
+    output_tokens = models.PositiveIntegerField(
+        verbose_name=_("output tokens"), null=True, blank=True
+    )
+    reasoning_tokens = models.PositiveIntegerField(
+        verbose_name=_("reasoning tokens"), null=True, blank=True
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(verbose_name=_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [
+            models.Index(fields=["conversation", "created_at"], name="message_transcript"),
+            models.Index(fields=["status", "updated_at"], name="message_status"),
+        ]
+
+    def __str__(self) -> str:
+        return _("%(role)s message %(number)s") % {
+            "role": self.get_role_display(),
+            "number": self.pk,
+        }
+
+    @property
+    def is_streaming(self) -> bool:
+        return self.status == self.Status.STREAMING
+
+    def mark_without_attachments(self) -> None:
+        """Record that this message has no attachments, as a prefetch would, without a query.
+
+        For messages that cannot have any (an answer, a question sent without images, a
+        retained transcript's message whose images went with the account). Django's
+        `Prefetch` with an empty queryset costs more Python than the query it saves.
+        """
+        cache = self.__dict__.setdefault("_prefetched_objects_cache", {})
+        cache[Message.attachments.rel.cache_name] = (
+            Message.attachments.rel.related_model.objects.none()
+        )

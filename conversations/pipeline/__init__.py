@@ -1,0 +1,1 @@
+"""The turn pipeline: frame, turn rows, plan, gateway stream, answer, HTML fragments."""

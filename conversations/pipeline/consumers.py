@@ -1,0 +1,508 @@
+"""The chat websocket: parse, authorise, hand off to `turns`, render. Nothing else.
+
+The page opens one socket and says which conversation it shows (`watch`); the
+consumer then sends that conversation's live updates as htmx out-of-band fragments.
+Frames from the page are JSON objects with an `action`:
+
+    {"action": "watch", "conversation": "12"}
+    {"action": "send", "conversation": "12" or "", "text": "...", "model": "3",
+     "instructions": "..."}
+    {"action": "stop", "message": "45"}
+    {"action": "regenerate", "message": "45", "model": "3"}   (also "retry")
+    {"action": "edit", "message": "44", "text": "..."}
+    {"action": "branch", "message": "46"}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from functools import cached_property
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import translation
+from django.utils.translation import gettext
+
+from conversations import preferences
+from conversations.history import reads
+from conversations.params import clean_text, parse_id
+from conversations.pipeline import broadcast, fragments, turns
+from conversations.pipeline.dbthreads import in_database_thread
+from conversations.pipeline.live import Fragment, get_hub, spawn
+from conversations.pipeline.plans import TurnOptions
+from conversations.pipeline.shutdown import Restarting
+from conversations.pipeline.socketlimits import BACKLOG_SCOPE_KEY, FrameBudget
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_ACCESS_REVOKED = 4403
+# The page reconnects and sends again. Not 1012 ("service restart"): Daphne's websocket
+# library refuses any server close code but 1000 and 3000-4999.
+CLOSE_RESTARTING = 4503
+# The page fell too far behind the fragments: it reconnects and resyncs.
+CLOSE_TOO_SLOW = 4408
+# More than CHAT_SOCKET_BACKLOG_BYTES left unread: the page reconnects and resyncs.
+CLOSE_BACKLOG = 4429
+# The session signed out or the password changed: the page reconnects, and a session
+# that no longer signs in is sent to the sign-in page (4401).
+CLOSE_SESSION_ENDED = 4440
+MAX_FRAME_CHARS = 200_000
+MAX_OUTBOX = 2_000
+
+
+class Malformed(Exception):
+    """A frame the page should never send."""
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    # Set once the socket is being closed: nothing more is read or sent on it.
+    closing = False
+
+    async def dispatch(self, message: dict) -> None:
+        """Handle one event, in the language this socket opened with.
+
+        A database that is briefly gone must not kill the socket: a restart or failover
+        of PostgreSQL drops every connection, the query that meets a dead one fails and
+        the next one gets a fresh connection, so the page is told to try again.
+        """
+        with translation.override(self.language):
+            try:
+                await super().dispatch(message)
+            except DatabaseError:
+                logger.warning("database error handling %s", message.get("type"), exc_info=True)
+                if message.get("type") != "websocket.connect":
+                    text = gettext("The server lost its database for a moment. Please try again.")
+                    await self.send(text_data=fragments.toast_html(text))
+
+    @cached_property
+    def language(self) -> str:
+        """The language this socket reads; live answers are rendered in it too."""
+        return preferences.language_for_scope(self.scope)
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.conversation_id: int | None = None
+        # Answers this socket follows: message id -> last sequence number applied.
+        self.following: dict[int, int] = {}
+        self.remote: dict[int, str] = {}
+        # Messages on the page since the last transcript, so no event draws one twice.
+        self.drawn: set[int] = set()
+        self.outbox: asyncio.Queue = asyncio.Queue()
+        self.outbox_bytes = 0
+        # Bytes ever handed to the server, and where the last transcript ends in that
+        # count: it is unread while queued here or while the server holds bytes before it.
+        self.sent_bytes = 0
+        self.transcript_end = 0
+        self.queued_transcript: str | None = None
+        self.frames = FrameBudget(settings.CHAT_FRAMES_PER_SECOND, settings.CHAT_FRAME_BURST)
+        self.throttled = False
+        self.session_group = broadcast.session_group(self.scope["session"].session_key)
+        self.pump = asyncio.create_task(self.send_outbox())
+        await self.channel_layer.group_add(broadcast.user_group(self.user.pk), self.channel_name)
+        if self.session_group:
+            await self.channel_layer.group_add(self.session_group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if not hasattr(self, "outbox"):
+            return
+        await self.unfollow_all()
+        self.pump.cancel()
+        await self.channel_layer.group_discard(
+            broadcast.user_group(self.user.pk), self.channel_name
+        )
+        if self.session_group:
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)
+
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        self.closing = True
+        await super().close(code=code, reason=reason)
+
+    # --- Frames from the page -----------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if self.closing:
+            return
+        if not self.frames.take():
+            # One notice per flood: answering every dropped frame would feed the flood.
+            if not self.throttled:
+                self.throttled = True
+                text = gettext("Too many requests at once. Wait a moment and try again.")
+                await self.send(text_data=fragments.toast_html(text))
+            return
+        self.throttled = False
+        try:
+            frame = parse_frame(text_data)
+            action = frame.get("action")
+            if action == "watch":
+                await self.watch(optional_id(frame, "conversation"))
+            elif action == "send":
+                await self.send_turn(frame)
+            elif action == "stop":
+                await turns.stop(user=self.user, message_id=required_id(frame, "message"))
+            elif action in ("regenerate", "retry"):
+                plan = await turns.regenerate(
+                    user=self.user,
+                    message_id=required_id(frame, "message"),
+                    model_id=optional_id(frame, "model"),
+                    options=turn_options(frame),
+                )
+                await self.redraw(plan.conversation_id)
+                await self.show_notices(plan.notices)
+            elif action == "edit":
+                plan = await turns.edit(
+                    user=self.user,
+                    message_id=required_id(frame, "message"),
+                    text=text_field(frame, "text"),
+                )
+                await self.redraw(plan.conversation_id)
+                await self.show_notices(plan.notices)
+            elif action == "branch":
+                conversation_id = await turns.switch_branch(
+                    user=self.user, message_id=required_id(frame, "message")
+                )
+                await self.redraw(conversation_id)
+            else:
+                raise Malformed(f"unknown action {action!r}")
+        except Malformed as error:
+            logger.info("malformed frame from user %s: %s", self.user.pk, error)
+            await self.send(
+                text_data=fragments.toast_html(gettext("That request could not be read."))
+            )
+        except turns.Refused as error:
+            restarting = isinstance(error, Restarting)
+            html = fragments.composer_error_html(error.user_message, retry=restarting)
+            if isinstance(error, turns.ModelUnavailable):
+                # The picker offered a model that is gone: show what may be picked now.
+                html += await in_database_thread(fragments.model_picker_html)(self.user)
+            await self.send(text_data=html)
+            if restarting:
+                # This process is shutting down: the page reconnects, through the load
+                # balancer, to one that takes turns, and sends again.
+                await self.close(code=CLOSE_RESTARTING)
+
+    async def watch(self, conversation_id: int | None, *, changed: bool = False) -> None:
+        """Show `conversation_id`: resync its transcript and follow its live answers.
+
+        A watch of the conversation on show whose transcript the page has not yet read
+        changes nothing, so repeating it does not queue another copy; `changed` (another
+        branch is on show) draws it again all the same.
+        """
+        showing = conversation_id is not None and conversation_id == self.conversation_id
+        if showing and not changed and self.transcript_unread():
+            return
+        await self.unfollow_all()
+        self.forget_transcript()
+        self.conversation_id = None
+        if conversation_id is None:
+            return
+        view = await in_database_thread(reads.transcript)(self.user, conversation_id)
+        if view is None:
+            await self.send(
+                text_data=fragments.toast_html(gettext("This conversation does not exist."))
+            )
+            return
+        self.conversation_id = conversation_id
+        self.drawn = {message.pk for message in view.messages}
+        # Through the outbox, behind any fragment still queued, so none lands after it.
+        self.queued_transcript = fragments.transcript_html(view, staff=self.user.is_staff)
+        self.queue(self.queued_transcript)
+        for answer in view.streaming:
+            await self.follow(answer.pk, answer.worker_channel)
+
+    async def send_turn(self, frame: dict) -> None:
+        sent_from = optional_id(frame, "conversation")
+        result = await turns.send(
+            user=self.user,
+            conversation_id=sent_from,
+            text=text_field(frame, "text"),
+            model_id=optional_id(frame, "model"),
+            instructions=text_field(frame, "instructions") if "instructions" in frame else None,
+            options=turn_options(frame),
+        )
+        if result.conversation.pk != self.conversation_id:
+            await self.unfollow_all()
+            self.forget_transcript()
+            self.conversation_id = result.conversation.pk
+        # This tab draws the turn from the rows the send just wrote; other tabs read them.
+        await self.show_new_turn(
+            result.plan.user_message_id, result.plan.answer_id, known=list(result.messages)
+        )
+        await self.send(
+            text_data=fragments.turn_accepted_html(
+                result.conversation, list(result.plan.notices), sent_from=sent_from
+            )
+        )
+
+    async def show_notices(self, notices: tuple[str, ...]) -> None:
+        """Say why a regeneration or an edit runs on another model than the chat's."""
+        if notices:
+            await self.send(text_data=fragments.composer_notices_html(list(notices)))
+
+    async def redraw(self, conversation_id: int) -> None:
+        """Draw the conversation's branch on show again (after an edit or a switch)."""
+        if conversation_id == self.conversation_id:
+            await self.watch(conversation_id, changed=True)
+
+    # --- Events from the channel layer --------------------------------------------------
+
+    async def chat_turn_started(self, event: dict) -> None:
+        """Another tab (maybe on another process) started a turn in this conversation."""
+        if event["conversation_id"] != self.conversation_id:
+            return
+        if event["answer_id"] in self.drawn:
+            return  # this socket drew it already (its own send, or a transcript since)
+        if event["branched"]:
+            if event["answer_id"] not in self.following:
+                await self.watch(self.conversation_id, changed=True)
+        else:
+            await self.show_new_turn(event["user_message_id"], event["answer_id"])
+
+    async def chat_access_revoked(self, event: dict) -> None:
+        """The account was deactivated or deleted: stop showing anything at once."""
+        await self.unfollow_all()
+        await self.close(code=CLOSE_ACCESS_REVOKED)
+
+    async def chat_session_ended(self, event: dict) -> None:
+        """The session signed out, or the password changed: stop at once, resync after."""
+        await self.unfollow_all()
+        await self.close(code=CLOSE_SESSION_ENDED)
+
+    async def chat_branch_switched(self, event: dict) -> None:
+        await self.redraw(event["conversation_id"])
+
+    async def chat_turn_finished(self, event: dict) -> None:
+        """An answer is final; re-read it if its last fragment did not reach us."""
+        answer_id = event["answer_id"]
+        if answer_id in self.following:
+            self.forget(answer_id)
+            message = await in_database_thread(reads.message)(self.user, answer_id)
+            if message is not None:
+                await self.send(text_data=fragments.message_html(message, staff=self.user.is_staff))
+
+    async def chat_conversation_changed(self, event: dict) -> None:
+        conversation = await in_database_thread(reads.conversation)(
+            self.user, event["conversation_id"]
+        )
+        await self.send(
+            text_data=fragments.conversation_changed_html(
+                event["conversation_id"], conversation, active=self.conversation_id
+            )
+        )
+
+    async def live_fragment(self, event: dict) -> None:
+        """Fragments of an answer generated in another process, coalesced."""
+        message_id = event["message_id"]
+        if message_id not in self.remote:
+            return
+        for seq, html, snapshot, final in event["fragments"]:
+            last = self.following.get(message_id)
+            if last is None:
+                return
+            if not snapshot and seq > last + 1:
+                # A gap: ask for a fresh snapshot rather than show a hole.
+                await self.request_remote(message_id)
+                return
+            self.apply(Fragment(message_id, seq, html, snapshot, final))
+
+    # --- Following answers --------------------------------------------------------------
+
+    async def show_new_turn(
+        self, user_message_id: int | None, answer_id: int, *, known: list | None = None
+    ) -> None:
+        """Append the turn's question and answer and follow the answer.
+
+        `known` are those messages as the send that created them returned them; without
+        them (a turn another tab started) they are read from the database.
+        """
+        if answer_id in self.following or answer_id in self.drawn:
+            return
+        messages = known or await in_database_thread(reads.messages)(
+            self.user, [user_message_id, answer_id]
+        )
+        if not messages or answer_id in self.drawn:  # drawn while the read ran
+            return
+        self.drawn.update(message.pk for message in messages)
+        self.queue(fragments.new_messages_html(messages, staff=self.user.is_staff))
+        answer = messages[-1]
+        if answer.is_streaming:
+            await self.follow(answer.pk, answer.worker_channel)
+
+    async def follow(self, answer_id: int, worker_channel: str) -> None:
+        self.following[answer_id] = -1
+        snapshot = get_hub().attach(answer_id, self)
+        if snapshot is not None:
+            self.deliver(snapshot)
+        elif worker_channel:
+            self.remote[answer_id] = worker_channel
+            await self.request_remote(answer_id)
+
+    async def request_remote(self, answer_id: int) -> None:
+        await broadcast.send_to_channel(
+            self.remote[answer_id],
+            watch_event("generation.watch", answer_id, self.channel_name, language=self.language),
+        )
+
+    async def unfollow_all(self) -> None:
+        get_hub().detach(self)
+        for answer_id, channel in self.remote.items():
+            await broadcast.send_to_channel(
+                channel,
+                watch_event("generation.unwatch", answer_id, self.channel_name),
+            )
+        self.following.clear()
+        self.remote.clear()
+
+    def forget(self, answer_id: int) -> None:
+        self.following.pop(answer_id, None)
+        self.remote.pop(answer_id, None)
+
+    def deliver(self, fragment: Fragment) -> None:
+        """Take a fragment from a local generation (called by the hub, never blocks)."""
+        self.apply(fragment)
+
+    def apply(self, fragment: Fragment) -> None:
+        """Queue the fragment for the page if it is the next one, in order."""
+        last = self.following.get(fragment.message_id)
+        if last is None or (not fragment.snapshot and fragment.seq <= last):
+            return
+        self.following[fragment.message_id] = fragment.seq
+        if fragment.final:
+            self.forget(fragment.message_id)
+        self.queue(fragment.html_for(self.language))
+        if self.outbox.qsize() > MAX_OUTBOX:
+            # The browser cannot keep up; drop it, and it reconnects with a fresh snapshot.
+            get_hub().detach(self)
+            self.following.clear()
+            spawn(self.close(code=CLOSE_TOO_SLOW))
+
+    async def send_outbox(self) -> None:
+        while True:
+            html = await self.outbox.get()
+            self.outbox_bytes -= wire_size(html)
+            await self.send(text_data=html)
+            if html is self.queued_transcript:
+                self.queued_transcript = None
+                self.transcript_end = self.sent_bytes
+
+    def queue(self, html: str) -> None:
+        """Queue HTML for the page behind everything queued before it."""
+        self.outbox_bytes += wire_size(html)
+        self.outbox.put_nowait(html)
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        """Send to the page, unless it has left too much unread: then close the socket.
+
+        A frame goes out whenever the page has caught up, however large, so the bound
+        is CHAT_SOCKET_BACKLOG_BYTES plus one frame.
+        """
+        if self.closing:
+            return
+        if self.unread_bytes() > settings.CHAT_SOCKET_BACKLOG_BYTES:
+            logger.warning("user %s left too much unread; closing the socket", self.user.pk)
+            await self.give_up_on_reader()
+            return
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+        if text_data:
+            self.sent_bytes += wire_size(text_data)
+
+    def unread_bytes(self) -> int:
+        """Return the bytes queued for the page: in the outbox and, under Daphne, below."""
+        backlog = self.scope.get(BACKLOG_SCOPE_KEY)
+        return self.outbox_bytes + (backlog() if backlog else 0)
+
+    def forget_transcript(self) -> None:
+        """The page is about to show another conversation (or none)."""
+        self.drawn = set()
+        self.queued_transcript = None
+        self.transcript_end = 0
+
+    def transcript_unread(self) -> bool:
+        """True while the last transcript queued has not all reached the page."""
+        if self.queued_transcript is not None:
+            return True
+        backlog = self.scope.get(BACKLOG_SCOPE_KEY)
+        handed_over = self.sent_bytes - (backlog() if backlog else 0)
+        return self.transcript_end > handed_over
+
+    async def give_up_on_reader(self) -> None:
+        get_hub().detach(self)
+        self.following.clear()
+        while not self.outbox.empty():
+            self.outbox.get_nowait()
+        self.outbox_bytes = 0
+        await self.close(code=CLOSE_BACKLOG)
+
+
+def wire_size(text: str) -> int:
+    """Return the bytes a text frame of `text` takes on the wire, header included."""
+    size = len(text.encode())
+    return size + (2 if size < 126 else 4 if size < 65_536 else 10)
+
+
+def watch_event(kind: str, answer_id: int, reply_channel: str, *, language: str = "") -> dict:
+    """Return a request to the process generating an answer; `language`: what we read."""
+    event = {"type": kind, "message_id": answer_id, "reply_channel": reply_channel}
+    if language:
+        event["language"] = language
+    return event
+
+
+def parse_frame(text_data: str | None) -> dict:
+    if not text_data or len(text_data) > MAX_FRAME_CHARS:
+        raise Malformed("empty or oversized frame")
+    try:
+        frame = json.loads(text_data)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the stack
+        raise Malformed("not JSON") from None
+    if not isinstance(frame, dict):
+        raise Malformed("not a JSON object")
+    return frame
+
+
+def optional_id(frame: dict, key: str) -> int | None:
+    try:
+        return parse_id(frame.get(key))
+    except ValueError:
+        raise Malformed(f"{key} is not an id") from None
+
+
+def required_id(frame: dict, key: str) -> int:
+    number = optional_id(frame, key)
+    if number is None:
+        raise Malformed(f"{key} is missing")
+    return number
+
+
+def turn_options(frame: dict) -> TurnOptions:
+    """Return the composer's per-message choices sent with a frame."""
+    return TurnOptions(
+        effort=text_field(frame, "effort"),
+        summary=text_field(frame, "summary"),
+        web_search=frame.get("web_search") == "on",
+        attachment_ids=id_list(frame, "attachments"),
+    )
+
+
+def id_list(frame: dict, key: str) -> tuple[int, ...]:
+    """Return the ids of a field htmx sends as one value or, when repeated, a list."""
+    values = frame.get(key) or []
+    if not isinstance(values, list):
+        values = [values]
+    if len(values) > 20:
+        raise Malformed(f"too many {key}")
+    return tuple(required_id({key: value}, key) for value in values)
+
+
+def text_field(frame: dict, key: str) -> str:
+    value = frame.get(key, "")
+    if not isinstance(value, str):
+        raise Malformed(f"{key} is not text")
+    return clean_text(value)

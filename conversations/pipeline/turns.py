@@ -1,0 +1,113 @@
+"""A turn, start to stop: the one API consumers (and tests) use to chat.
+
+Each function authorises through the ORM (`for_user`), does its database work in one
+synchronous transaction (`records`), starts or stops the `Generation` and tells the
+user's other sockets. Nothing here knows about websockets or HTML.
+"""
+
+from __future__ import annotations
+
+from conversations.pipeline import broadcast, records
+from conversations.pipeline.dbthreads import in_database_thread
+from conversations.pipeline.generation import Generation
+from conversations.pipeline.live import get_hub
+from conversations.pipeline.plans import TurnOptions, TurnPlan
+from conversations.pipeline.records import ModelUnavailable, Refused, SendResult
+from conversations.pipeline.shutdown import refuse_while_draining
+
+__all__ = ["ModelUnavailable", "Refused", "edit", "regenerate", "send", "stop", "switch_branch"]
+
+
+async def send(
+    *,
+    user,
+    conversation_id: int | None,
+    text: str,
+    model_id: int | None = None,
+    instructions: str | None = None,
+    options: TurnOptions = TurnOptions(),  # noqa: B008 - frozen, so sharing it is safe
+) -> SendResult:
+    """Save the user's message, start generating the answer, and tell the other tabs."""
+    refuse_while_draining()
+    worker_channel = await get_hub().ensure_worker_channel()
+    result = await in_database_thread(records.prepare_send)(
+        user=user,
+        conversation_id=conversation_id,
+        text=text,
+        model_id=model_id,
+        instructions=instructions,
+        worker_channel=worker_channel,
+        options=options,
+    )
+    await launch(user, result.plan)
+    await broadcast.conversation_changed(user.pk, result.plan.conversation_id)
+    return result
+
+
+async def regenerate(
+    *,
+    user,
+    message_id: int,
+    model_id: int | None = None,
+    options: TurnOptions = TurnOptions(),  # noqa: B008
+) -> TurnPlan:
+    """Answer the question of answer `message_id` again, as a new branch."""
+    refuse_while_draining()
+    worker_channel = await get_hub().ensure_worker_channel()
+    plan = await in_database_thread(records.prepare_regenerate)(
+        user=user,
+        message_id=message_id,
+        worker_channel=worker_channel,
+        model_id=model_id,
+        options=options,
+    )
+    await launch(user, plan, branched=True)
+    return plan
+
+
+async def edit(*, user, message_id: int, text: str) -> TurnPlan:
+    """Ask an edited version of question `message_id`, as a new branch."""
+    refuse_while_draining()
+    worker_channel = await get_hub().ensure_worker_channel()
+    plan = await in_database_thread(records.prepare_edit)(
+        user=user, message_id=message_id, text=text, worker_channel=worker_channel
+    )
+    await launch(user, plan, branched=True)
+    return plan
+
+
+async def switch_branch(*, user, message_id: int) -> int:
+    """Show the branch through `message_id` in every tab of the user."""
+    conversation_id = await in_database_thread(records.switch_branch)(
+        user=user, message_id=message_id
+    )
+    await broadcast.branch_switched(user.pk, conversation_id)
+    return conversation_id
+
+
+async def launch(user, plan: TurnPlan, *, branched: bool = False) -> None:
+    """Start generating the planned answer and tell the user's other tabs."""
+    Generation(plan).launch()
+    await broadcast.turn_started(
+        user.pk,
+        plan.conversation_id,
+        user_message_id=plan.user_message_id,
+        answer_id=plan.answer_id,
+        branched=branched,
+    )
+
+
+async def stop(*, user, message_id: int) -> bool:
+    """Stop the user's answer `message_id`, whichever process generates it."""
+    answer = await in_database_thread(records.streaming_answer)(user, message_id)
+    if answer is None:
+        return False
+    generation = get_hub().generations.get(answer.pk)
+    if generation is not None:
+        generation.stop()
+        return True
+    if not answer.worker_channel:
+        return False
+    return await broadcast.send_to_channel(
+        answer.worker_channel, {"type": "generation.stop", "message_id": answer.pk}
+    )

@@ -1,0 +1,1 @@
+"""Message text to safe HTML: Markdown, code highlighting, citations, the notes on a bubble."""

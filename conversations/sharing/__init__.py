@@ -1,0 +1,1 @@
+"""Read-only transcripts: share links, continuing a shared chat, admin review."""
