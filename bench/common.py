@@ -62,7 +62,7 @@ def prefix_visibility(tokens: tuple[str, ...]) -> tuple[int, ...]:
     Uses the app's own StreamingMarkdown, fed one token at a time, so a frame's visible
     length maps back to the last token it contains, whatever the Markdown turns into.
     """
-    from conversations.rendering.markdown import StreamingMarkdown
+    from conversations.rendering.streaming import StreamingMarkdown
 
     renderer = StreamingMarkdown()
     shown = []

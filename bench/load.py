@@ -21,9 +21,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from websockets.asyncio.client import connect
 
 from bench.common import ASSISTANT, CONVERSATION, QUESTION, frame_text
+from bench.harness import chat_socket
 
 TURN_TIMEOUT = 60.0
 CONNECT_PARALLEL = 100
@@ -62,19 +62,7 @@ class Client:
         self.ws = None
 
     async def open(self) -> None:
-        self.ws = await connect(
-            self.config["ws"],
-            additional_headers={
-                "Cookie": f"sessionid={self.session}",
-                "Origin": self.config["origin"],
-            },
-            origin=None,
-            compression=None,
-            ping_interval=None,
-            max_size=None,
-            open_timeout=60,
-            close_timeout=5,
-        )
+        self.ws = await chat_socket(self.config["ws"], self.session, self.config["origin"])
 
     async def close(self) -> None:
         if self.ws is not None:

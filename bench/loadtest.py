@@ -26,7 +26,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from bench.harness import chat_socket, free_port, pg_admin, stop, wait_http
 
 ANSWER = re.compile(r'<article id="message-(\d+)" class="message message-assistant status-(\w+)')
 CONVERSATION = re.compile(r'id="turn-accepted" hidden data-conversation="(\d+)"')
@@ -76,18 +75,8 @@ class User:
 
 
 async def _chat(user: User, messages: int, model: int, deadline: float) -> None:
-    from websockets.asyncio.client import connect
-
-    async with connect(
-        user.url.replace("http://", "ws://") + "/ws/chat/",
-        additional_headers={"Cookie": f"sessionid={user.session}", "Origin": user.url},
-        origin=None,
-        compression=None,
-        ping_interval=None,
-        max_size=None,
-        open_timeout=60,
-        close_timeout=5,
-    ) as ws:
+    ws_url = user.url.replace("http://", "ws://") + "/ws/chat/"
+    async with chat_socket(ws_url, user.session, user.url) as ws:
         conversation = ""
         last_answer = 0
         for index in range(messages):
@@ -271,43 +260,8 @@ BUDGET = float(os.environ.get("LOADTEST_BUDGET", "240"))
 PACE = "200"  # simulator tokens per second
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def log(message: str) -> None:
     print(f"[loadtest {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as db:
-        db.execute(sql)
-
-
-def wait_http(process: subprocess.Popen, url: str, headers: dict | None = None) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[:4]} exited with {process.returncode}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(url, headers=headers, timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer in 60 s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def spawn(command: list[str], log_name: str, env: dict | None = None) -> subprocess.Popen:
@@ -319,8 +273,11 @@ def main() -> int:
     ARTIFACTS.mkdir(exist_ok=True)
     started: list[subprocess.Popen] = []
     data_dir = Path(tempfile.mkdtemp(prefix="chatweb-load-"))
-    admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    admin(f"CREATE DATABASE {DATABASE}")
+    pg_admin(
+        f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)",
+        f"CREATE DATABASE {DATABASE}",
+        url=PG_ADMIN_URL,
+    )
     try:
         redis_port = free_port()
         redis = spawn(
@@ -437,7 +394,7 @@ def main() -> int:
             connections.close_all()
         for process in reversed(started):
             stop(process)
-        admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        pg_admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)", url=PG_ADMIN_URL)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

@@ -20,8 +20,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -38,13 +36,13 @@ import psutil
 
 from bench import analysis, common, report
 from bench.common import QUESTION
+from bench.harness import free_port, pg_admin, stop, wait_http
 
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results"
 PY = sys.executable
 PACE = 30.0
 FIRST_TOKEN_DELAY = 0.3
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DATABASE = "chatweb_bench"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 QUICK = os.environ.get("BENCH_QUICK") == "1"
@@ -76,12 +74,6 @@ else:
         "profile_streams": 250,
     }
 PLAN["runs"] = int(os.environ.get("BENCH_RUNS", PLAN["runs"]))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def log(message: str) -> None:
@@ -161,21 +153,16 @@ def make_backend(name: str, workdir: Path) -> Backend:
     if name == "sqlite":
         url = f"sqlite:///{data_dir / 'chatweb.sqlite3'}"
         return Backend(name, "SQLite + in-memory layer", url, None, data_dir)
-    import psycopg
-
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as db:
-        db.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
-        db.execute(f"CREATE DATABASE {PG_DATABASE}")
+    pg_admin(
+        f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)", f"CREATE DATABASE {PG_DATABASE}"
+    )
     url = f"postgresql://postgres@127.0.0.1:5432/{PG_DATABASE}"
     return Backend(name, "PostgreSQL + Redis", url, REDIS_URL, data_dir)
 
 
 def drop_backend(backend: Backend) -> None:
     if backend.name == "postgres":
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as db:
-            db.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
+        pg_admin(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")
 
 
 def app_env(backend: Backend, sim_url: str, api_key: str) -> dict:
@@ -200,28 +187,6 @@ def app_env(backend: Backend, sim_url: str, api_key: str) -> dict:
     if backend.redis_url:
         env["REDIS_URL"] = backend.redis_url
     return env
-
-
-def wait_http(process: subprocess.Popen, url: str, headers: dict | None = None) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[:4]} exited with {process.returncode}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(url, headers=headers, timeout=1).status_code == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer in 60 s")
-
-
-def stop(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def start_simulator(workdir: Path, api_key: str) -> tuple[subprocess.Popen, str, Path]:

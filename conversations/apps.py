@@ -15,7 +15,7 @@ class ConversationsConfig(AppConfig):
         from conversations.attachments import images
         from conversations.models import Attachment
         from conversations.pipeline import access
-        from conversations.sharing import links
+        from conversations.sharing import retention
 
         # Cascades from a message, conversation or user deletion reach this too.
         post_delete.connect(images.delete_files, sender=Attachment, dispatch_uid="attachment_files")
@@ -23,7 +23,7 @@ class ConversationsConfig(AppConfig):
         # Whatever deletes a user (admin, shell, management command), their
         # conversations are frozen for review first, when the retention setting says so.
         pre_delete.connect(
-            links.retain_deleted_users_conversations,
+            retention.retain_deleted_users_conversations,
             sender=user_model,
             dispatch_uid="retain_deleted_users_conversations",
         )

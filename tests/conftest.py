@@ -7,12 +7,23 @@ from collections.abc import Iterator
 import pytest
 from asgiref.sync import SyncToAsync
 from channels.layers import channel_layers
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
+from django.utils import translation
 
 from conversations.gateway.simulator import Simulator
+from tests.servers import ARTIFACTS, gateway_env, start_server
+from tests.support.browser import PASSWORD
 from tests.support.litellm import litellm_gateway  # noqa: F401  (registers the fixture)
-from tests.support.simulator import SIMULATOR_KEY, TEST_PACE, RunningSimulator, serve
+from tests.support.simulator import (
+    SIMULATOR_KEY,
+    TEST_PACE,
+    RequestLog,
+    RunningSimulator,
+    SimulatorForTest,
+    serve,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -28,12 +39,25 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
 
 
+@pytest.fixture(autouse=True)
+def language_of_the_test_only():
+    """Start and end every test in the default language.
+
+    A request the test client makes in Chinese leaves Chinese active on the thread
+    (LocaleMiddleware activates and nothing deactivates), so the next test's rendering
+    would come out in Chinese.
+    """
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture
 def make_user(db):
     """Return a factory for users with a known password."""
 
     def make(username: str = "ming", **extra):
-        return get_user_model().objects.create_user(username, password="pw-for-tests-123", **extra)
+        return get_user_model().objects.create_user(username, password=PASSWORD, **extra)
 
     return make
 
@@ -75,14 +99,22 @@ def replaying(catalogue):
 
 
 @pytest.fixture
-def gateway(simulator_server, settings, catalogue):
-    """Point the app at the session's simulator over real HTTP, with a real key."""
+def gateway(simulator_server, settings, catalogue) -> SimulatorForTest:
+    """Point the app at the session's simulator over real HTTP, with a real key.
+
+    Its `requests` are the ones made during this test only.
+    """
     settings.OPENAI_API_KEY = simulator_server.api_key
     settings.OPENAI_BASE_URL = simulator_server.base_url
     settings.GATEWAY_MAX_RETRIES = 0
     # The simulator accepts what OpenAI accepts (`store`, `stream_options`).
     settings.GATEWAY_OPENAI_OPTIONS = True
-    return simulator_server
+    return SimulatorForTest(
+        simulator_server.base_url,
+        simulator_server.app,
+        simulator_server.api_key,
+        RequestLog(simulator_server.app),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -93,6 +125,27 @@ def simulator_server() -> Iterator[RunningSimulator]:
     )
     with serve(app) as base_url:
         yield RunningSimulator(base_url, app, SIMULATOR_KEY)
+
+
+@pytest.fixture
+def servers(simulator_server):
+    """Start app processes (Daphne, on the session's simulator) on demand; stop them all.
+
+    `servers(port=None, **env)` returns a tests/servers.py `Server`; each one still
+    running at the end of the test is stopped, whatever the test did.
+    """
+    started = []
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def start(port: int | None = None, **extra_env: str):
+        env = {**gateway_env(simulator_server), **extra_env}
+        server = start_server(ARTIFACTS, extra_env=env, port=port)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,6 +19,7 @@ import httpx
 from django.db import connection
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+ARTIFACTS = PROJECT_DIR / "test-artifacts"  # servers' logs and what tests observed
 
 
 def free_port() -> int:
@@ -38,6 +39,15 @@ def test_database_url() -> str:
     host = config.get("HOST") or "127.0.0.1"
     port = config.get("PORT") or 5432
     return f"postgresql://{credentials}{host}:{port}/{config['NAME']}"
+
+
+def gateway_env(simulator) -> dict[str, str]:
+    """The environment that points a server at `simulator` (a RunningSimulator)."""
+    return {
+        "OPENAI_BASE_URL": simulator.base_url,
+        "OPENAI_API_KEY": simulator.api_key,
+        "GATEWAY_MAX_RETRIES": "0",
+    }
 
 
 @dataclass

@@ -8,7 +8,6 @@ a refusal, raises nothing, and the socket still answers the next frame.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import re
@@ -32,6 +31,7 @@ from conversations.models import Conversation, Message, ModelChoice
 from conversations.sharing import links
 from tests.support import attacks
 from tests.support.chat import open_socket, send
+from tests.support.waiting import wait_until_async
 
 FUZZ = examples(
     max_examples=20,
@@ -303,10 +303,11 @@ def streaming_answers() -> int:
 
 async def settle() -> None:
     """Wait for any turn a fuzzed `send` started, so the next example starts clean."""
-    for _ in range(200):
-        if not await streaming_answers():
-            return
-        await asyncio.sleep(0.05)
+
+    async def none_streaming() -> bool:
+        return not await streaming_answers()
+
+    await wait_until_async(none_streaming, what="the end of the fuzzed turns")
 
 
 @pytest.mark.django_db(transaction=True)

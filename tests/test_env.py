@@ -9,22 +9,9 @@ import sys
 import pytest
 
 from tests.servers import PROJECT_DIR
+from tests.support.checks import run_check
 
 STRONG_KEY = "tests-only-secret-key-" + "0123456789" * 4
-
-
-def run_check(*options: str, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    for name in ("DJANGO_SETTINGS_MODULE", "OPENAI_API_KEY", "OPENAI_BASE_URL", "GATEWAY"):
-        clean.pop(name, None)
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", *options],
-        cwd=PROJECT_DIR,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from conversations.management.commands import check_translations
 from conversations.models import Conversation, Message, ModelChoice, UserPreference
 from conversations.rendering import errortext
 from conversations.sharing import links
-from tests.usage.test_usage import record
+from tests.support.usage import record
 
 ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}
 

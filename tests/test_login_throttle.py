@@ -19,9 +19,9 @@ from chatweb.login_throttle import LoginThrottle
 from conversations.models import Conversation, TranscriptAccess
 from conversations.sharing import links
 from tests.servers import Server
-from tests.sharing.test_sharing import say
 from tests.support import attacks
 from tests.support.image import start_image_server
+from tests.support.messages import say
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,7 +12,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conversations.pipeline.consumers import (
+from conversations.pipeline.frames import (
     Malformed,
     id_list,
     optional_id,

@@ -10,7 +10,7 @@ from django.test import Client
 
 from conversations.models import Message
 from conversations.pipeline import turns
-from tests.pipeline.test_turns import finished
+from tests.support.turns import finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

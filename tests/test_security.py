@@ -13,7 +13,7 @@ from chatweb.asgi import application
 from chatweb.login_throttle import LoginThrottle
 from chatweb.security import SameOriginValidator
 from conversations.models import Conversation
-from conversations.pipeline.consumers import MAX_FRAME_CHARS, Malformed, parse_frame
+from conversations.pipeline.frames import MAX_FRAME_CHARS, Malformed, parse_frame
 
 PASSWORD = "pw-for-tests-123"
 

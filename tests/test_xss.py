@@ -165,8 +165,8 @@ def test_sources_list_links_only_web_urls(client, hostile):
 def test_websocket_fragments_are_inert(hostile):
     view = reads.transcript(hostile.owner, hostile.pk)
     assert_inert(fragments.transcript_html(view), "transcript fragment")
-    for message in view.messages:
-        assert_inert(fragments.message_html(message), f"message fragment {message.role}")
+    for shown in view.shown:
+        assert_inert(fragments.message_html(shown), f"message fragment {shown.message.role}")
 
 
 def test_shared_transcript_is_inert(client, hostile):

@@ -49,6 +49,7 @@ __all__ = [
     "delete_unsent",
     "discard",
     "image_input",
+    "save_with_file",
     "store_upload",
     "thumbnail_bytes",
     "thumbnail_name",
@@ -273,6 +274,15 @@ def store_upload(*, user, uploaded_file) -> Attachment:
         width=width,
         height=height,
     )
+    return save_with_file(attachment, content)
+
+
+def save_with_file(attachment: Attachment, content) -> Attachment:
+    """Store `content` as the attachment's file, then save the row; no row, no file.
+
+    Storage is outside any transaction: if the row cannot be saved, the file just
+    written is deleted again rather than left behind with nothing pointing at it.
+    """
     # The name given here is ignored: `attachment_path` picks a random one.
     attachment.file.save("upload", content, save=False)
     try:
@@ -434,7 +444,7 @@ def remove_if_unused(storage: Storage, name: str) -> None:
     """Remove a stored image no attachment uses any more.
 
     An edited question shares its images' files with the question it replaces
-    (`records.carry_images`), so deleting one of them must leave the files to the other.
+    (`starts.carry_images`), so deleting one of them must leave the files to the other.
     """
     if not Attachment.objects.filter(file=name).exists():
         remove_stored(storage, name)

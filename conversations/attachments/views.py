@@ -10,23 +10,15 @@ never blocks the event loop that streams answers.
 
 from __future__ import annotations
 
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_POST
 
 from conversations.attachments import images as attachments
+from conversations.attachments.serving import image_response
 
 PAGE = "conversations/chat.html"
-
-
-def image_headers(response: HttpResponse, content_type: str) -> HttpResponse:
-    response["X-Content-Type-Options"] = "nosniff"
-    # A fixed name: the uploader's file name never reaches a header.
-    extension = attachments.EXTENSIONS.get(content_type, "bin")
-    response["Content-Disposition"] = f'inline; filename="image.{extension}"'
-    response["Cache-Control"] = "private, max-age=86400"
-    return response
 
 
 @require_POST
@@ -51,8 +43,7 @@ def attachment(request, pk: int):
     found = attachments.viewable(request.user, pk)
     if found is None:
         raise Http404("No such image.")
-    stored = found.file.storage.open(found.file.name, "rb")
-    return image_headers(FileResponse(stored, content_type=found.content_type), found.content_type)
+    return image_response(found)
 
 
 @require_GET
@@ -60,8 +51,7 @@ def attachment_thumbnail(request, pk: int):
     found = attachments.viewable(request.user, pk)
     if found is None:
         raise Http404("No such image.")
-    content_type, data = attachments.thumbnail_bytes(found)
-    return image_headers(HttpResponse(data, content_type=content_type), content_type)
+    return image_response(found, thumbnail=True)
 
 
 @require_POST

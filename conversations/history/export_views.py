@@ -7,11 +7,11 @@ conversation is a 404 and never matches a search.
 from __future__ import annotations
 
 from django.http import FileResponse, Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from conversations.history import exports, reads
+from conversations.history import exports
 from conversations.history import search as finding
 from conversations.models import Conversation
 from conversations.params import query_text
@@ -56,9 +56,8 @@ def too_large(error: exports.ExportTooLarge) -> HttpResponse:
 
 @require_GET
 def export_markdown(request, pk: int):
-    found = reads.conversation(request.user, pk)
-    if found is None:
-        raise Http404("No such conversation.")
+    owned = Conversation.objects.for_user(request.user).select_related("model")
+    found = get_object_or_404(owned, pk=pk)
     response = HttpResponse(
         exports.conversation_markdown(found), content_type="text/markdown; charset=utf-8"
     )

@@ -2,9 +2,9 @@
 
 The JSON document is the complete record: every message of the tree (edits and retries
 included, each naming its parent), token usage, reasoning summaries, citations, tool
-calls, web searches, attachments and the conversation's usage records.
-`conversation_from_export` reads it back and checks it. The Markdown is the transcript
-as the chat page shows it: the branch on screen.
+calls, web searches, attachments and the conversation's usage records, timestamps at
+full precision. The Markdown is the transcript as the chat page shows it: the branch on
+screen.
 
 Zips are built in a spooled temporary file (memory first, disk past a few megabytes)
 because Daphne buffers a whole response body anyway; `MAX_IMAGE_BYTES` bounds them.
@@ -20,7 +20,6 @@ import zipfile
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -39,13 +38,11 @@ __all__ = [
     "MAX_IMAGE_BYTES",
     "VERSION",
     "Bundle",
-    "ExportError",
     "ExportTooLarge",
     "account_zip",
     "bundles",
     "content_disposition",
     "conversation_document",
-    "conversation_from_export",
     "conversation_json",
     "conversation_markdown",
     "conversation_zip",
@@ -61,10 +58,6 @@ VERSION = 1
 MAX_IMAGE_BYTES = 256 * 1024 * 1024
 # Zips stay in memory up to this size, then spill to a temporary file.
 SPOOL_BYTES = 16 * 1024 * 1024
-
-
-class ExportError(ValueError):
-    """An export document is not one this version can read."""
 
 
 class ExportTooLarge(Exception):
@@ -197,99 +190,6 @@ def conversation_document(
 
 def conversation_json(bundle: Bundle, *, missing: frozenset[int] = frozenset()) -> str:
     return json.dumps(conversation_document(bundle, missing=missing), ensure_ascii=False, indent=2)
-
-
-def parse_time(value: str | None, where: str) -> datetime.datetime | None:
-    if value is None:
-        return None
-    try:
-        return datetime.datetime.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise ExportError(f"{where}: {value!r} is not a timestamp") from None
-
-
-def conversation_from_export(data: str | bytes | dict[str, Any]) -> dict[str, Any]:
-    """Return an export document read back, keyed by model field names.
-
-    Gives {"conversation": {...}, "messages": [...], "usage": [...]}, timestamps as
-    datetimes, each message's parent as `parent_id`. Raise ExportError unless the
-    document is a conversation export of this version whose messages form a tree.
-    """
-    try:
-        document = json.loads(data) if isinstance(data, str | bytes) else data
-    except ValueError:
-        raise ExportError("the export is not JSON") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ExportError("not a chatweb conversation export")
-    if document.get("version") != VERSION:
-        raise ExportError(f"export version {document.get('version')!r} is not supported")
-    try:
-        conversation = document["conversation"]
-        messages = [message_fields(entry) for entry in document["messages"]]
-        usage = [usage_fields(record) for record in document["usage"]]
-        loaded = {
-            "id": conversation["id"],
-            "title": conversation["title"],
-            "model_name": conversation["model"],
-            "instructions": conversation["instructions"],
-            "archived": conversation["archived"],
-            "pinned": conversation["pinned"],
-            "current_leaf_id": conversation["current_leaf"],
-            "created_at": parse_time(conversation["created_at"], "conversation"),
-            "updated_at": parse_time(conversation["updated_at"], "conversation"),
-        }
-    except (KeyError, TypeError, ArithmeticError) as error:
-        raise ExportError(f"the export is incomplete or malformed ({error})") from None
-    check_tree(messages)
-    return {"conversation": loaded, "messages": messages, "usage": usage}
-
-
-def message_fields(entry: dict[str, Any]) -> dict[str, Any]:
-    if entry["role"] not in Message.Role.values or entry["status"] not in Message.Status.values:
-        raise ExportError(f"message {entry['id']}: unknown role or status")
-    where = f"message {entry['id']}"
-    return {
-        "id": entry["id"],
-        "parent_id": entry["parent"],
-        "role": entry["role"],
-        "text": entry["text"],
-        "status": entry["status"],
-        "error": entry["error"],
-        "model_name": entry["model"],
-        "reasoning_effort": entry["reasoning_effort"],
-        "reasoning_summary": entry["reasoning_summary"],
-        "created_at": parse_time(entry["created_at"], where),
-        "updated_at": parse_time(entry["updated_at"], where),
-        "input_tokens": entry["usage"]["input_tokens"],
-        "output_tokens": entry["usage"]["output_tokens"],
-        "reasoning_tokens": entry["usage"]["reasoning_tokens"],
-        "citations": entry["citations"],
-        "tool_calls": entry["tool_calls"],
-        "web_searches": entry["web_searches"],
-        "attachments": entry["attachments"],
-    }
-
-
-def usage_fields(record: dict[str, Any]) -> dict[str, Any]:
-    fields = {key: value for key, value in record.items() if key not in ("message", "model")}
-    return {
-        **fields,
-        "message_id": record["message"],
-        "model_name": record["model"],
-        "cost": Decimal(record["cost"]),
-        "created_at": parse_time(record["created_at"], f"usage record {record['id']}"),
-    }
-
-
-def check_tree(messages: list[dict[str, Any]]) -> None:
-    """Raise ExportError unless every parent is an earlier message of the document."""
-    seen: set[int] = set()
-    for message in messages:
-        if message["id"] in seen:
-            raise ExportError(f"message {message['id']} appears twice")
-        if message["parent_id"] is not None and message["parent_id"] not in seen:
-            raise ExportError(f"message {message['id']}: its parent is not before it")
-        seen.add(message["id"])
 
 
 # --- Markdown ------------------------------------------------------------------------

@@ -1,12 +1,16 @@
 """Read-side queries for pages and sockets, each authorised through `for_user`.
 
-Synchronous, for views and for `in_database_thread`. Reading a conversation also
-settles answers whose process died mid-stream (see `records.recover_orphans`), so
-nobody watches a "generating" bubble that will never finish.
+Synchronous, for views and for `in_database_thread`. Reads write nothing: answers
+whose process died mid-stream are settled by every serving process in the background
+(`pipeline.startup`), not by the page that shows them.
+
+Messages come back as `MessageView`s: the row with what its bubble shows beside it,
+read in the same few queries, so rendering a bubble reads nothing more.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -14,21 +18,122 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from conversations.models import Conversation, Message, ModelChoice
-from conversations.pipeline import records
+from conversations.models import Attachment, Conversation, Message, ModelChoice
+from conversations.rendering import stored
 
 __all__ = [
+    "MessageView",
     "SidebarPage",
     "TranscriptView",
+    "alternatives_of",
     "archived",
     "conversation",
     "message",
+    "message_views",
     "messages",
+    "model_labels",
     "sidebar",
     "transcript",
 ]
 
 SIDEBAR_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """One message as the chat shows it: its row and what its bubble shows beside it.
+
+    `html` is a finished message's stored HTML (empty while an answer streams: the live
+    renderer draws it). `alternatives` are the ids of the messages at its place in the
+    tree (edits and regenerations), itself included, oldest first: the branch
+    switcher's "2 / 3"; empty where no switcher is shown. `model_label` is the
+    catalogue's name for the model an answer came from; `images` are a question's
+    attached images.
+    """
+
+    message: Message
+    html: str
+    alternatives: tuple[int, ...] = ()
+    model_label: str = ""
+    images: tuple[Attachment, ...] = ()
+
+
+def message_views(
+    messages: Iterable[Message],
+    *,
+    alternatives: Mapping[int, Sequence[int]] | None = None,
+    labels: Mapping[str, str] | None = None,
+    images: bool = True,
+) -> list[MessageView]:
+    """Return a view of each message, in order.
+
+    The finished ones' HTML is what was stored with them, rendered again and stored
+    here where an older renderer made it (`rendering.stored`): here, in the database
+    thread, not where the bubbles are drawn. `alternatives` (by message id) are left
+    out when not given: no switcher. `labels` (upstream id -> label), when the caller
+    has the catalogue entries at hand, saves looking them up (one query otherwise). A
+    question's images are its prefetched `attachments`: callers prefetch them in one
+    query for all. `images=False` is for messages whose images are gone (a retained
+    transcript's).
+    """
+    messages = list(messages)
+    labels = model_labels(messages, known=labels)
+    alternatives = alternatives or {}
+    finished = [m for m in messages if not m.is_streaming]
+    html = dict(zip([m.pk for m in finished], stored.html_of(finished), strict=True))
+    return [
+        MessageView(
+            message,
+            html=html.get(message.pk, ""),
+            alternatives=tuple(alternatives.get(message.pk, ())),
+            model_label=labels.get(message.model_name, message.model_name),
+            images=(
+                tuple(message.attachments.all())
+                if images and message.role == Message.Role.USER
+                else ()
+            ),
+        )
+        for message in messages
+    ]
+
+
+def model_labels(
+    messages: Iterable[Message], *, known: Mapping[str, str] | None = None
+) -> Mapping[str, str]:
+    """Return the catalogue's label for each model the answers among `messages` came from.
+
+    Answers keep the upstream id they were sent with; people know models by label. An
+    id no longer in the catalogue has none (it shows as it is). `known` may already
+    hold them all; otherwise one query.
+    """
+    ids = {m.model_name for m in messages if m.model_name}
+    if known is not None and ids <= known.keys():
+        return known
+    if not ids:
+        return {}
+    return dict(ModelChoice.objects.filter(upstream_id__in=ids).values_list("upstream_id", "label"))
+
+
+def alternatives_of(messages: Iterable[Message]) -> dict[int, list[int]]:
+    """Return the ids of the messages at each message's place in the tree, by its id.
+
+    One query over the messages' conversations, for the branch switcher.
+    """
+    messages = list(messages)
+    if not messages:
+        return {}
+    by_parent: dict[tuple[int, int | None], list[int]] = {}
+    parents = {m.parent_id for m in messages}
+    conversation_ids = {m.conversation_id for m in messages}
+    rows = (
+        Message.objects.filter(conversation_id__in=conversation_ids)
+        .filter(Q(parent_id__in=[p for p in parents if p]) | Q(parent__isnull=True))
+        .order_by("created_at", "pk")
+        .values_list("conversation_id", "parent_id", "pk")
+    )
+    for conversation_id, parent_id, pk in rows:
+        by_parent.setdefault((conversation_id, parent_id), []).append(pk)
+    return {m.pk: by_parent.get((m.conversation_id, m.parent_id), [m.pk]) for m in messages}
 
 
 @dataclass(frozen=True)
@@ -40,8 +145,12 @@ class TranscriptView:
     """
 
     conversation: Conversation
-    messages: list[Message]
+    shown: list[MessageView]
     earlier_than: int | None = None
+
+    @property
+    def messages(self) -> list[Message]:
+        return [view.message for view in self.shown]
 
     @property
     def streaming(self) -> list[Message]:
@@ -68,82 +177,37 @@ def transcript(
     found = conversation(user, conversation_id)
     if found is None:
         return None
-    records.recover_orphans(found.pk)
-    branch = found.visible_branch()
-    ids = [m.pk for m in branch]
-    end = ids.index(before) if before in ids else len(branch)
+    branch = found.branch_on_show()
+    ids = [m.pk for m in branch.messages]
+    end = ids.index(before) if before in ids else len(ids)
     start = max(0, end - TRANSCRIPT_PAGE_SIZE)
     if around in ids and before is None:
         start = min(start, max(0, ids.index(around) - 5))
-    shown = with_model_labels(branch[start:end])
-    return TranscriptView(found, shown, earlier_than=shown[0].pk if start > 0 and shown else None)
+    shown = message_views(branch.messages[start:end], alternatives=branch.alternatives)
+    earlier_than = shown[0].message.pk if start > 0 and shown else None
+    return TranscriptView(found, shown, earlier_than=earlier_than)
 
 
-def message(user, message_id: int) -> Message | None:
+def message(user, message_id: int) -> MessageView | None:
     found = (
         Message.objects.filter(conversation__in=Conversation.objects.for_user(user), pk=message_id)
         .prefetch_related("attachments")
         .first()
     )
-    return with_siblings([found])[0] if found else None
+    if found is None:
+        return None
+    return message_views([found], alternatives=alternatives_of([found]))[0]
 
 
-def with_siblings(
-    messages: list[Message], *, labels: dict[str, str] | None = None
-) -> list[Message]:
-    """Give each message `siblings` (ids at its place in the tree) for the branch switcher.
-
-    `labels` (upstream id -> label), when the caller has the catalogue entries at hand,
-    saves looking the model labels up again.
-    """
-    if not messages:
-        return messages
-    by_parent: dict[tuple[int, int | None], list[int]] = {}
-    parents = {m.parent_id for m in messages}
-    conversation_ids = {m.conversation_id for m in messages}
-    rows = (
-        Message.objects.filter(conversation_id__in=conversation_ids)
-        .filter(Q(parent_id__in=[p for p in parents if p]) | Q(parent__isnull=True))
-        .order_by("created_at", "pk")
-        .values_list("conversation_id", "parent_id", "pk")
-    )
-    for conversation_id, parent_id, pk in rows:
-        by_parent.setdefault((conversation_id, parent_id), []).append(pk)
-    for m in messages:
-        m.siblings = by_parent.get((m.conversation_id, m.parent_id), [m.pk])
-    return with_model_labels(messages, labels=labels)
-
-
-def with_model_labels(
-    messages: list[Message], *, labels: dict[str, str] | None = None
-) -> list[Message]:
-    """Give each answer `model_label`: the catalogue's name for the model it came from.
-
-    Answers keep the upstream id they were sent with; people know models by label. An
-    id no longer in the catalogue shows as it is. `labels` may already hold them all.
-    """
-    ids = {m.model_name for m in messages if m.model_name}
-    if labels is None or not ids <= labels.keys():
-        labels = dict(
-            ModelChoice.objects.filter(upstream_id__in=ids).values_list("upstream_id", "label")
-        )
-    for m in messages:
-        m.model_label = labels.get(m.model_name, m.model_name)
-    return messages
-
-
-def messages(user, message_ids: list[int | None]) -> list[Message]:
+def messages(user, message_ids: list[int | None]) -> list[MessageView]:
     """Return the user's messages among `message_ids`, oldest first."""
     wanted = [pk for pk in message_ids if pk is not None]
-    return with_siblings(
-        list(
-            Message.objects.filter(
-                conversation__in=Conversation.objects.for_user(user), pk__in=wanted
-            )
-            .order_by("created_at", "pk")
-            .prefetch_related("attachments")
-        )
+    found = list(
+        Message.objects.filter(conversation__in=Conversation.objects.for_user(user), pk__in=wanted)
+        .order_by("created_at", "pk")
+        .prefetch_related("attachments")
     )
+    return message_views(found, alternatives=alternatives_of(found))
 
 
 @dataclass(frozen=True)

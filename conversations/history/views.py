@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
-
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseLocation
 
 from conversations.history import reads
 from conversations.models import Conversation, ModelChoice, preferred
 from conversations.params import form_text, query_id, query_text
-from conversations.pipeline import broadcast, fragments
+from conversations.pipeline import broadcast, consumers, fragments
 
 PAGE = "conversations/chat.html"
 
@@ -25,11 +24,11 @@ def chat_context(request, view: reads.TranscriptView | None) -> dict:
     conversation = view.conversation if view else None
     models = reads.model_choices(request.user)
     # A conversation on a model the user can no longer use shows their default; the
-    # next turn then says the conversation continues there (records.choose_model).
+    # next turn then says the conversation continues there (admission.choose_model).
     selected = next((m for m in models if conversation and m.pk == conversation.model_id), None)
     return {
         "conversation": conversation,
-        "items": fragments.bubbles(view.messages) if view else [],
+        "items": fragments.bubbles(view.shown) if view else [],
         "view": view,
         "models": models,
         "selected_model": selected or preferred(models),
@@ -39,12 +38,23 @@ def chat_context(request, view: reads.TranscriptView | None) -> dict:
     }
 
 
+def page_context(request) -> dict:
+    """What the whole page has around its panel.
+
+    The sidebar, and the socket's close codes after which the page goes to the sign-in
+    page instead of reconnecting (chat.js reads them from #app).
+    """
+    return {
+        "page": reads.sidebar(request.user),
+        "sign_in_close_codes": [consumers.CLOSE_UNAUTHENTICATED, consumers.CLOSE_ACCESS_REVOKED],
+    }
+
+
 def render_chat(request, view: reads.TranscriptView | None):
     context = chat_context(request, view)
     if request.htmx and request.htmx.target == "chat-main":
         return render(request, f"{PAGE}#conversation_panel", context)
-    context["page"] = reads.sidebar(request.user)
-    return render(request, PAGE, context)
+    return render(request, PAGE, {**context, **page_context(request)})
 
 
 def render_panel(request, partial: str, context: dict):
@@ -52,7 +62,7 @@ def render_panel(request, partial: str, context: dict):
     if request.htmx and request.htmx.target == "chat-main":
         return render(request, f"{PAGE}#{partial}", context)
     page = chat_context(request, None)
-    page.update(context, page=reads.sidebar(request.user), panel=partial)
+    page.update(context, panel=partial, **page_context(request))
     return render(request, PAGE, page)
 
 
@@ -76,7 +86,7 @@ def earlier_messages(request, pk: int):
     view = reads.transcript(request.user, pk, before=query_id(request, "before"))
     if view is None:
         raise Http404("No such conversation.")
-    context = {"items": fragments.bubbles(view.messages), "conversation": view.conversation}
+    context = {"items": fragments.bubbles(view.shown), "conversation": view.conversation}
     return render(request, f"{PAGE}#earlier_messages", {**context, "view": view})
 
 
@@ -110,49 +120,59 @@ def archive(request):
 @require_POST
 def delete_archived(request):
     """Delete every archived conversation of the user (the page asked to confirm)."""
-    found = Conversation.objects.for_user(request.user).filter(archived=True)
-    found.delete()
+    Conversation.objects.for_user(request.user).archived().delete()
     return render(request, f"{PAGE}#archive_panel", {"conversations": []})
+
+
+def owned(request, pk: int) -> Conversation:
+    """The user's conversation `pk`; another user's, or none, is a 404."""
+    return get_object_or_404(Conversation.objects.for_user(request.user), pk=pk)
+
+
+def changed(request, conversation_id: int) -> None:
+    """Every tab's socket (this one's too) redraws the sidebar and the header.
+
+    The answer itself then swaps nothing: the socket's redraw replaces the header's
+    buttons before it arrives, and htmx would swap it relative to the detached button
+    that asked.
+    """
+    async_to_sync(broadcast.conversation_changed)(request.user.pk, conversation_id)
 
 
 @require_POST
 def pin_conversation(request, pk: int):
-    return toggle(request, pk, "pinned")
+    conversation = owned(request, pk)
+    conversation.toggle_pinned()
+    changed(request, conversation.pk)
+    return HttpResponse()
 
 
 @require_POST
 def archive_conversation(request, pk: int):
-    return toggle(request, pk, "archived")
-
-
-def toggle(request, pk: int, field: str):
-    """Flip pinned or archived; every tab's socket (this one's too) redraws sidebar and header.
-
-    The answer itself swaps nothing: the socket's redraw replaces the header's buttons
-    before it arrives, and htmx would swap it relative to the detached button that asked.
-    """
-    found = reads.conversation(request.user, pk)
-    if found is None:
-        raise Http404("No such conversation.")
-    setattr(found, field, not getattr(found, field))
-    found.save(update_fields=[field])
-    async_to_sync(broadcast.conversation_changed)(request.user.pk, found.pk)
+    conversation = owned(request, pk)
+    conversation.toggle_archived()
+    changed(request, conversation.pk)
     return HttpResponse()
 
 
 @require_POST
 def rename_conversation(request, pk: int):
-    """Save the title typed in the header's rename form; the sockets redraw it (see toggle)."""
-    found = reads.conversation(request.user, pk)
-    if found is None:
-        raise Http404("No such conversation.")
+    """Save the title typed in the header's rename form."""
+    conversation = owned(request, pk)
     title = " ".join(form_text(request, "title").split())
     if not title:
         return HttpResponse(status=400)
-    found.title = title[:200]
-    found.save(update_fields=["title"])
-    async_to_sync(broadcast.conversation_changed)(request.user.pk, found.pk)
+    conversation.rename(title)
+    changed(request, conversation.pk)
     return HttpResponse()
+
+
+@require_POST
+def delete_conversation(request, pk: int):
+    """Delete the conversation and send the page to a new chat."""
+    owned(request, pk).delete()
+    changed(request, pk)
+    return HttpResponseLocation(reverse("chat"), target="#chat-main")
 
 
 @login_not_required
@@ -160,15 +180,3 @@ def rename_conversation(request, pk: int):
 def favicon(request):
     """Browsers ask for /favicon.ico on pages that name no icon (the admin's)."""
     return redirect(static("chatweb/favicon.ico"))
-
-
-@require_POST
-def delete_conversation(request, pk: int):
-    found = reads.conversation(request.user, pk)
-    if found is None:
-        raise Http404("No such conversation.")
-    found.delete()
-    async_to_sync(broadcast.conversation_changed)(request.user.pk, pk)
-    response = HttpResponse(status=204)
-    response["HX-Location"] = json.dumps({"path": reverse("chat"), "target": "#chat-main"})
-    return response

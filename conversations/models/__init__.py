@@ -19,6 +19,11 @@ from conversations.models.chats import (
 from conversations.models.preferences import (
     UserPreference,
 )
+from conversations.models.running import (
+    ORPHAN_AFTER,
+    RunningAnswer,
+    RunningAnswerQuerySet,
+)
 from conversations.models.sharing import (
     RetainedTranscript,
     ReviewedConversation,
@@ -39,6 +44,7 @@ from conversations.models.usage import (
 )
 
 __all__ = [
+    "ORPHAN_AFTER",
     "Attachment",
     "Conversation",
     "ConversationQuerySet",
@@ -52,6 +58,8 @@ __all__ = [
     "QuotaLimits",
     "RetainedTranscript",
     "ReviewedConversation",
+    "RunningAnswer",
+    "RunningAnswerQuerySet",
     "ShareLink",
     "ShareLinkQuerySet",
     "SharingPolicy",

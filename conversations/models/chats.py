@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -16,6 +18,21 @@ class ConversationQuerySet(models.QuerySet):
         if not user.is_authenticated or not user.is_active:
             return self.none()
         return self.filter(owner=user)
+
+    def archived(self) -> ConversationQuerySet:
+        return self.filter(archived=True)
+
+
+@dataclass(frozen=True)
+class Branch:
+    """The messages of a conversation's branch on show, root first.
+
+    `alternatives` maps each message's id to the ids of the messages at its place in
+    the tree (edits and regenerations), itself included, oldest first.
+    """
+
+    messages: list[Message]
+    alternatives: dict[int, list[int]]
 
 
 class Conversation(models.Model):
@@ -58,18 +75,41 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return self.title or _("Conversation %(number)s") % {"number": self.pk}
 
+    def toggle_pinned(self) -> None:
+        self.pinned = not self.pinned
+        self.save(update_fields=["pinned"])
+
+    def toggle_archived(self) -> None:
+        self.archived = not self.archived
+        self.save(update_fields=["archived"])
+
+    def rename(self, title: str) -> None:
+        """Save a title the user typed, cut to the column's length.
+
+        The caller checks that there is one: an empty title would show the numbered
+        default, which the user did not ask for.
+        """
+        self.title = title[: self._meta.get_field("title").max_length]
+        self.save(update_fields=["title"])
+
     def visible_branch(
         self, *, attachments: bool = True, fields: tuple[str, ...] | None = None
     ) -> list[Message]:
-        """Return the messages of the branch on show, root first.
+        """Return the messages of the branch on show, root first (see `branch_on_show`)."""
+        return self.branch_on_show(attachments=attachments, fields=fields).messages
+
+    def branch_on_show(
+        self, *, attachments: bool = True, fields: tuple[str, ...] | None = None
+    ) -> Branch:
+        """Return the branch on show, root first, with the alternatives at each place.
 
         The branch runs through `current_leaf` (the one the user last chose or added to)
-        and, below it or where none is set, through the newest child at each fork. Each
-        message gets `siblings`: the ids of the alternatives at its place, oldest first,
-        for the branch switcher. One query, then a walk in memory; a second one for the
-        messages' images unless `attachments` is false (a caller that needs none).
-        `fields` limits the columns loaded, for a caller that reads only those: the rows
-        of a long conversation cost more to build than to fetch.
+        and, below it or where none is set, through the newest child at each fork.
+        `Branch.alternatives` gives each message the ids of the messages at its place,
+        oldest first, for the branch switcher. One query, then a walk in memory; a
+        second one for the messages' images unless `attachments` is false (a caller
+        that needs none). `fields` limits the columns loaded, for a caller that reads
+        only those: the rows of a long conversation cost more to build than to fetch.
         """
         children: dict[int | None, list[Message]] = {}
         by_id: dict[int, Message] = {}
@@ -91,9 +131,11 @@ class Conversation(models.Model):
             branch.append(children[None][-1])
         while branch and children.get(branch[-1].pk):
             branch.append(children[branch[-1].pk][-1])
-        for message in branch:
-            message.siblings = [sibling.pk for sibling in children[message.parent_id]]
-        return branch
+        alternatives = {
+            message.pk: [sibling.pk for sibling in children[message.parent_id]]
+            for message in branch
+        }
+        return Branch(branch, alternatives)
 
     def newest_leaf_under(self, message: Message) -> Message:
         """Return the end of the branch below `message`, following the newest children."""
@@ -134,6 +176,13 @@ class Message(models.Model):
     )
     role = models.CharField(verbose_name=_("role"), max_length=16, choices=Role.choices)
     text = models.TextField(verbose_name=_("text"), blank=True)
+    # The text's sanitised HTML, stored when the message is finished so pages read it
+    # instead of rendering it again; rendered_version says which renderer made it, and
+    # an older (or missing) version is rendered again lazily when a page reads it.
+    rendered_html = models.TextField(verbose_name=_("rendered HTML"), blank=True)
+    rendered_version = models.PositiveSmallIntegerField(
+        verbose_name=_("renderer version"), null=True, blank=True
+    )
     status = models.CharField(
         verbose_name=_("status"), max_length=16, choices=Status.choices, default=Status.COMPLETE
     )
@@ -154,14 +203,8 @@ class Message(models.Model):
     # Gateway ids have no length a gateway cannot exceed (LiteLLM's are ~430 characters).
     response_id = models.TextField(verbose_name=_("response id"), blank=True)
     previous_response_id = models.TextField(verbose_name=_("previous response id"), blank=True)
-    # The channel of the process whose Generation streams this answer, so a stop or a
-    # late watcher on another process can reach it through the channel layer.
-    worker_channel = models.CharField(verbose_name=_("worker channel"), max_length=200, blank=True)
     # Output items replayed as input when the gateway keeps nothing (store=false).
     replay_items = models.JSONField(verbose_name=_("replay items"), default=list, blank=True)
-    # The quota hold of a streaming answer ({"counter_ids": [...], "amount": n}), kept
-    # so the hold of an answer whose process died can be given back.
-    quota_hold = models.JSONField(verbose_name=_("quota hold"), default=dict, blank=True)
     reasoning_effort = models.CharField(
         verbose_name=_("reasoning effort"), max_length=16, blank=True
     )
@@ -202,15 +245,3 @@ class Message(models.Model):
     @property
     def is_streaming(self) -> bool:
         return self.status == self.Status.STREAMING
-
-    def mark_without_attachments(self) -> None:
-        """Record that this message has no attachments, as a prefetch would, without a query.
-
-        For messages that cannot have any (an answer, a question sent without images, a
-        retained transcript's message whose images went with the account). Django's
-        `Prefetch` with an empty queryset costs more Python than the query it saves.
-        """
-        cache = self.__dict__.setdefault("_prefetched_objects_cache", {})
-        cache[Message.attachments.rel.cache_name] = (
-            Message.attachments.rel.related_model.objects.none()
-        )

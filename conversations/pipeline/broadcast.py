@@ -28,6 +28,7 @@ __all__ = [
     "turn_finished",
     "turn_started",
     "user_group",
+    "watch_event",
 ]
 
 
@@ -118,3 +119,11 @@ async def send_to_channel(channel: str, event: dict) -> bool:
         logger.warning("could not send %s", event["type"], exc_info=True)
         return False
     return True
+
+
+def watch_event(kind: str, answer_id: int, reply_channel: str, *, language: str = "") -> dict:
+    """Return a request to the process generating an answer; `language`: what we read."""
+    event = {"type": kind, "message_id": answer_id, "reply_channel": reply_channel}
+    if language:
+        event["language"] = language
+    return event

@@ -5,8 +5,10 @@ a hundred concurrent answers, per-answer checkpoints were a hundred write transa
 second queueing for the database ahead of new turns. A crash still loses at most about
 a second of any answer, and a page opened elsewhere still shows nearly all of it.
 
-An answer that has stopped growing (a slow first token, a long tool call) is checkpointed
-every HEARTBEAT_SECONDS anyway: the fresh `updated_at` tells recovery its process lives.
+Every checkpoint also moves the answers' heartbeats on (their `RunningAnswer` rows, in
+one statement), and an answer that has stopped growing (a slow first token, a long tool
+call) is checkpointed every HEARTBEAT_SECONDS anyway: the fresh heartbeat tells recovery
+its process lives.
 """
 
 from __future__ import annotations
@@ -17,15 +19,19 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
-from conversations.pipeline import records
+from django.db import transaction
+from django.utils import timezone
+
+from conversations.models import Message, RunningAnswer
 from conversations.pipeline.dbthreads import in_database_thread
+from conversations.pipeline.endings import storable
 
 if TYPE_CHECKING:
     from conversations.pipeline.live import Hub
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CHECKPOINT_SECONDS", "HEARTBEAT_SECONDS", "ensure_checkpoints"]
+__all__ = ["CHECKPOINT_SECONDS", "HEARTBEAT_SECONDS", "checkpoint", "ensure_checkpoints"]
 
 CHECKPOINT_SECONDS = 1.0
 HEARTBEAT_SECONDS = 10.0
@@ -56,6 +62,23 @@ async def _checkpoint_while_streaming(hub: Hub) -> None:
         if not due:
             continue
         try:
-            await in_database_thread(records.checkpoint)(due)
+            await in_database_thread(checkpoint)(due)
         except Exception:
             logger.warning("checkpoint of %d answers failed", len(due), exc_info=True)
+
+
+def checkpoint(answers: list[tuple[int, str]]) -> None:
+    """Save the text so far of streaming answers and prove their process is alive.
+
+    One transaction for all of them. An answer already final is left alone: its last
+    words must not be overwritten by an older checkpoint.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        for message_id, text in answers:
+            Message.objects.filter(pk=message_id, status=Message.Status.STREAMING).update(
+                text=storable(text), updated_at=now
+            )
+        RunningAnswer.objects.filter(pk__in=[message_id for message_id, _ in answers]).update(
+            heartbeat_at=now
+        )

@@ -2,21 +2,11 @@
 
 The page opens one socket and says which conversation it shows (`watch`); the
 consumer then sends that conversation's live updates as htmx out-of-band fragments.
-Frames from the page are JSON objects with an `action`:
-
-    {"action": "watch", "conversation": "12"}
-    {"action": "send", "conversation": "12" or "", "text": "...", "model": "3",
-     "instructions": "..."}
-    {"action": "stop", "message": "45"}
-    {"action": "regenerate", "message": "45", "model": "3"}   (also "retry")
-    {"action": "edit", "message": "44", "text": "..."}
-    {"action": "branch", "message": "46"}
+The frames the page sends are described and parsed in `frames`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from functools import cached_property
 
@@ -28,13 +18,20 @@ from django.utils.translation import gettext
 
 from conversations import preferences
 from conversations.history import reads
-from conversations.params import clean_text, parse_id
-from conversations.pipeline import broadcast, fragments, turns
+from conversations.pipeline import broadcast, fragments, runs, turns
 from conversations.pipeline.dbthreads import in_database_thread
+from conversations.pipeline.frames import (
+    Malformed,
+    optional_id,
+    parse_frame,
+    required_id,
+    text_field,
+    turn_options,
+)
 from conversations.pipeline.live import Fragment, get_hub, spawn
-from conversations.pipeline.plans import TurnOptions
+from conversations.pipeline.outbox import MAX_OUTBOX, OutboxMixin
 from conversations.pipeline.shutdown import Restarting
-from conversations.pipeline.socketlimits import BACKLOG_SCOPE_KEY, FrameBudget
+from conversations.pipeline.socketlimits import FrameBudget
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +47,9 @@ CLOSE_BACKLOG = 4429
 # The session signed out or the password changed: the page reconnects, and a session
 # that no longer signs in is sent to the sign-in page (4401).
 CLOSE_SESSION_ENDED = 4440
-MAX_FRAME_CHARS = 200_000
-MAX_OUTBOX = 2_000
 
 
-class Malformed(Exception):
-    """A frame the page should never send."""
-
-
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
     # Set once the socket is being closed: nothing more is read or sent on it.
     closing = False
 
@@ -86,6 +77,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.user = self.scope.get("user")
         if self.user is None or not self.user.is_authenticated:
+            # Accept, then close: a handshake refused reaches the browser as 1006 with
+            # no code, which the page (and htmx's ws extension) retries for ever; a
+            # close code after the handshake tells the page to go and sign in.
+            await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.conversation_id: int | None = None
@@ -94,17 +89,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.remote: dict[int, str] = {}
         # Messages on the page since the last transcript, so no event draws one twice.
         self.drawn: set[int] = set()
-        self.outbox: asyncio.Queue = asyncio.Queue()
-        self.outbox_bytes = 0
-        # Bytes ever handed to the server, and where the last transcript ends in that
-        # count: it is unread while queued here or while the server holds bytes before it.
-        self.sent_bytes = 0
-        self.transcript_end = 0
-        self.queued_transcript: str | None = None
         self.frames = FrameBudget(settings.CHAT_FRAMES_PER_SECOND, settings.CHAT_FRAME_BURST)
         self.throttled = False
         self.session_group = broadcast.session_group(self.scope["session"].session_key)
-        self.pump = asyncio.create_task(self.send_outbox())
+        self.open_outbox()
         await self.channel_layer.group_add(broadcast.user_group(self.user.pk), self.channel_name)
         if self.session_group:
             await self.channel_layer.group_add(self.session_group, self.channel_name)
@@ -215,7 +203,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.queued_transcript = fragments.transcript_html(view, staff=self.user.is_staff)
         self.queue(self.queued_transcript)
         for answer in view.streaming:
-            await self.follow(answer.pk, answer.worker_channel)
+            await self.follow(answer.pk)
 
     async def send_turn(self, frame: dict) -> None:
         sent_from = optional_id(frame, "conversation")
@@ -329,25 +317,28 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         if not messages or answer_id in self.drawn:  # drawn while the read ran
             return
-        self.drawn.update(message.pk for message in messages)
+        self.drawn.update(shown.message.pk for shown in messages)
         self.queue(fragments.new_messages_html(messages, staff=self.user.is_staff))
-        answer = messages[-1]
+        answer = messages[-1].message
         if answer.is_streaming:
-            await self.follow(answer.pk, answer.worker_channel)
+            await self.follow(answer.pk)
 
-    async def follow(self, answer_id: int, worker_channel: str) -> None:
+    async def follow(self, answer_id: int) -> None:
+        """Receive the answer's fragments: here, or from the process that generates it."""
         self.following[answer_id] = -1
         snapshot = get_hub().attach(answer_id, self)
         if snapshot is not None:
             self.deliver(snapshot)
-        elif worker_channel:
+        elif worker_channel := await in_database_thread(runs.worker_channel)(answer_id):
             self.remote[answer_id] = worker_channel
             await self.request_remote(answer_id)
 
     async def request_remote(self, answer_id: int) -> None:
         await broadcast.send_to_channel(
             self.remote[answer_id],
-            watch_event("generation.watch", answer_id, self.channel_name, language=self.language),
+            broadcast.watch_event(
+                "generation.watch", answer_id, self.channel_name, language=self.language
+            ),
         )
 
     async def unfollow_all(self) -> None:
@@ -355,7 +346,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         for answer_id, channel in self.remote.items():
             await broadcast.send_to_channel(
                 channel,
-                watch_event("generation.unwatch", answer_id, self.channel_name),
+                broadcast.watch_event("generation.unwatch", answer_id, self.channel_name),
             )
         self.following.clear()
         self.remote.clear()
@@ -383,126 +374,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.following.clear()
             spawn(self.close(code=CLOSE_TOO_SLOW))
 
-    async def send_outbox(self) -> None:
-        while True:
-            html = await self.outbox.get()
-            self.outbox_bytes -= wire_size(html)
-            await self.send(text_data=html)
-            if html is self.queued_transcript:
-                self.queued_transcript = None
-                self.transcript_end = self.sent_bytes
-
-    def queue(self, html: str) -> None:
-        """Queue HTML for the page behind everything queued before it."""
-        self.outbox_bytes += wire_size(html)
-        self.outbox.put_nowait(html)
-
-    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
-        """Send to the page, unless it has left too much unread: then close the socket.
-
-        A frame goes out whenever the page has caught up, however large, so the bound
-        is CHAT_SOCKET_BACKLOG_BYTES plus one frame.
-        """
-        if self.closing:
-            return
-        if self.unread_bytes() > settings.CHAT_SOCKET_BACKLOG_BYTES:
-            logger.warning("user %s left too much unread; closing the socket", self.user.pk)
-            await self.give_up_on_reader()
-            return
-        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
-        if text_data:
-            self.sent_bytes += wire_size(text_data)
-
-    def unread_bytes(self) -> int:
-        """Return the bytes queued for the page: in the outbox and, under Daphne, below."""
-        backlog = self.scope.get(BACKLOG_SCOPE_KEY)
-        return self.outbox_bytes + (backlog() if backlog else 0)
-
     def forget_transcript(self) -> None:
         """The page is about to show another conversation (or none)."""
         self.drawn = set()
         self.queued_transcript = None
         self.transcript_end = 0
 
-    def transcript_unread(self) -> bool:
-        """True while the last transcript queued has not all reached the page."""
-        if self.queued_transcript is not None:
-            return True
-        backlog = self.scope.get(BACKLOG_SCOPE_KEY)
-        handed_over = self.sent_bytes - (backlog() if backlog else 0)
-        return self.transcript_end > handed_over
-
     async def give_up_on_reader(self) -> None:
+        """Let go of a page that left too much unread (`OutboxMixin.send`)."""
         get_hub().detach(self)
         self.following.clear()
-        while not self.outbox.empty():
-            self.outbox.get_nowait()
-        self.outbox_bytes = 0
+        self.empty_outbox()
         await self.close(code=CLOSE_BACKLOG)
-
-
-def wire_size(text: str) -> int:
-    """Return the bytes a text frame of `text` takes on the wire, header included."""
-    size = len(text.encode())
-    return size + (2 if size < 126 else 4 if size < 65_536 else 10)
-
-
-def watch_event(kind: str, answer_id: int, reply_channel: str, *, language: str = "") -> dict:
-    """Return a request to the process generating an answer; `language`: what we read."""
-    event = {"type": kind, "message_id": answer_id, "reply_channel": reply_channel}
-    if language:
-        event["language"] = language
-    return event
-
-
-def parse_frame(text_data: str | None) -> dict:
-    if not text_data or len(text_data) > MAX_FRAME_CHARS:
-        raise Malformed("empty or oversized frame")
-    try:
-        frame = json.loads(text_data)
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the stack
-        raise Malformed("not JSON") from None
-    if not isinstance(frame, dict):
-        raise Malformed("not a JSON object")
-    return frame
-
-
-def optional_id(frame: dict, key: str) -> int | None:
-    try:
-        return parse_id(frame.get(key))
-    except ValueError:
-        raise Malformed(f"{key} is not an id") from None
-
-
-def required_id(frame: dict, key: str) -> int:
-    number = optional_id(frame, key)
-    if number is None:
-        raise Malformed(f"{key} is missing")
-    return number
-
-
-def turn_options(frame: dict) -> TurnOptions:
-    """Return the composer's per-message choices sent with a frame."""
-    return TurnOptions(
-        effort=text_field(frame, "effort"),
-        summary=text_field(frame, "summary"),
-        web_search=frame.get("web_search") == "on",
-        attachment_ids=id_list(frame, "attachments"),
-    )
-
-
-def id_list(frame: dict, key: str) -> tuple[int, ...]:
-    """Return the ids of a field htmx sends as one value or, when repeated, a list."""
-    values = frame.get(key) or []
-    if not isinstance(values, list):
-        values = [values]
-    if len(values) > 20:
-        raise Malformed(f"too many {key}")
-    return tuple(required_id({key: value}, key) for value in values)
-
-
-def text_field(frame: dict, key: str) -> str:
-    value = frame.get(key, "")
-    if not isinstance(value, str):
-        raise Malformed(f"{key} is not text")
-    return clean_text(value)

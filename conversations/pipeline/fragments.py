@@ -8,46 +8,39 @@ into the page by id.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from django.template.loader import render_to_string
-from django.utils.translation import gettext
+from django.urls import reverse
 
-from conversations.history.reads import TranscriptView
-from conversations.models import Conversation, Message, ModelChoice, preferred
+from conversations.history.reads import MessageView, TranscriptView
+from conversations.models import Attachment, Conversation, Message, ModelChoice, preferred
 from conversations.pipeline.answer import AnswerState
 from conversations.rendering.citations import number_citations
-from conversations.rendering.markdown import (
-    is_web_url,
-    relabel_copy_buttons,
-    render_markdown,
-    render_plain,
-)
+from conversations.rendering.markdown import render_markdown
+from conversations.rendering.sanitise import is_web_url
 
 __all__ = [
     "Bubble",
-    "bubble",
+    "ImageUrl",
     "bubbles",
     "composer_error_html",
     "composer_notices_html",
     "conversation_changed_html",
     "delta_html",
-    "has_code_buttons",
     "live_body_html",
     "live_extras",
     "message_html",
     "model_picker_html",
     "new_messages_html",
+    "owner_image_url",
     "toast_html",
     "transcript_html",
     "turn_accepted_html",
 ]
 
 PAGE = "conversations/chat.html"
-
-# Rendered Markdown puts one in each code block; model text cannot (it is escaped).
-CODE_BUTTON_MARK = 'class="copy-button"'
 
 
 @dataclass(frozen=True)
@@ -80,73 +73,109 @@ class Branches:
     next_id: int | None
 
 
+def branches_of(message_id: int, alternatives: Sequence[int]) -> Branches | None:
+    """Return the switcher for a message with alternatives; None for one without."""
+    if len(alternatives) < 2 or message_id not in alternatives:
+        return None
+    index = alternatives.index(message_id)
+    return Branches(
+        position=index + 1,
+        count=len(alternatives),
+        previous_id=alternatives[index - 1] if index > 0 else None,
+        next_id=alternatives[index + 1] if index + 1 < len(alternatives) else None,
+    )
+
+
+# (attachment id, thumbnail?) -> the URL the page shows that image at.
+ImageUrl = Callable[[int, bool], str]
+
+
+def owner_image_url(attachment_id: int, thumbnail: bool) -> str:
+    """The chat's own image URLs, which only the images' owner may open."""
+    return reverse("attachment_thumbnail" if thumbnail else "attachment", args=[attachment_id])
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image a question carries, with the URLs the page links it by."""
+
+    url: str
+    thumbnail_url: str
+    name: str
+    width: int | None
+    height: int | None
+
+
 @dataclass(frozen=True)
 class Bubble:
+    """Everything the `message` partial shows about one message, built by `bubbles`.
+
+    `body` is the text's sanitised HTML; `branches` the switcher between versions (None
+    without alternatives); `images` the question's images at the URLs of the page
+    drawing it (the owner's chat, a share link, admin review).
+    """
+
     message: Message
     body: str
     extras: Extras
-
-    @property
-    def branches(self) -> Branches | None:
-        siblings = getattr(self.message, "siblings", None) or []
-        if len(siblings) < 2 or self.message.pk not in siblings:
-            return None
-        index = siblings.index(self.message.pk)
-        return Branches(
-            position=index + 1,
-            count=len(siblings),
-            previous_id=siblings[index - 1] if index > 0 else None,
-            next_id=siblings[index + 1] if index + 1 < len(siblings) else None,
-        )
+    model_label: str = ""
+    branches: Branches | None = None
+    images: tuple[Image, ...] = ()
 
 
 def render(partial: str, context: dict) -> str:
     return render_to_string(f"{PAGE}#{partial}", context)
 
 
-@lru_cache(maxsize=2048)
-def markdown_at_rest(text: str) -> str:
-    """Render a finished answer; finished text never changes, so its HTML is kept.
+def bubbles(views: Sequence[MessageView], *, image_url: ImageUrl = owner_image_url) -> list[Bubble]:
+    """Return the bubbles of messages read with what they show (`reads.MessageView`).
 
-    Keyed by the text itself: a reloaded page or a resync renders only what it has not
-    seen, and an edited answer is a new text with its own entry.
+    Finished messages show the HTML stored with them; a streaming answer is rendered
+    as it stands. Reads nothing from the database: callable on the event loop.
+    `image_url` says where the drawing page serves the questions' images.
     """
+    return [
+        Bubble(
+            message=view.message,
+            body=live_body(view.message) if view.message.is_streaming else view.html,
+            extras=extras_of(view.message),
+            model_label=view.model_label or view.message.model_name,
+            branches=branches_of(view.message.pk, view.alternatives),
+            images=tuple(image_of(image, image_url) for image in view.images),
+        )
+        for view in views
+    ]
+
+
+def live_body(message: Message) -> str:
+    """Render a streaming answer's text as it stands: its HTML is stored when it ends."""
+    text, _sources = number_citations(message.text, message.citations)
     return render_markdown(text)
 
 
-def bubble(message: Message) -> Bubble:
-    """Return a message ready to render: its body HTML and its extras."""
+def extras_of(message: Message) -> Extras:
+    """Return what an answer shows beside its text; a question shows nothing."""
     if message.role == Message.Role.USER:
-        return Bubble(message, render_plain(message.text), Extras())
-    text, sources = number_citations(message.text, message.citations)
-    # The list links each source by its URL, outside Markdown's link filter: keep http(s).
-    sources = [source for source in sources if is_web_url(source.get("url"))]
-    extras = Extras(
+        return Extras()
+    _text, sources = number_citations(message.text, message.citations)
+    return Extras(
         reasoning=message.reasoning_summary,
         searches=message.web_searches,
         tool_calls=message.tool_calls,
-        sources=sources,
+        # The list links each source by its URL, outside Markdown's link filter: keep http(s).
+        sources=[source for source in sources if is_web_url(source.get("url"))],
         live=message.is_streaming,
     )
-    body = render_markdown(text) if message.is_streaming else markdown_at_rest(text)
-    # The HTML is cached for every reader: label its copy buttons in this reader's language.
-    return Bubble(message, label_code_buttons(body), extras)
 
 
-def label_code_buttons(rendered: str) -> str:
-    """Return rendered Markdown with its code copy buttons in the active language."""
-    if CODE_BUTTON_MARK not in rendered:
-        return rendered
-    return relabel_copy_buttons(rendered, label=gettext("Copy"), aria_label=gettext("Copy code"))
-
-
-def has_code_buttons(*rendered: str | None) -> bool:
-    """Return whether rendered Markdown has copy buttons, the only words it adds."""
-    return any(html and CODE_BUTTON_MARK in html for html in rendered)
-
-
-def bubbles(messages: list[Message]) -> list[Bubble]:
-    return [bubble(message) for message in messages]
+def image_of(image: Attachment, image_url: ImageUrl) -> Image:
+    return Image(
+        url=image_url(image.pk, False),
+        thumbnail_url=image_url(image.pk, True),
+        name=image.original_name,
+        width=image.width,
+        height=image.height,
+    )
 
 
 def live_extras(state: AnswerState, *, answer_started: bool) -> Extras:
@@ -159,17 +188,18 @@ def live_extras(state: AnswerState, *, answer_started: bool) -> Extras:
     )
 
 
-def message_html(message: Message, *, staff: bool = False) -> str:
+def message_html(view: MessageView, *, staff: bool = False) -> str:
     """Return one bubble that replaces the page's copy of it.
 
     `staff`: the reader is staff, who also see what the gateway said about a failure.
     """
-    return render("message", {"bubble": bubble(message), "oob": True, "error_details": staff})
+    (drawn,) = bubbles([view])
+    return render("message", {"bubble": drawn, "oob": True, "error_details": staff})
 
 
-def new_messages_html(messages: list[Message], *, staff: bool = False) -> str:
+def new_messages_html(views: Sequence[MessageView], *, staff: bool = False) -> str:
     """Return bubbles to append to the transcript."""
-    return render("new_messages", {"items": bubbles(messages), "error_details": staff})
+    return render("new_messages", {"items": bubbles(views), "error_details": staff})
 
 
 def transcript_html(view: TranscriptView, *, staff: bool = False) -> str:
@@ -177,7 +207,7 @@ def transcript_html(view: TranscriptView, *, staff: bool = False) -> str:
     return render(
         "transcript_oob",
         {
-            "items": bubbles(view.messages),
+            "items": bubbles(view.shown),
             "conversation": view.conversation,
             "view": view,
             "error_details": staff,
@@ -187,7 +217,6 @@ def transcript_html(view: TranscriptView, *, staff: bool = False) -> str:
 
 def live_body_html(message_id: int, blocks: str, tail: str, *, extras: Extras) -> str:
     """Return a streaming answer's whole body so far, replacing the page's copy."""
-    blocks, tail = label_code_buttons(blocks), label_code_buttons(tail)
     return render(
         "live_snapshot",
         {"message_id": message_id, "blocks": blocks, "tail": tail, "extras": extras, "oob": True},
@@ -198,8 +227,6 @@ def delta_html(
     message_id: int, appended: str, tail: str | None, *, extras: Extras | None = None
 ) -> str:
     """Return newly finished blocks to append, the open tail and changed extras."""
-    appended = label_code_buttons(appended)
-    tail = None if tail is None else label_code_buttons(tail)
     return render(
         "answer_delta",
         {"message_id": message_id, "appended": appended, "tail": tail, "extras": extras},

@@ -24,18 +24,15 @@ import weakref
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from channels.layers import get_channel_layer
 
-from conversations.pipeline.dbthreads import in_database_thread
-
-if TYPE_CHECKING:
-    from conversations.pipeline.generation import Generation
+from conversations.pipeline.startup import keep_recovering
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Fragment", "Hub", "Watcher", "get_hub", "spawn"]
+__all__ = ["Fragment", "Hub", "Running", "Watcher", "get_hub", "spawn"]
 
 # asyncio keeps only weak references to tasks; these fire-and-forget ones live here
 # until they finish.
@@ -80,21 +77,51 @@ class Watcher(Protocol):
         """Take a fragment without blocking the generation."""
 
 
+class Running(Protocol):
+    """What the hub and the process's housekeeping ask of a running answer.
+
+    `Generation` (conversations/pipeline/generation.py) is the one kind there is; the
+    hub names only what it needs, so that it imports nothing that runs answers.
+    """
+
+    message_id: int
+    # Watchers in other processes: reply channel -> the language they read.
+    remote_watchers: dict[str, str]
+
+    def snapshot(self, language: str | None = None) -> Fragment:
+        """Return the body so far, for a watcher attaching mid-stream."""
+
+    async def add_remote_watcher(self, channel: str, *, language: str | None = None) -> None:
+        """Feed a watcher in another process."""
+
+    def stop(self) -> None:
+        """Stop the stream, keeping the answer so far (the Stop button)."""
+
+    def interrupt(self) -> None:
+        """End the stream because the process is shutting down (`shutdown.drain`)."""
+
+    async def finished(self) -> None:
+        """Wait until the answer has ended."""
+
+    def checkpoint_due(self, now: float) -> str | None:
+        """Return the text to checkpoint now, or None (`checkpoints`)."""
+
+
 class Hub:
     """Running generations and local watchers, for one process (one event loop)."""
 
     def __init__(self) -> None:
-        self.generations: dict[int, Generation] = {}
+        self.generations: dict[int, Running] = {}
         self.watchers: dict[int, set[Watcher]] = defaultdict(set)
         self.worker_channel: str = ""
         self._listener: asyncio.Task | None = None
-        # Set on SIGTERM (conversations/shutdown.py): running answers finish, no new ones start.
+        # Set on SIGTERM (pipeline/shutdown.py): running answers finish, no new ones start.
         self.draining = False
 
-    def register(self, generation: Generation) -> None:
+    def register(self, generation: Running) -> None:
         self.generations[generation.message_id] = generation
 
-    def unregister(self, generation: Generation) -> None:
+    def unregister(self, generation: Running) -> None:
         self.generations.pop(generation.message_id, None)
         self.watchers.pop(generation.message_id, None)
 
@@ -164,8 +191,7 @@ def get_hub() -> Hub:
     hub = _hubs.get(loop)
     if hub is None:
         hub = _hubs[loop] = Hub()
-        # The process has just started serving: settle what a dead one left behind.
-        from conversations.pipeline.startup import recover_on_start
-
-        spawn(in_database_thread(recover_on_start)())
+        # The process has just started serving: settle what a dead one left behind,
+        # and keep doing so while it serves.
+        spawn(keep_recovering())
     return hub

@@ -1,8 +1,9 @@
 """What one turn will ask the gateway for, decided before the gateway is called.
 
-A `TurnPlan` is plain data built from the database in one place (`records`), so the
-generation never touches the ORM to decide what to send, and tests can read exactly
-what a turn would request.
+A `TurnPlan` is plain data. The functions here decide it from rows already loaded
+(`starts` loads them: the branch, the model, the images' bytes) and touch no database,
+so the generation never touches the ORM to decide what to send, and tests can read
+exactly what a turn would request.
 
 How earlier turns reach the model is the catalogue entry's context mode: continue
 upstream with `previous_response_id`, or replay the branch as input items. Replayed
@@ -15,23 +16,43 @@ model (`ModelChoice.unsupported_params`); a rejection in this turn drops them to
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from conversations.gateway.request import Reasoning, ResponseRequest, WebSearchTool
+from conversations.gateway.request import (
+    Reasoning,
+    ResponseRequest,
+    WebSearchTool,
+    assistant_message,
+    user_message,
+)
+from conversations.models import Conversation, Message, ModelChoice
 from conversations.tools import get_tool, to_function_tool
 from conversations.usage.ledger import estimate_tokens
 from conversations.usage.quotas import Reservation
 
+if TYPE_CHECKING:
+    from conversations.catalogue.upstream import GatewayTraits
+
 __all__ = [
     "DROPPABLE_PARAMS",
+    "Images",
     "TurnOptions",
     "TurnPlan",
+    "build_plan",
+    "continues_from",
+    "estimate_input",
     "fit_history",
+    "fitted_history",
     "history_budget",
+    "history_items",
     "paired_tool_items",
+    "tools_of",
 ]
+
+# The images of the questions a plan sends, by message id, as (mime type, bytes).
+Images = Mapping[int, Sequence[tuple[str, bytes]]]
 
 SUMMARY_MODES = ("auto", "concise", "detailed")
 # Request fields the app adds on its own and can leave out when a gateway rejects them,
@@ -51,11 +72,20 @@ DROPPABLE_PARAMS = frozenset(
 )
 # What an image costs in the context window, roughly (a tiled 1024 px image is ~800).
 IMAGE_TOKENS = 1000
+# Answers whose text is in the model's own memory upstream, so we can continue from them.
+CONTINUABLE = {Message.Status.COMPLETE, Message.Status.INCOMPLETE}
+REPLAYABLE = {
+    Message.Status.COMPLETE,
+    Message.Status.INCOMPLETE,
+    Message.Status.CANCELLED,
+    Message.Status.INTERRUPTED,
+    Message.Status.FAILED,
+}
 
 
 @dataclass(frozen=True, slots=True)
 class TurnOptions:
-    """The composer's per-message choices, as sent by the page (validated in `records`)."""
+    """The composer's per-message choices, as sent by the page (validated in `starts`)."""
 
     effort: str = ""
     summary: str = ""
@@ -79,7 +109,7 @@ class TurnPlan:
     # Only the new user input, sent with previous_id.
     new_input: tuple[dict[str, Any], ...]
     # The whole branch as input items: built up front only when there is no previous_id;
-    # otherwise `records.replay_history` builds it if the gateway forgot the chain.
+    # otherwise `starts.replay_history` builds it if the gateway forgot the chain.
     history: tuple[dict[str, Any], ...] | None = None
     # Context mode "auto": check that the gateway echoes the previous_response_id sent.
     detect_stateless: bool = False
@@ -246,3 +276,123 @@ def item_tokens(item: dict) -> int:
         content = [part for part in content if part.get("type") != "input_image"]
     text = json.dumps({**item, "content": content}, ensure_ascii=False)
     return estimate_tokens(text) + images * IMAGE_TOKENS
+
+
+def continues_from(branch: Sequence[Message], model: ModelChoice) -> str:
+    """Return the response id the new question of `branch` continues from upstream.
+
+    Empty when the branch must be replayed instead: the model's context mode says so,
+    or the answer before the question is not one the gateway kept.
+    """
+    parent = branch[-2] if len(branch) > 1 else None
+    if (
+        not model.replays_history
+        and parent is not None
+        and parent.role == Message.Role.ASSISTANT
+        and parent.status in CONTINUABLE
+        and parent.response_id
+    ):
+        return parent.response_id
+    return ""
+
+
+def build_plan(
+    conversation: Conversation,
+    branch: Sequence[Message],
+    answer: Message,
+    model: ModelChoice,
+    *,
+    images: Images,
+    traits: GatewayTraits,
+) -> TurnPlan:
+    """Plan the request for `answer`, whose question is the last message of `branch`.
+
+    The catalogue entry says how the earlier turns reach the model: continuing from the
+    last answer's response upstream (`continues_from`), or replaying the branch (cut to
+    the model's context window) in the request itself. `images` holds those of the
+    questions sent: the new one, or the whole branch's when it is replayed.
+    """
+    question = branch[-1]
+    previous_id = continues_from(branch, model)
+    history = None
+    turns_left_out = 0
+    if not previous_id:
+        history, turns_left_out = fitted_history(
+            branch,
+            images,
+            context_window=model.context_window,
+            instructions=conversation.instructions,
+            max_output_tokens=model.max_output_tokens,
+        )
+    replay = model.replays_history
+    return TurnPlan(
+        user_id=conversation.owner_id,
+        conversation_id=conversation.pk,
+        answer_id=answer.pk,
+        model=model.upstream_id,
+        model_choice_id=model.pk,
+        instructions=conversation.instructions,
+        replay=replay,
+        previous_id=previous_id,
+        new_input=(user_message(question.text, images.get(question.pk, ())),),
+        history=tuple(history) if history is not None else None,
+        detect_stateless=model.context_mode == ModelChoice.ContextMode.AUTO and not replay,
+        turns_left_out=turns_left_out,
+        context_window=model.context_window,
+        max_output_tokens=model.max_output_tokens,
+        reasoning_effort=answer.reasoning_effort,
+        reasoning_summary=answer.reasoning_summary_mode,
+        reasoning_model=model.accepts_reasoning,
+        tools=tools_of(model),
+        web_search=answer.web_search,
+        unsupported=frozenset(model.unsupported_params or ()),
+        send_store=traits.store,
+        send_stream_options=traits.stream_options,
+        model_marked_unknown=model.unknown_to_gateway_at is not None,
+        input_estimate=estimate_input(conversation, branch),
+    )
+
+
+def estimate_input(conversation: Conversation, branch: Sequence[Message]) -> int:
+    """Return the tokens the instructions and the branch amount to, roughly."""
+    return estimate_tokens(conversation.instructions + "".join(message.text for message in branch))
+
+
+def tools_of(model: ModelChoice) -> tuple[str, ...]:
+    """Return the registered tools the admin enabled for the model."""
+    if not model.accepts_function_tools:
+        return ()
+    return tuple(name for name in model.tools if get_tool(name) is not None)
+
+
+def fitted_history(
+    branch: Sequence[Message],
+    images: Images,
+    *,
+    context_window: int | None,
+    instructions: str,
+    max_output_tokens: int | None,
+) -> tuple[list[dict], int]:
+    """Return `branch` as input items cut to fit the model's context window, and how
+    many earlier turns were left out."""
+    budget = history_budget(context_window, instructions, max_output_tokens)
+    return fit_history(history_items(branch, images), budget=budget)
+
+
+def history_items(branch: Sequence[Message], images: Images) -> list[dict]:
+    """Return the branch as input items, for a turn that cannot continue upstream.
+
+    Questions carry their text and images; a finished answer replays its own output
+    (function calls with their outputs, in order, and encrypted reasoning) where it was
+    kept, and otherwise its text as an assistant message.
+    """
+    items: list[dict] = []
+    for message in branch:
+        if message.role == Message.Role.USER:
+            items.append(user_message(message.text, images.get(message.pk, ())))
+        elif message.status in REPLAYABLE and (message.text or message.replay_items):
+            if message.replay_items and message.status == Message.Status.COMPLETE:
+                items.extend(paired_tool_items(message.replay_items))
+            elif message.text:
+                items.append(assistant_message(message.text))
+    return items

@@ -21,8 +21,8 @@ import logging
 
 from django.utils.translation import gettext
 
+from conversations.pipeline.admission import Refused
 from conversations.pipeline.live import Hub, get_hub
-from conversations.pipeline.records import Refused
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import termios
 import time
 from collections.abc import Callable
 
-__all__ = ["BACKLOG_SCOPE_KEY", "FrameBudget", "SendBacklog", "transport_backlog"]
+__all__ = ["BACKLOG_SCOPE_KEY", "FrameBudget", "SendBacklog", "transport_backlog", "wire_size"]
 
 # Where `SendBacklog` leaves the gauge for the consumer.
 BACKLOG_SCOPE_KEY = "chatweb.send_backlog"
@@ -97,3 +97,9 @@ class SendBacklog:
             if gauge is not None:
                 scope = {**scope, BACKLOG_SCOPE_KEY: gauge}
         return await self.application(scope, receive, send)
+
+
+def wire_size(text: str) -> int:
+    """Return the bytes a text frame of `text` takes on the wire, header included."""
+    size = len(text.encode())
+    return size + (2 if size < 126 else 4 if size < 65_536 else 10)

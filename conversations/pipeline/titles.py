@@ -36,8 +36,7 @@ from conversations.models import (
 from conversations.pipeline import broadcast
 from conversations.pipeline.dbthreads import in_database_thread
 from conversations.pipeline.plans import TurnPlan
-from conversations.usage import ledger as usage
-from conversations.usage import quotas
+from conversations.usage import ledger, quotas
 
 logger = logging.getLogger(__name__)
 
@@ -203,17 +202,16 @@ def record_title_usage(
     """Record the title request as usage with purpose "title", outside the user's quota.
 
     The user did not ask for the title and cannot turn it off, so it must never be
-    what refuses their next message: quotas.charge is deliberately not called.
+    what refuses their next message: no reservation, so the quota is left alone.
     """
-    usage.record_response_usage(
-        spent,
-        estimated=False,
+    ledger.record_spending(
+        [ledger.Spent(spent, purpose=UsageRecord.Purpose.TITLE)],
+        reservation=None,
         user_id=plan.user_id,
         conversation_id=conversation_id,
         message=None,
         model_choice=model,
         model_name=model.upstream_id if model else plan.model,
-        purpose=UsageRecord.Purpose.TITLE,
     )
 
 

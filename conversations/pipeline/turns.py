@@ -1,19 +1,20 @@
 """A turn, start to stop: the one API consumers (and tests) use to chat.
 
 Each function authorises through the ORM (`for_user`), does its database work in one
-synchronous transaction (`records`), starts or stops the `Generation` and tells the
+synchronous transaction (`starts`, `runs`), starts or stops the `Generation` and tells the
 user's other sockets. Nothing here knows about websockets or HTML.
 """
 
 from __future__ import annotations
 
-from conversations.pipeline import broadcast, records
+from conversations.pipeline import broadcast, runs, starts
+from conversations.pipeline.admission import ModelUnavailable, Refused
 from conversations.pipeline.dbthreads import in_database_thread
 from conversations.pipeline.generation import Generation
 from conversations.pipeline.live import get_hub
 from conversations.pipeline.plans import TurnOptions, TurnPlan
-from conversations.pipeline.records import ModelUnavailable, Refused, SendResult
 from conversations.pipeline.shutdown import refuse_while_draining
+from conversations.pipeline.starts import SendResult
 
 __all__ = ["ModelUnavailable", "Refused", "edit", "regenerate", "send", "stop", "switch_branch"]
 
@@ -30,7 +31,7 @@ async def send(
     """Save the user's message, start generating the answer, and tell the other tabs."""
     refuse_while_draining()
     worker_channel = await get_hub().ensure_worker_channel()
-    result = await in_database_thread(records.prepare_send)(
+    result = await in_database_thread(starts.prepare_send)(
         user=user,
         conversation_id=conversation_id,
         text=text,
@@ -54,7 +55,7 @@ async def regenerate(
     """Answer the question of answer `message_id` again, as a new branch."""
     refuse_while_draining()
     worker_channel = await get_hub().ensure_worker_channel()
-    plan = await in_database_thread(records.prepare_regenerate)(
+    plan = await in_database_thread(starts.prepare_regenerate)(
         user=user,
         message_id=message_id,
         worker_channel=worker_channel,
@@ -69,7 +70,7 @@ async def edit(*, user, message_id: int, text: str) -> TurnPlan:
     """Ask an edited version of question `message_id`, as a new branch."""
     refuse_while_draining()
     worker_channel = await get_hub().ensure_worker_channel()
-    plan = await in_database_thread(records.prepare_edit)(
+    plan = await in_database_thread(starts.prepare_edit)(
         user=user, message_id=message_id, text=text, worker_channel=worker_channel
     )
     await launch(user, plan, branched=True)
@@ -78,7 +79,7 @@ async def edit(*, user, message_id: int, text: str) -> TurnPlan:
 
 async def switch_branch(*, user, message_id: int) -> int:
     """Show the branch through `message_id` in every tab of the user."""
-    conversation_id = await in_database_thread(records.switch_branch)(
+    conversation_id = await in_database_thread(starts.switch_branch)(
         user=user, message_id=message_id
     )
     await broadcast.branch_switched(user.pk, conversation_id)
@@ -99,15 +100,15 @@ async def launch(user, plan: TurnPlan, *, branched: bool = False) -> None:
 
 async def stop(*, user, message_id: int) -> bool:
     """Stop the user's answer `message_id`, whichever process generates it."""
-    answer = await in_database_thread(records.streaming_answer)(user, message_id)
-    if answer is None:
+    running = await in_database_thread(runs.running_answer)(user, message_id)
+    if running is None:
         return False
-    generation = get_hub().generations.get(answer.pk)
+    generation = get_hub().generations.get(running.pk)
     if generation is not None:
         generation.stop()
         return True
-    if not answer.worker_channel:
+    if not running.worker_channel:
         return False
     return await broadcast.send_to_channel(
-        answer.worker_channel, {"type": "generation.stop", "message_id": answer.pk}
+        running.worker_channel, {"type": "generation.stop", "message_id": running.pk}
     )

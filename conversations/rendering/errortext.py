@@ -15,7 +15,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 __all__ = ["error_text"]
 
 # Every fixed sentence a message may store as its error (conversations/gateway/errors.py,
-# answer.py, generation.py, records.py), so makemessages puts them in the catalogue.
+# answer.py, generation.py, runs.py, endings.py), so makemessages puts them in the catalogue.
 STORED_ERRORS = (
     gettext_noop("The model service had a problem. Please try again."),
     gettext_noop(

@@ -8,34 +8,29 @@ and say so to no search engine (`noindex`).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from functools import wraps
 
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from conversations.attachments import images as attachments
-from conversations.attachments.views import image_headers
+from conversations.attachments.serving import image_response
 from conversations.history import reads
 from conversations.models import ShareLink, SharingPolicy, TranscriptAccess
 from conversations.params import form_text, is_share_token
-from conversations.pipeline import fragments
+from conversations.pipeline.fragments import ImageUrl
 from conversations.sharing import links as sharing
+from conversations.sharing import transcripts
+from conversations.sharing.audit import record_access
+from conversations.sharing.continuing import continue_in_new_chat
+from conversations.sharing.pages import NOINDEX, render_transcript
 
 PAGE = "conversations/shares.html"
-TRANSCRIPT = "conversations/transcript.html"
-NOINDEX = "noindex, nofollow"
-
-ImageUrl = Callable[[int, bool], str]
 
 
 # --- The owner's share dialog and links ------------------------------------------------
@@ -148,66 +143,6 @@ def with_link(view):
     return wrapped
 
 
-def audit(request, via: str, **about) -> None:
-    sharing.record_access(
-        via=via,
-        viewer=request.user,
-        ip_address=request.META.get("REMOTE_ADDR"),
-        user_agent=request.headers.get("User-Agent", ""),
-        **about,
-    )
-
-
-def rendered_messages(
-    messages, image_url: ImageUrl | None, *, error_details: bool = False
-) -> list[SafeString]:
-    """Render each message with the chat's own partial, so it looks as it does there.
-
-    The partial links images to the owner-only /attachments/ URLs; `image_url` points
-    them at a route with this page's own permission check instead. `error_details`
-    adds what the gateway said beside a failed answer: only for the admin's review,
-    never for a shared link.
-    """
-    context = {"error_details": error_details}
-    html = [
-        render_to_string(f"{fragments.PAGE}#message", {"bubble": bubble, **context})
-        for bubble in fragments.bubbles(messages)
-    ]
-    if image_url is None:
-        return [mark_safe(part) for part in html]  # noqa: S308 - rendered by our template
-    prefix = re.escape(reverse("attachment", args=[0]).removesuffix("0/"))
-    pattern = re.compile(rf'="{prefix}(\d+)/(thumb/)?"')
-
-    def point(match: re.Match) -> str:
-        return f'="{image_url(int(match[1]), bool(match[2]))}"'
-
-    return [mark_safe(pattern.sub(point, part)) for part in html]  # noqa: S308
-
-
-def render_transcript(
-    request,
-    transcript: sharing.Transcript,
-    *,
-    image_url: ImageUrl | None,
-    error_details: bool = False,
-    **context,
-) -> HttpResponse:
-    """Render the read-only transcript page (shared links and admin review alike)."""
-    rendered = rendered_messages(transcript.messages, image_url, error_details=error_details)
-    context = {
-        "transcript": transcript,
-        # Each message with the label of its version, where it has alternatives.
-        "items": [
-            (html, transcript.versions.get(message.pk))
-            for message, html in zip(transcript.messages, rendered, strict=True)
-        ],
-        **context,
-    }
-    response = render(request, TRANSCRIPT, context)
-    response["X-Robots-Tag"] = NOINDEX
-    return response
-
-
 def link_image_url(link: ShareLink) -> ImageUrl:
     def url(pk: int, thumbnail: bool) -> str:
         name = "shared_image_thumbnail" if thumbnail else "shared_image"
@@ -221,10 +156,10 @@ def link_image_url(link: ShareLink) -> ImageUrl:
 @require_GET
 @with_link
 def shared_transcript(request, link: ShareLink):
-    audit(request, TranscriptAccess.Via.LINK, link=link)
+    record_access(request, TranscriptAccess.Via.LINK, link=link)
     return render_transcript(
         request,
-        sharing.shared_transcript(link),
+        transcripts.shared_transcript(link),
         image_url=link_image_url(link),
         link=link,
     )
@@ -234,17 +169,9 @@ def shared_transcript(request, link: ShareLink):
 @with_link
 def continue_shared(request, link: ShareLink):
     """Copy the snapshot into a new conversation of the reader's and open it."""
-    conversation = sharing.continue_in_new_chat(link=link, user=request.user)
-    audit(request, TranscriptAccess.Via.CONTINUE, link=link)
+    conversation = continue_in_new_chat(link=link, user=request.user)
+    record_access(request, TranscriptAccess.Via.CONTINUE, link=link)
     return redirect("conversation", conversation.pk)
-
-
-def image_response(found, *, thumbnail: bool) -> HttpResponse:
-    if thumbnail:
-        content_type, data = attachments.thumbnail_bytes(found)
-        return image_headers(HttpResponse(data, content_type=content_type), content_type)
-    stored = found.file.storage.open(found.file.name, "rb")
-    return image_headers(FileResponse(stored, content_type=found.content_type), found.content_type)
 
 
 @login_not_required

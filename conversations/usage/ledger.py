@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -17,14 +18,19 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from conversations.gateway.response import Usage
 from conversations.models import ModelChoice, UsageRecord
+from conversations.usage import quotas
 from conversations.usage.periods import local_midnight
 
 __all__ = [
     "DailyTotal",
+    "Spent",
     "cost_of",
     "daily_totals",
     "estimate_tokens",
+    "estimated_usage",
+    "record_spending",
     "record_usage",
     "totals",
     "totals_by",
@@ -117,21 +123,57 @@ def record_usage(
     )
 
 
-def record_response_usage(counts, *, estimated: bool, **context) -> UsageRecord:
-    """Record a gateway `Usage` (or an estimate in the same shape) for one response.
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """What one gateway response used: the gateway's numbers, or an estimate of them."""
 
-    `context` is the rest of `record_usage`: user_id, conversation_id, message,
-    model_choice, model_name and purpose.
+    usage: Usage
+    estimated: bool = False
+    purpose: str = UsageRecord.Purpose.ANSWER
+
+
+def estimated_usage(input_tokens: int, output_text: str) -> Usage:
+    """Return a response's usage as estimated from its input and the text it wrote."""
+    output_tokens = estimate_tokens(output_text)
+    return Usage(input_tokens, 0, output_tokens, 0, input_tokens + output_tokens)
+
+
+def record_spending(
+    responses: Sequence[Spent],
+    *,
+    reservation: quotas.Reservation | None,
+    user_id: int,
+    conversation_id: int | None,
+    message,
+    model_choice: ModelChoice | None,
+    model_name: str,
+) -> int:
+    """Record what each response cost, settle the quota hold on the total, return it.
+
+    The one way what a request cost reaches the books: a finished answer, an answer
+    whose process died, a title. Without a `reservation` the quota is left alone: a
+    title is the site's cost, and a turn whose hold ran out has been charged already.
+    Call it inside the transaction that saves what the responses produced.
     """
-    return record_usage(
-        input_tokens=counts.input_tokens,
-        cached_tokens=counts.cached_tokens,
-        output_tokens=counts.output_tokens,
-        reasoning_tokens=counts.reasoning_tokens,
-        total_tokens=counts.total_tokens,
-        estimated=estimated,
-        **context,
-    )
+    for spent in responses:
+        record_usage(
+            user_id=user_id,
+            conversation_id=conversation_id,
+            message=message,
+            model_choice=model_choice,
+            model_name=model_name,
+            input_tokens=spent.usage.input_tokens,
+            cached_tokens=spent.usage.cached_tokens,
+            output_tokens=spent.usage.output_tokens,
+            reasoning_tokens=spent.usage.reasoning_tokens,
+            total_tokens=spent.usage.total_tokens,
+            estimated=spent.estimated,
+            purpose=spent.purpose,
+        )
+    total = sum(spent.usage.total_tokens for spent in responses)
+    if reservation is not None:
+        quotas.settle(reservation, total_tokens=total)
+    return total
 
 
 SUMS = {

@@ -25,11 +25,7 @@ simply a new row: no job runs at midnight, and a hold leaked by a process that d
 mid-answer disappears with its period. The counters are kept for users without limits
 too, so a limit an admin sets later starts from the truth.
 
-Limits resolve field by field (tokens per day, tokens per month): the user's own value,
-else the most generous value among their groups, else the site-wide default, else no
-limit. An empty value falls back to the next level; 0 blocks. Among several groups the
-most generous wins because membership grants access: joining a group should never
-lower what someone could already do.
+Who may spend how much is read in `usage.limits`.
 
 A turn that calls tools sends several requests, each billed for everything before it.
 Each round is charged as it ends and the next one reserves from what is left
@@ -55,21 +51,18 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from conversations.models import DefaultQuota, GroupQuota, Quota, QuotaCounter, TurnGate
-from conversations.usage.periods import DAY, MONTH, Window, current_windows
+from conversations.models import QuotaCounter, TurnGate
+from conversations.usage.limits import Limit, Policy, effective_limits, policy_for
+from conversations.usage.periods import DAY, Window, current_windows
 
 __all__ = [
     "MIN_OUTPUT_TOKENS",
-    "Limit",
     "PeriodStatus",
-    "Policy",
     "QuotaExceeded",
     "Reservation",
     "TurnRateExceeded",
     "charge",
     "count_turn_start",
-    "effective_limits",
-    "policy_for",
     "release",
     "reserve",
     "reserve_next_round",
@@ -85,14 +78,6 @@ MIN_OUTPUT_TOKENS = 16
 RESERVE_ATTEMPTS = 20
 # The window of the turn rate limit.
 RATE_WINDOW_SECONDS = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    """An effective limit and where it came from, for pages that explain it."""
-
-    tokens: int | None
-    source: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,54 +203,6 @@ class TurnRateExceeded(Exception):
             "You have sent %(count)d messages in the last minute; wait a moment.",
             self.count,
         ) % {"count": self.count}
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """The limit rows that apply to one user, read once per turn start (three queries)."""
-
-    own: Quota | None
-    groups: list[GroupQuota]
-    default: DefaultQuota | None
-
-    def limits(self) -> dict[str, Limit]:
-        return {
-            period: resolve_limit(field, self.own, self.groups, self.default)
-            for period, field in ((DAY, "tokens_per_day"), (MONTH, "tokens_per_month"))
-        }
-
-    @property
-    def turns_per_minute(self) -> int:
-        """Return the user's turn rate: own, most generous group, default, else the setting."""
-        found = resolve_limit("turns_per_minute", self.own, self.groups, self.default)
-        return found.tokens if found.tokens is not None else settings.CHAT_TURNS_PER_MINUTE
-
-
-def policy_for(user) -> Policy:
-    """Return the limit rows of `user` (a user or their id)."""
-    user_id = getattr(user, "pk", user)
-    return Policy(
-        own=Quota.objects.filter(user_id=user_id).first(),
-        groups=list(GroupQuota.objects.filter(group__user=user_id).select_related("group")),
-        default=DefaultQuota.objects.filter(pk=1).first(),
-    )
-
-
-def effective_limits(user) -> dict[str, Limit]:
-    """Return the user's limit per period: own, else most generous group, else default."""
-    return policy_for(user).limits()
-
-
-def resolve_limit(field: str, own, groups: list[GroupQuota], default) -> Limit:
-    if own is not None and getattr(own, field) is not None:
-        return Limit(getattr(own, field), _("own limit"))
-    setting = [group for group in groups if getattr(group, field) is not None]
-    if setting:
-        best = max(setting, key=lambda group: getattr(group, field))
-        return Limit(getattr(best, field), _("group %(name)s") % {"name": best.group.name})
-    if default is not None and getattr(default, field) is not None:
-        return Limit(getattr(default, field), _("default policy"))
-    return Limit(None, "no limit")
 
 
 def reserve(

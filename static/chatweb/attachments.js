@@ -47,12 +47,10 @@
 
   document.addEventListener("htmx:afterSettle", syncAttachButton);
 
+  // Django's CSRF token, from the <meta name="csrf-token"> base.html renders.
   function csrfToken() {
-    try {
-      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
-    } catch (error) {
-      return "";
-    }
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
   }
 
   function post(url, body) {

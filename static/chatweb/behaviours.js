@@ -3,17 +3,6 @@
 (function () {
   "use strict";
 
-  // Quota meters: the fill's width comes from the bar's aria-valuenow (0-100).
-  function fillMeters(root) {
-    root.querySelectorAll(".meter[aria-valuenow]").forEach(function (meter) {
-      var fill = meter.querySelector(".meter-fill");
-      var value = Number(meter.getAttribute("aria-valuenow"));
-      if (fill && isFinite(value)) {
-        fill.style.width = Math.max(0, Math.min(100, value)) + "%";
-      }
-    });
-  }
-
   // Dialogs marked data-modal open as modals when they arrive and leave the page on close.
   function openDialogs(root) {
     var dialogs = Array.prototype.slice.call(root.querySelectorAll("dialog[data-modal]"));
@@ -66,7 +55,6 @@
 
   function setUp(root) {
     dismissToasts(root);
-    fillMeters(root);
     openDialogs(root);
   }
 

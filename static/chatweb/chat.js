@@ -66,17 +66,19 @@
     if (form && document.contains(form)) form.requestSubmit();
   });
 
+  // The server names its sign-in page and the close codes that lead there (a socket
+  // without a session, or one whose access was taken away) on #app.
   document.addEventListener("htmx:wsClose", (event) => {
     const code = event.detail.event.code;
-    if (code === 4401 || code === 4403) {
-      window.location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname);
+    const app = $("#app");
+    if (app && app.dataset.signInCodes.split(" ").map(Number).includes(code)) {
+      window.location.href = app.dataset.signInUrl + "?next=" + encodeURIComponent(location.pathname);
       return;
     }
     $("#connection").hidden = false;
-    // The extension retries only after abnormal closes; Daphne's timeout and server
-    // restarts close normally, so reconnect those ourselves, as for 4429 (the page left
-    // too much unread) and 4440 (a session signed out or its password changed: the
-    // reconnect resyncs, or meets 4401 and goes to the sign-in page).
+    // The extension itself retries after the abnormal closes below; Daphne's timeout and
+    // server restarts close normally, so reconnect those ourselves, as for the consumer's
+    // own codes (too much left unread, a session signed out): the reconnect resyncs.
     if (![1006, 1011, 1012, 1013].includes(code)) {
       const wrapper = event.detail.socketWrapper;
       setTimeout(() => wrapper.reconnect(), 500 + Math.random() * 1500);
@@ -111,28 +113,17 @@
     followStream = true;
   });
 
-  // The sidebar link of a conversation with new activity arrives at the top of the
-  // list; drop its older copy further down, and links of deleted conversations.
-  function tidySidebar() {
-    const seen = new Set();
-    document.querySelectorAll("#conversation-list .conversation-link").forEach((link) => {
-      if (seen.has(link.id)) link.remove();
-      else seen.add(link.id);
+  // Live updates move a conversation's link to the top of the sidebar (the server
+  // deletes the old one), so a page of older conversations loaded on scroll may hold a
+  // link already shown at the top: keep that one. Then mark the one on screen.
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const group = event.target;
+    if (!group.matches || !group.matches("#conversation-list > .sidebar-group")) return;
+    group.querySelectorAll(".conversation-link").forEach((link) => {
+      if (document.getElementById(link.id) !== link) link.remove();
     });
-    document.querySelectorAll("template[data-remove]").forEach((marker) => {
-      document.querySelectorAll(marker.dataset.remove).forEach((element) => element.remove());
-      marker.remove();
-    });
-    document.querySelectorAll("#conversation-list .sidebar-group").forEach((group) => {
-      group.hidden = !group.querySelector(".conversation-link");
-    });
-    const empty = $("#sidebar-empty");
-    if (empty) empty.hidden = Boolean(document.querySelector("#conversation-list .conversation-link"));
     markActiveConversation();
-  }
-
-  document.addEventListener("htmx:oobAfterSwap", tidySidebar);
-  document.addEventListener("htmx:afterSettle", tidySidebar);
+  });
 
   // A turn's acceptance names the conversation the page sent from ("" for a new chat).
   // If the page has moved on to another conversation since, it is not for this screen.
@@ -581,7 +572,6 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => {
-    tidySidebar();
     const textarea = $("#composer-text");
     if (textarea) resize(textarea);
     updateSendState();

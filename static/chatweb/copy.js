@@ -40,21 +40,29 @@
     }
   });
 
-  // Code blocks come from the Markdown renderer in English; label them in the page's language.
+  // Code blocks come from the Markdown renderer with wordless copy buttons: its HTML is
+  // shared by readers of every language. The page's server-translated labels are on this
+  // script's tag; label each button as it arrives, however it was inserted (page load,
+  // htmx swap, websocket update).
+  const script = document.currentScript;
+  const buttonLabel = script.dataset.copyLabel;
+  const buttonAriaLabel = script.dataset.copyAria;
+  const unlabelled = ".copy-button:not([aria-label])";
+
   function labelCopyButtons(root) {
-    if (!root.querySelectorAll) return;
-    root.querySelectorAll(".copy-button").forEach((button) => {
-      if (button.classList.contains("copied")) return;
-      button.textContent = gettext("Copy");
-      button.setAttribute("aria-label", gettext("Copy code"));
+    const buttons = root.matches(unlabelled) ? [root] : root.querySelectorAll(unlabelled);
+    buttons.forEach((button) => {
+      button.textContent = buttonLabel;
+      button.setAttribute("aria-label", buttonAriaLabel);
     });
   }
 
-  document.addEventListener("htmx:load", (event) => labelCopyButtons(event.detail.elt));
-  document.addEventListener("htmx:oobAfterSwap", (event) => labelCopyButtons(event.detail.target));
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", () => labelCopyButtons(document));
-  } else {
-    labelCopyButtons(document);
-  }
+  labelCopyButtons(document.documentElement);
+  new MutationObserver((records) => {
+    for (const record of records) {
+      for (const node of record.addedNodes) {
+        if (node.nodeType === Node.ELEMENT_NODE) labelCopyButtons(node);
+      }
+    }
+  }).observe(document.documentElement, { childList: true, subtree: true });
 })();

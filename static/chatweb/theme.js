@@ -1,7 +1,8 @@
 // The colour theme: "system" (the default) follows prefers-color-scheme; "light" and
 // "dark" are the reader's choice, kept in localStorage. Loaded in <head> without defer,
 // so the saved theme is on <html> before the first paint (no inline script: the CSP
-// forbids them). app.css and markdown.css read [data-theme="dark"|"light"].
+// forbids them). app.css turns [data-theme="dark"|"light"] into the page's color-scheme,
+// which picks every colour's light or dark value (markdown.css's too).
 (function () {
   "use strict";
 

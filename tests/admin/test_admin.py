@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import re
 from decimal import Decimal
 
 import pytest
@@ -86,6 +87,26 @@ def test_catalogue_new_default_unsets_the_old_one(admin_client, model):
     assert list(
         ModelChoice.objects.filter(is_default=True).values_list("upstream_id", flat=True)
     ) == ["sim-mini"]
+
+
+def test_catalogue_change_page_moves_the_default_to_another_model(admin_client, model):
+    mini = ModelChoice.objects.create(upstream_id="sim-mini", label="Sim Mini")
+    change = reverse("admin:conversations_modelchoice_change", args=[mini.pk])
+
+    response = admin_client.post(change, model_form(is_default="on"))
+
+    assert response.status_code == 302  # saved, not sent back with an error
+    assert ModelChoice.objects.get(is_default=True) == mini
+
+
+def test_catalogue_change_page_shows_and_clears_the_default(admin_client, model):
+    change = reverse("admin:conversations_modelchoice_change", args=[model.pk])
+
+    page = admin_client.get(change).content.decode()
+    admin_client.post(change, model_form(label="Sim Chat", upstream_id="sim-chat"))
+
+    assert re.search(r'<input type="checkbox" name="is_default"[^>]* checked', page)
+    assert not ModelChoice.objects.filter(is_default=True).exists()
 
 
 def test_catalogue_default_action_moves_the_mark(admin_client, model):

@@ -18,6 +18,7 @@ from conversations.models import Attachment, Conversation, Message
 from conversations.sharing import links
 from tests.support.browser import (
     RECORDER_JS,
+    Console,
     SentFrames,
     add_model,
     latest_answer_id,
@@ -28,20 +29,6 @@ from tests.support.browser import (
 )
 
 PHONE = {"width": 375, "height": 812}
-
-
-class Console:
-    """Every console error and uncaught exception of a page, with the page's address."""
-
-    def __init__(self, page) -> None:
-        self.errors: list[str] = []
-        page.on("console", self._message)
-        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
-        self.page = page
-
-    def _message(self, message) -> None:
-        if message.type == "error":
-            self.errors.append(f"{self.page.url}: {message.text}")
 
 
 @pytest.fixture

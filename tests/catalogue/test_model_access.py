@@ -14,13 +14,13 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from conversations.models import Conversation, Message, ModelChoice, Quota
-from conversations.pipeline import records
-from tests.pipeline.test_turn_queries import (
+from conversations.pipeline import starts
+from tests.support.chat import final_answer, open_socket, receive_until, send
+from tests.support.direct_turns import (
     SEND_STATEMENTS,
     conversation_with_turns,
     send_counting_statements,
 )
-from tests.support.chat import final_answer, open_socket, receive_until, send
 
 REFUSED = "Sim Chat is not available to you; pick another model."
 LOST = "Sim Chat is no longer available; this conversation continues on Sim Mini."
@@ -139,7 +139,7 @@ def test_a_turn_naming_no_model_starts_on_the_groups_default(user, catalogue, re
     model("sim-chat").default_for_groups.add(research)
     user.groups.add(research)
 
-    result = records.prepare_send(
+    result = starts.prepare_send(
         user=user,
         conversation_id=None,
         text="Hello",

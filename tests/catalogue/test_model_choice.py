@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.models import Conversation, Message, ModelChoice
-from conversations.pipeline import records
+from conversations.pipeline import admission, starts
 from tests.support.chat import open_socket, receive_until, send
 
 
@@ -15,7 +15,7 @@ def model(upstream_id: str = "sim-chat") -> ModelChoice:
 
 
 def send_turn(user, model_id: int, conversation_id: int | None = None):
-    return records.prepare_send(
+    return starts.prepare_send(
         user=user,
         conversation_id=conversation_id,
         text="Hello",
@@ -29,7 +29,7 @@ def send_turn(user, model_id: int, conversation_id: int | None = None):
 def test_send_with_a_model_turned_off_is_refused_by_name(user, catalogue):
     ModelChoice.objects.filter(upstream_id="sim-chat").update(enabled=False)
 
-    with pytest.raises(records.ModelUnavailable) as refused:
+    with pytest.raises(admission.ModelUnavailable) as refused:
         send_turn(user, model().pk)
 
     assert refused.value.user_message == (
@@ -43,7 +43,7 @@ def test_send_with_a_deleted_model_is_refused(user, catalogue):
     gone = model().pk
     ModelChoice.objects.filter(pk=gone).delete()
 
-    with pytest.raises(records.ModelUnavailable):
+    with pytest.raises(admission.ModelUnavailable):
         send_turn(user, gone)
 
 
@@ -53,7 +53,7 @@ def test_conversation_on_a_model_turned_off_keeps_its_question_unsent(user, cata
     Message.objects.update(status=Message.Status.COMPLETE)
     ModelChoice.objects.filter(upstream_id="sim-chat").update(enabled=False)
 
-    with pytest.raises(records.ModelUnavailable):
+    with pytest.raises(admission.ModelUnavailable):
         send_turn(user, model().pk, conversation_id)
 
     assert Conversation.objects.get().model == model()

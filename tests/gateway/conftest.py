@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from conversations.gateway import Backoff, ResponsesClient, Timeouts
+from conversations.gateway.client import Backoff, ResponsesClient, Timeouts
 from tests.support.simulator import RunningSimulator
 
 

@@ -8,15 +8,9 @@ from typing import Any
 
 from PIL import Image
 
-from conversations.gateway import (
-    Backoff,
-    Event,
-    FunctionTool,
-    OutputTextDelta,
-    ResponseRequest,
-    ResponsesClient,
-    Timeouts,
-)
+from conversations.gateway.client import Backoff, ResponsesClient, Timeouts
+from conversations.gateway.events import Event, OutputTextDelta
+from conversations.gateway.request import FunctionTool, ResponseRequest
 
 TIME_TOOL = FunctionTool(
     name="get_current_time",

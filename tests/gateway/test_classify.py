@@ -11,12 +11,12 @@ import json
 
 import pytest
 
-from conversations.gateway import (
+from conversations.gateway.classify import classify, error_for_code, error_from_http
+from conversations.gateway.errors import (
     AuthenticationError,
     BadRequestError,
     ContentRefusedError,
     ContextTooLongError,
-    ErrorEvent,
     GatewayTimeoutError,
     ModelNotFoundError,
     NotFoundError,
@@ -27,7 +27,7 @@ from conversations.gateway import (
     UnavailableError,
     UnsupportedParameterError,
 )
-from conversations.gateway.classify import classify, error_for_code, error_from_http
+from conversations.gateway.events import ErrorEvent
 from conversations.gateway.sse import EventStreamParser
 
 

@@ -7,33 +7,35 @@ import json
 import httpx
 import pytest
 
-from conversations.gateway import (
-    AuthenticationError,
+from conversations.gateway.client import ResponsesClient
+from conversations.gateway.errors import AuthenticationError, NoModelListError, NotFoundError
+from conversations.gateway.events import (
     ContentPartAdded,
     FunctionCallArgumentsDelta,
     FunctionCallArgumentsDone,
-    FunctionCallItem,
-    MessageItem,
-    NoModelListError,
-    NotFoundError,
     OutputItemAdded,
     OutputTextAnnotationAdded,
     OutputTextDelta,
-    Reasoning,
-    ReasoningItem,
     ReasoningSummaryTextDelta,
     ReasoningTextDelta,
     RefusalDelta,
     ResponseCompleted,
     ResponseIncomplete,
+)
+from conversations.gateway.request import (
+    Reasoning,
     ResponseRequest,
-    ResponsesClient,
-    UrlCitation,
-    WebSearchCallItem,
     WebSearchTool,
     function_call_output,
     replay_output,
     user_message,
+)
+from conversations.gateway.response import (
+    FunctionCallItem,
+    MessageItem,
+    ReasoningItem,
+    UrlCitation,
+    WebSearchCallItem,
 )
 from conversations.gateway.simulator.catalogue import MODELS
 from tests.gateway.helpers import (
@@ -44,6 +46,7 @@ from tests.gateway.helpers import (
     make_client,
     streamed_text,
 )
+from tests.support.simulator import RequestLog
 
 PLAIN_ORDER_START = [
     "response.created",
@@ -313,12 +316,11 @@ async def test_count_input_tokens_matches_billed_input(gateway_client):
 async def test_stream_sends_key_only_in_authorization_and_no_stream_options(
     gateway_client, simulator_server
 ):
+    log = RequestLog(simulator_server.app)
     await collect(
         gateway_client, ResponseRequest(model="sim-mini", input="Hi"), headers={"X-Trace": "t1"}
     )
-    record = next(
-        r for r in reversed(simulator_server.app.requests) if r.headers.get("x-trace") == "t1"
-    )
+    [record] = [r for r in log.all() if r.headers.get("x-trace") == "t1"]
     assert "authorization" not in record.headers  # the simulator never records it
     assert record.body["stream"] is True
     assert "stream_options" not in record.body  # relays may refuse it; opt-in per gateway
@@ -326,13 +328,15 @@ async def test_stream_sends_key_only_in_authorization_and_no_stream_options(
 
 
 async def test_streams_reuse_one_pooled_connection(gateway_client, simulator_server):
+    log = RequestLog(simulator_server.app)
     for turn in ("one", "two", "three"):
         await collect(
             gateway_client,
             ResponseRequest(model="sim-mini", input=turn),
             headers={"X-Trace": "keep-alive"},
         )
-    records = [r for r in simulator_server.app.requests if r.headers.get("x-trace") == "keep-alive"]
+    records = [r for r in log.all() if r.headers.get("x-trace") == "keep-alive"]
+    assert len(records) == 3
     assert len({record.client for record in records}) == 1
 
 

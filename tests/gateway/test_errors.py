@@ -10,12 +10,13 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from conversations.gateway import (
+from conversations.gateway.classify import error_for_code, error_from_http
+from conversations.gateway.client import ResponsesClient, Timeouts
+from conversations.gateway.errors import (
     AuthenticationError,
     BadRequestError,
     ContentRefusedError,
     ContextTooLongError,
-    ErrorEvent,
     GatewayError,
     GatewayTimeoutError,
     ModelNotFoundError,
@@ -24,19 +25,16 @@ from conversations.gateway import (
     PreviousResponseNotFoundError,
     QuotaExhaustedError,
     RateLimitedError,
-    ResponseFailed,
     ResponseFailedError,
-    ResponseRequest,
-    ResponsesClient,
     StreamBrokenError,
-    Timeouts,
     UnanswerableToolCallError,
     UnavailableError,
     UnsupportedParameterError,
-    image_part,
+    parse_retry_after,
+    redact,
 )
-from conversations.gateway.classify import error_for_code, error_from_http
-from conversations.gateway.errors import parse_retry_after, redact
+from conversations.gateway.events import ErrorEvent, ResponseFailed
+from conversations.gateway.request import ResponseRequest, image_part
 from conversations.rendering.errortext import BUSY, STORED_ERRORS, UNSUPPORTED_OPTION
 from tests.gateway.helpers import make_client
 

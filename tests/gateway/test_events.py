@@ -13,21 +13,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conversations.gateway import (
+from conversations.gateway import events
+from conversations.gateway.client import ResponsesClient
+from conversations.gateway.errors import GatewayError, StreamBrokenError, UnanswerableToolCallError
+from conversations.gateway.events import (
     ErrorEvent,
-    GatewayError,
-    MessageItem,
     OutputItemAdded,
     OutputTextDelta,
     ReasoningSummaryPartDone,
     ResponseCompleted,
-    ResponseRequest,
-    ResponsesClient,
-    StreamBrokenError,
-    UnanswerableToolCallError,
     UnknownEvent,
-    events,
 )
+from conversations.gateway.request import ResponseRequest
+from conversations.gateway.response import MessageItem
 from conversations.gateway.sse import EventStreamParser
 
 EVENT_CLASSES = {

@@ -11,16 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conversations.gateway import (
+from conversations.gateway.client import ResponsesClient
+from conversations.gateway.events import (
     ErrorEvent,
     OutputTextDelta,
     ResponseCompleted,
     ResponseFailed,
-    ResponseRequest,
-    ResponsesClient,
     UnknownEvent,
-    Usage,
 )
+from conversations.gateway.request import ResponseRequest
+from conversations.gateway.response import Usage
 from tests.gateway.helpers import event_types, streamed_text
 
 DATA = Path(__file__).parent / "data"

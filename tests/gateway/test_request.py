@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import base64
 
-from conversations.gateway import (
-    FunctionCallItem,
+from conversations.gateway.request import (
     FunctionTool,
-    MessageItem,
-    OutputText,
     Reasoning,
-    ReasoningItem,
     ResponseRequest,
-    WebSearchCallItem,
     WebSearchTool,
     assistant_message,
     function_call_item,
@@ -21,6 +16,13 @@ from conversations.gateway import (
     reasoning_item,
     replay_output,
     user_message,
+)
+from conversations.gateway.response import (
+    FunctionCallItem,
+    MessageItem,
+    OutputText,
+    ReasoningItem,
+    WebSearchCallItem,
 )
 from tests.gateway.helpers import TIME_TOOL
 

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -23,6 +22,7 @@ from hypothesis import strategies as st
 from conversations.gateway.simulator import MODELS, find_model
 from conversations.gateway.simulator.tokens import count_tokens, tokenize
 from tests.gateway.helpers import image_bytes
+from tests.support.waiting import wait_until_async
 
 
 @pytest.fixture
@@ -402,11 +402,11 @@ async def test_abandoned_stream_stops_generating(http, simulator_server):
         async for _ in response.aiter_bytes():
             break
         assert simulator_server.app.active_streams >= 1
-    for _ in range(100):
-        if simulator_server.app.active_streams == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert simulator_server.app.active_streams == 0
+
+    async def closed() -> bool:
+        return simulator_server.app.active_streams == 0
+
+    await wait_until_async(closed, what="the end of the closed stream")
 
 
 @given(st.text())

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.gateway.helpers import image_bytes
+from tests.support.simulator import RequestLog
 
 TIME_TOOL = {
     "type": "function",
@@ -204,6 +205,7 @@ async def test_chat_failed_fault_sends_an_error_line_after_some_text(http):
 
 async def test_chat_requests_are_recorded_for_tests(http, simulator_server):
     messages = [{"role": "user", "content": "Remember this exact text"}]
+    log = RequestLog(simulator_server.app)
     await http.post("/chat/completions", json={"model": "sim-chat", "messages": messages})
-    record = simulator_server.app.requests[-1]
+    [record] = [r for r in log.all() if r.path == "/v1/chat/completions"]
     assert record.path == "/v1/chat/completions" and record.body["messages"] == messages

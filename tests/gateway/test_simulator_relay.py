@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from conversations.gateway import ResponseCompleted, ResponseRequest
+from conversations.gateway.events import ResponseCompleted
+from conversations.gateway.request import ResponseRequest
 from conversations.gateway.simulator import Simulator
 from tests.gateway.helpers import collect, make_client, streamed_text
 from tests.support.simulator import SIMULATOR_KEY, RunningSimulator, serve

@@ -17,9 +17,10 @@ from conversations.models import Message, ModelChoice, UsageRecord
 from conversations.pipeline import turns
 from conversations.pipeline.plans import TurnOptions
 from conversations.tools import all_tools
-from tests.pipeline.test_turns import finished
+from tests.support.litellm import TEST_TIMEOUT
+from tests.support.turns import finished
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(TEST_TIMEOUT)]
 
 
 @pytest.fixture

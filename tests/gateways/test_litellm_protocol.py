@@ -13,7 +13,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.support.litellm import RunningLiteLLM
+from tests.support.litellm import TEST_TIMEOUT, RunningLiteLLM
+
+pytestmark = pytest.mark.timeout(TEST_TIMEOUT)
 
 TIME_TOOL = {
     "type": "function",

@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 
 from conversations.models import Conversation, Message
 from conversations.pipeline import turns
-from tests.pipeline.test_turns import ask, finished
+from tests.support.turns import ask, finished, model_id
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,7 +76,6 @@ async def test_another_users_message_cannot_be_edited_or_regenerated(gateway, us
 
 async def test_regenerate_with_another_model_and_effort(gateway, user):
     from conversations.pipeline.plans import TurnOptions
-    from tests.pipeline.test_turns import model_id
 
     _, answer = await ask(user, "Why is the sky blue?")
 

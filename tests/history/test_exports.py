@@ -1,4 +1,4 @@
-"""Exports: JSON that reads back into the same tree, Markdown, zips with images, ownership."""
+"""Exports: JSON holding the whole tree as stored, Markdown, zips with images, ownership."""
 
 from __future__ import annotations
 
@@ -20,25 +20,23 @@ from conversations.models import Conversation, Message, ModelChoice, UsageRecord
 
 pytestmark = pytest.mark.django_db
 
-MESSAGE_FIELDS = [
-    "id",
-    "parent_id",
-    "role",
-    "text",
-    "status",
-    "error",
-    "model_name",
-    "reasoning_effort",
-    "reasoning_summary",
-    "created_at",
-    "updated_at",
-    "input_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "citations",
-    "tool_calls",
-    "web_searches",
-]
+# Each message's JSON key and the model field it holds; timestamps are ISO 8601.
+MESSAGE_KEYS = {
+    "id": "id",
+    "parent": "parent_id",
+    "role": "role",
+    "text": "text",
+    "status": "status",
+    "error": "error",
+    "model": "model_name",
+    "reasoning_effort": "reasoning_effort",
+    "reasoning_summary": "reasoning_summary",
+    "created_at": "created_at",
+    "updated_at": "updated_at",
+    "citations": "citations",
+    "tool_calls": "tool_calls",
+    "web_searches": "web_searches",
+}
 CITED = "See the guide ([example.org](https://example.org/guide)) for more."
 TOOL_CALL = {
     "call_id": "call_1",
@@ -141,22 +139,48 @@ def zip_of(response) -> zipfile.ZipFile:
 # --- JSON ----------------------------------------------------------------------------
 
 
-def test_export_json_reads_back_into_the_same_messages(client, chat):
-    response = client.get(reverse("export_json", args=[chat.pk]))
+def exported(client, chat) -> dict:
+    return json.loads(client.get(reverse("export_json", args=[chat.pk])).content)
 
-    loaded = exports.conversation_from_export(response.content)
 
-    stored = list(chat.messages.order_by("created_at", "pk").values(*MESSAGE_FIELDS))
-    assert [{k: m[k] for k in MESSAGE_FIELDS} for m in loaded["messages"]] == stored
+def stored_as_exported(message: Message) -> dict:
+    """Return `message` as the export should list it: ISO timestamps, tokens under usage."""
+    entry = {key: getattr(message, field) for key, field in MESSAGE_KEYS.items()}
+    entry["created_at"] = message.created_at.isoformat()
+    entry["updated_at"] = message.updated_at.isoformat()
+    entry["usage"] = {
+        "input_tokens": message.input_tokens,
+        "output_tokens": message.output_tokens,
+        "reasoning_tokens": message.reasoning_tokens,
+    }
+    return entry
+
+
+def test_export_json_holds_every_message_as_stored(client, chat):
+    document = exported(client, chat)
+
+    listed = [{k: m[k] for k in [*MESSAGE_KEYS, "usage"]} for m in document["messages"]]
+    stored = chat.messages.order_by("created_at", "pk")
+    assert listed == [stored_as_exported(message) for message in stored]
+
+
+def test_export_json_timestamps_keep_full_precision(client, chat):
+    answer = chat.messages.get(role="assistant", text=CITED)
+
+    (entry,) = [m for m in exported(client, chat)["messages"] if m["id"] == answer.pk]
+
+    assert datetime.datetime.fromisoformat(entry["created_at"]) == answer.created_at
 
 
 def test_export_json_keeps_the_tree(client, chat):
-    response = client.get(reverse("export_json", args=[chat.pk]))
+    messages = exported(client, chat)["messages"]
 
-    messages = exports.conversation_from_export(response.content)["messages"]
-
-    roots = [m["text"] for m in messages if m["parent_id"] is None]
+    roots = [m["text"] for m in messages if m["parent"] is None]
     assert roots == ["first draft question", "What should I pack?"]
+    earlier: set[int] = set()
+    for message in messages:
+        assert message["parent"] is None or message["parent"] in earlier
+        earlier.add(message["id"])
 
 
 def test_export_json_has_conversation_fields_and_usage(client, chat):
@@ -167,17 +191,12 @@ def test_export_json_has_conversation_fields_and_usage(client, chat):
     assert document["usage"][0]["cost"] == "0.000560"
 
 
-def test_export_json_usage_reads_back(client, chat):
-    response = client.get(reverse("export_json", args=[chat.pk]))
-
-    (usage,) = exports.conversation_from_export(response.content)["usage"]
+def test_export_json_usage_names_its_message_and_exact_cost(client, chat):
+    (usage,) = exported(client, chat)["usage"]
 
     record = UsageRecord.objects.get()
-    assert (usage["message_id"], usage["cost"], usage["created_at"]) == (
-        record.message_id,
-        record.cost,
-        record.created_at,
-    )
+    assert (usage["message"], Decimal(usage["cost"])) == (record.message_id, record.cost)
+    assert datetime.datetime.fromisoformat(usage["created_at"]) == record.created_at
 
 
 def test_export_json_lists_attachments_by_zip_path(client, chat):
@@ -188,19 +207,6 @@ def test_export_json_lists_attachments_by_zip_path(client, chat):
     listed = [a for m in document["messages"] for a in m["attachments"]]
     assert listed[0]["file"] == f"images/{image.pk}.png"
     assert listed[0]["name"] == "photo.png"
-
-
-def test_conversation_from_export_rejects_another_format():
-    with pytest.raises(exports.ExportError):
-        exports.conversation_from_export({"format": "something.else", "version": 1})
-
-
-def test_conversation_from_export_rejects_a_parent_after_its_child(client, chat):
-    document = json.loads(client.get(reverse("export_json", args=[chat.pk])).content)
-    document["messages"].reverse()
-
-    with pytest.raises(exports.ExportError):
-        exports.conversation_from_export(document)
 
 
 # --- Markdown ------------------------------------------------------------------------
@@ -288,8 +294,8 @@ def test_export_zip_lists_a_missing_image_without_a_file(client, chat):
 
     archive = zip_of(client.get(reverse("export_zip", args=[chat.pk])))
 
-    loaded = exports.conversation_from_export(archive.read("conversation.json"))
-    assert [a["file"] for m in loaded["messages"] for a in m["attachments"]] == [None]
+    document = json.loads(archive.read("conversation.json"))
+    assert [a["file"] for m in document["messages"] for a in m["attachments"]] == [None]
 
 
 def test_export_zip_refuses_past_the_size_limit(client, chat, monkeypatch):

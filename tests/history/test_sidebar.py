@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
 from conversations.history import reads
 from conversations.models import Conversation
+from conversations.pipeline import consumers, fragments
 
 
 def make_conversations(user, count: int, *, days_ago: int = 0) -> list[Conversation]:
@@ -133,9 +135,39 @@ def test_delete_removes_the_conversation_and_sends_the_page_to_a_new_chat(client
 
     response = client.post(f"/c/{conversation.pk}/delete/")
 
-    assert response.status_code == 204
-    assert '"target": "#chat-main"' in response["HX-Location"]
+    assert json.loads(response["HX-Location"]) == {"path": "/", "target": "#chat-main"}
     assert not Conversation.objects.filter(pk=conversation.pk).exists()
+
+
+def test_a_changed_conversation_leaves_its_place_and_comes_back_at_the_top(user):
+    conversation = make_conversations(user, 1)[0]
+    link = f"conversation-link-{conversation.pk}"
+
+    html = fragments.conversation_changed_html(conversation.pk, conversation, active=None)
+
+    removal = html.index(f'hx-swap-oob="delete:#{link}, #{link}-gone"')
+    assert html.index(f'<template id="{link}-gone">') < removal
+    assert removal < html.index('hx-swap-oob="afterbegin:#sidebar-today"') < html.index(link + '"')
+
+
+def test_a_deleted_or_archived_conversation_only_leaves_the_sidebar(user):
+    conversation = make_conversations(user, 1)[0]
+    conversation.toggle_archived()
+
+    for shown in (conversation, None):
+        html = fragments.conversation_changed_html(conversation.pk, shown, active=None)
+
+        assert f'hx-swap-oob="delete:#conversation-link-{conversation.pk}' in html
+        assert "afterbegin" not in html
+
+
+def test_the_chat_page_names_the_sign_in_page_for_the_sockets_refusals(client, user):
+    client.force_login(user)
+
+    page = client.get("/").content.decode()
+
+    codes = f"{consumers.CLOSE_UNAUTHENTICATED} {consumers.CLOSE_ACCESS_REVOKED}"
+    assert f'data-sign-in-url="/accounts/login/" data-sign-in-codes="{codes}"' in page
 
 
 def test_another_users_conversation_cannot_be_renamed_or_deleted(client, user, other_user):

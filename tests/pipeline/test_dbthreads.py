@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from conversations.models import Conversation, Message
-from conversations.pipeline import records
+from conversations.pipeline import checkpoints
 from conversations.pipeline.dbthreads import in_database_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -68,7 +68,7 @@ def test_a_checkpoint_saves_every_streaming_answer_and_spares_finished_ones():
         conversation=conversation, role="assistant", status="complete", text="The whole answer."
     )
 
-    records.checkpoint(
+    checkpoints.checkpoint(
         [(streaming[0].pk, "First words"), (streaming[1].pk, "Other"), (finished.pk, "The")]
     )
 

@@ -13,7 +13,6 @@ The observed outcome of each case is written to test-artifacts/faults.json;
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connections
 
-from conversations.models import Message, ModelChoice, QuotaCounter, UsageRecord
-from conversations.pipeline import turns
+from conversations.models import QuotaCounter, UsageRecord
+from tests.support.turns import ask
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -171,40 +170,6 @@ async def close_worker_connections():
 
 
 @sync_to_async
-def model_id(upstream_id: str) -> int:
-    choice, _ = ModelChoice.objects.get_or_create(
-        upstream_id=upstream_id, defaults={"label": upstream_id, "supports_reasoning": False}
-    )
-    return choice.pk
-
-
-@sync_to_async
-def reload(pk: int) -> Message:
-    return Message.objects.get(pk=pk)
-
-
-async def finished(answer_id: int, timeout: float = 15.0) -> Message:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        answer = await reload(answer_id)
-        if not answer.is_streaming:
-            return answer
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"answer {answer_id} is still streaming after {timeout} s")
-
-
-async def turn(user, text: str, upstream_id: str, conversation_id: int | None = None):
-    result = await turns.send(
-        user=user,
-        conversation_id=conversation_id,
-        text=text,
-        model_id=await model_id(upstream_id),
-    )
-    return result, await finished(result.plan.answer_id)
-
-
-@sync_to_async
 def charges(message_id: int) -> list[UsageRecord]:
     return list(UsageRecord.objects.filter(message_id=message_id).order_by("pk"))
 
@@ -224,14 +189,14 @@ def usage_kind(records: list[UsageRecord]) -> str:
 async def test_fault_ends_in_a_truthful_state_and_the_chat_goes_on(case, gateway, user, settings):
     for name, value in case.settings.items():
         setattr(settings, name, value)
-    _, reference = await turn(user, QUESTION, "sim-chat")
+    _, reference = await ask(user, QUESTION, model="sim-chat")
     assert reference.status == "complete"
 
-    result, answer = await turn(user, QUESTION, f"sim-chat+fault={case.spec}")
+    result, answer = await ask(user, QUESTION, model=f"sim-chat+fault={case.spec}")
     records = await charges(answer.pk)
     after_fault = await counters(user)
-    follow_result, follow = await turn(
-        user, FOLLOW_UP, "sim-chat", conversation_id=result.conversation.pk
+    follow_result, follow = await ask(
+        user, FOLLOW_UP, model="sim-chat", conversation_id=result.conversation.pk
     )
 
     _rows.append(

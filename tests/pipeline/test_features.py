@@ -6,35 +6,18 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from conversations.models import Message, UsageRecord
-from conversations.pipeline import turns
-from conversations.pipeline.plans import TurnOptions
-from tests.pipeline.test_turns import finished, model_id, reload
 from tests.support.chat import final_answer, open_socket, receive_until, send, visible_text
+from tests.support.turns import ask, model_id, reload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def streamed_requests(gateway) -> list[dict]:
-    return [r.body for r in gateway.app.requests if r.body and r.body.get("stream")]
-
-
-async def answer(user, text, *, model="sim-chat", conversation_id=None, **options):
-    result = await turns.send(
-        user=user,
-        conversation_id=conversation_id,
-        text=text,
-        model_id=await model_id(model),
-        options=TurnOptions(**options),
-    )
-    return result, await finished(result.plan.answer_id)
-
-
 async def test_reasoning_summary_is_saved_with_effort_and_tokens(gateway, user):
-    _, message = await answer(
+    _, message = await ask(
         user, "Why is the sky blue?", model="sim-reasoner", effort="high", summary="auto"
     )
 
-    sent = streamed_requests(gateway)[-1]
+    [sent] = gateway.requests.streamed()
     assert sent["reasoning"] == {"effort": "high", "summary": "auto"}
     assert message.reasoning_summary
     assert message.reasoning_effort == "high"
@@ -42,22 +25,24 @@ async def test_reasoning_summary_is_saved_with_effort_and_tokens(gateway, user):
 
 
 async def test_unknown_effort_falls_back_to_the_models_default(gateway, user):
-    _, message = await answer(user, "Hi", model="sim-reasoner", effort="extreme")
+    _, message = await ask(user, "Hi", model="sim-reasoner", effort="extreme")
 
     assert message.reasoning_effort == "medium"
-    assert streamed_requests(gateway)[-1]["reasoning"] == {"effort": "medium"}
+    [sent] = gateway.requests.streamed()
+    assert sent["reasoning"] == {"effort": "medium"}
 
 
 async def test_non_reasoning_model_never_sends_reasoning(gateway, user):
-    await answer(user, "Hi", model="sim-chat", effort="high", summary="auto")
+    await ask(user, "Hi", model="sim-chat", effort="high", summary="auto")
 
-    assert "reasoning" not in streamed_requests(gateway)[-1]
+    [sent] = gateway.requests.streamed()
+    assert "reasoning" not in sent
 
 
 async def test_web_search_saves_query_and_sanitised_citations(gateway, user):
-    _, message = await answer(user, "Look up Django Channels", web_search=True)
+    _, message = await ask(user, "Look up Django Channels", web_search=True)
 
-    sent = streamed_requests(gateway)[-1]
+    [sent] = gateway.requests.streamed()
     assert {"type": "web_search"} in sent["tools"]
     assert message.web_searches[0]["query"]
     assert message.citations
@@ -65,20 +50,21 @@ async def test_web_search_saves_query_and_sanitised_citations(gateway, user):
 
 
 async def test_web_search_is_not_sent_unless_asked(gateway, user):
-    await answer(user, "Look up Django Channels")
+    await ask(user, "Look up Django Channels")
 
-    assert {"type": "web_search"} not in streamed_requests(gateway)[-1].get("tools", [])
+    [sent] = gateway.requests.streamed()
+    assert {"type": "web_search"} not in sent.get("tools", [])
 
 
 async def test_function_call_round_trip_runs_the_tool_and_answers(gateway, user):
-    _, message = await answer(user, "What is 12*7?")
+    _, message = await ask(user, "What is 12*7?")
 
     call = message.tool_calls[0]
     assert call["name"] == "calculate"
     assert call["ok"]
     assert "84" in call["output"]
     assert "84" in message.text
-    followup = streamed_requests(gateway)[-1]
+    _, followup = gateway.requests.streamed()
     assert followup["previous_response_id"]
     assert followup["input"][0]["type"] == "function_call_output"
     purposes = await sync_to_async(list)(
@@ -88,7 +74,7 @@ async def test_function_call_round_trip_runs_the_tool_and_answers(gateway, user)
 
 
 async def test_bad_tool_arguments_go_back_to_the_model_as_an_error(gateway, user):
-    _, message = await answer(user, "What is 5/0?")
+    _, message = await ask(user, "What is 5/0?")
 
     call = message.tool_calls[0]
     assert call["name"] == "calculate"
@@ -99,9 +85,9 @@ async def test_bad_tool_arguments_go_back_to_the_model_as_an_error(gateway, user
 
 async def test_tool_turn_without_storage_replays_the_call_and_its_output(gateway, user, replaying):
 
-    _, message = await answer(user, "What is 12*7?")
+    _, message = await ask(user, "What is 12*7?")
 
-    followup = streamed_requests(gateway)[-1]
+    _, followup = gateway.requests.streamed()
     types = [item.get("type") for item in followup["input"]]
     assert "previous_response_id" not in followup
     assert types[-2:] == ["function_call", "function_call_output"]
@@ -109,10 +95,10 @@ async def test_tool_turn_without_storage_replays_the_call_and_its_output(gateway
 
 
 async def test_forgotten_chain_after_a_tool_turn_replays_history(gateway, user):
-    first, _ = await answer(user, "What is 12*7?")
+    first, _ = await ask(user, "What is 12*7?")
     await sync_to_async(Message.objects.filter(role="assistant").update)(response_id="resp_gone")
 
-    _, second = await answer(user, "Thanks! And 6*7?", conversation_id=first.conversation.pk)
+    _, second = await ask(user, "Thanks! And 6*7?", conversation_id=first.conversation.pk)
 
     assert second.status == "complete"
     assert second.previous_response_id == ""

@@ -12,16 +12,13 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
 
+from conversations.history import reads
 from conversations.models import Message, ModelChoice, UsageRecord
 from conversations.pipeline import fragments
 from conversations.pipeline.plans import fit_history, paired_tool_items
-from tests.pipeline.test_features import answer
+from tests.support.turns import ask
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def streamed(gateway) -> list[dict]:
-    return [r.body for r in gateway.app.requests if r.body and r.body.get("stream")]
 
 
 @sync_to_async
@@ -36,8 +33,7 @@ def entry(upstream_id: str) -> ModelChoice:
 
 @sync_to_async
 def bubble_html(message: Message, *, staff: bool = False) -> str:
-    message.mark_without_attachments()
-    return fragments.message_html(message, staff=staff)
+    return fragments.message_html(reads.message_views([message])[0], staff=staff)
 
 
 async def test_rejected_reasoning_effort_is_dropped_remembered_and_noted(gateway, user):
@@ -48,11 +44,10 @@ async def test_rejected_reasoning_effort_is_dropped_remembered_and_noted(gateway
         reasoning_efforts="low,high",
         default_reasoning_effort="",
     )
-    before = len(streamed(gateway))
 
-    _, message = await answer(user, "Hello there", model="sim-mini", effort="high")
+    _, message = await ask(user, "Hello there", model="sim-mini", effort="high")
 
-    sent = streamed(gateway)[before:]
+    sent = gateway.requests.streamed()
     assert [("reasoning" in body) for body in sent] == [True, False]
     assert message.status == Message.Status.COMPLETE
     assert message.text
@@ -66,9 +61,9 @@ async def test_rejected_reasoning_effort_is_dropped_remembered_and_noted(gateway
     assert "reasoning.effort" in rejected["reasoning"]["message"]
 
     # The next turn does not try again.
-    before = len(streamed(gateway))
-    _, again = await answer(user, "And again", model="sim-mini", effort="high")
-    assert [("reasoning" in body) for body in streamed(gateway)[before:]] == [False]
+    before = len(gateway.requests.streamed())
+    _, again = await ask(user, "And again", model="sim-mini", effort="high")
+    assert [("reasoning" in body) for body in gateway.requests.streamed()[before:]] == [False]
     assert again.status == Message.Status.COMPLETE
     assert again.reasoning_effort == ""  # nor does its bubble claim an effort
 
@@ -76,7 +71,7 @@ async def test_rejected_reasoning_effort_is_dropped_remembered_and_noted(gateway
 async def test_web_search_the_model_does_not_take_is_dropped_and_noted(gateway, user):
     await set_model("sim-mini", supports_web_search=True)
 
-    _, message = await answer(user, "Look up Django", model="sim-mini", web_search=True)
+    _, message = await ask(user, "Look up Django", model="sim-mini", web_search=True)
 
     assert message.status == Message.Status.COMPLETE
     assert message.notes == [{"code": "without_param", "param": "tools.web_search"}]
@@ -87,7 +82,7 @@ async def test_a_model_the_gateway_does_not_know_is_marked_and_then_cleared(gate
     name = "sim-chat+fault=404,times:1,tag:unknown-model"
     await sync_to_async(ModelChoice.objects.create)(upstream_id=name, label="Renamed Chat")
 
-    _, failed = await answer(user, "Hello", model=name)
+    _, failed = await ask(user, "Hello", model=name)
 
     assert failed.status == Message.Status.FAILED
     assert failed.error_code == "model_not_found"
@@ -97,7 +92,7 @@ async def test_a_model_the_gateway_does_not_know_is_marked_and_then_cleared(gate
     assert marked.unknown_to_gateway_at is not None
     assert "404" in marked.unknown_to_gateway_evidence
 
-    _, ok = await answer(user, "Hello again", model=name)
+    _, ok = await ask(user, "Hello again", model=name)
 
     assert ok.status == Message.Status.COMPLETE
     assert (await entry(name)).unknown_to_gateway_at is None
@@ -106,7 +101,7 @@ async def test_a_model_the_gateway_does_not_know_is_marked_and_then_cleared(gate
 async def test_staff_see_what_the_gateway_said_users_see_a_sentence(gateway, user):
     name = "sim-chat+fault=404,tag:details"
     await sync_to_async(ModelChoice.objects.create)(upstream_id=name, label="Gone")
-    _, failed = await answer(user, "Hello", model=name)
+    _, failed = await ask(user, "Hello", model=name)
 
     for_user = await bubble_html(failed)
     for_staff = await bubble_html(failed, staff=True)
@@ -119,16 +114,16 @@ async def test_staff_see_what_the_gateway_said_users_see_a_sentence(gateway, use
 
 async def test_replayed_history_is_cut_to_the_context_window_and_noted(gateway, user, replaying):
     words = "lorem ipsum dolor sit amet " * 40  # about 270 tokens a question
-    first, _ = await answer(user, f"Turn one. {words}")
+    first, _ = await ask(user, f"Turn one. {words}")
     conversation_id = first.conversation.pk
     for number in ("two", "three"):
-        await answer(user, f"Turn {number}. {words}", conversation_id=conversation_id)
+        await ask(user, f"Turn {number}. {words}", conversation_id=conversation_id)
     await set_model("sim-chat", context_window=900, max_output_tokens=200)
-    before = len(streamed(gateway))
+    before = len(gateway.requests.streamed())
 
-    _, last = await answer(user, "Turn four: what came before?", conversation_id=conversation_id)
+    _, last = await ask(user, "Turn four: what came before?", conversation_id=conversation_id)
 
-    sent = streamed(gateway)[before]
+    sent = gateway.requests.streamed()[before]
     questions = [
         item["content"][0]["text"][:8] for item in sent["input"] if item.get("role") == "user"
     ]
@@ -212,7 +207,7 @@ async def test_a_final_save_that_fails_keeps_the_text_and_the_usage(
 ):
     caplog.set_level("ERROR", logger="conversations.pipeline.generation")
 
-    _, message = await answer(user, "Tell me about Django")
+    _, message = await ask(user, "Tell me about Django")
 
     assert message.status == Message.Status.FAILED
     assert len(message.text) > 50  # what streamed is kept
@@ -237,15 +232,15 @@ def relay_model(name: str, **fields) -> str:
 
 async def test_auto_detects_a_stateless_gateway_and_replays_before_any_text(gateway, user):
     name = await relay_model("sim-chat+fault=relay,tag:auto")
-    first, first_answer = await answer(user, "My name is Ming.", model=name)
+    first, first_answer = await ask(user, "My name is Ming.", model=name)
     assert len(first_answer.response_id) > 400  # LiteLLM-sized ids are kept whole
-    before = len(streamed(gateway))
+    before = len(gateway.requests.streamed())
 
-    _, second = await answer(
+    _, second = await ask(
         user, "What is my name?", model=name, conversation_id=first.conversation.pk
     )
 
-    sent = streamed(gateway)[before:]
+    sent = gateway.requests.streamed()[before:]
     assert sent[0]["previous_response_id"] == first_answer.response_id
     assert "previous_response_id" not in sent[1]
     assert [item["role"] for item in sent[1]["input"]] == ["user", "assistant", "user"]
@@ -260,11 +255,11 @@ async def test_auto_detects_a_stateless_gateway_and_replays_before_any_text(gate
     assert "echoed nothing" in learned.stateless_evidence
 
     # From now on the model replays at once: one request, no previous_response_id.
-    before = len(streamed(gateway))
-    _, third = await answer(
+    before = len(gateway.requests.streamed())
+    _, third = await ask(
         user, "What is my name?", model=name, conversation_id=first.conversation.pk
     )
-    sent = streamed(gateway)[before:]
+    sent = gateway.requests.streamed()[before:]
     assert len(sent) == 1
     assert "previous_response_id" not in sent[0]
     assert len(sent[0]["input"]) == 5
@@ -273,14 +268,14 @@ async def test_auto_detects_a_stateless_gateway_and_replays_before_any_text(gate
 
 async def test_late_detection_writes_the_answer_again_and_says_so(gateway, user):
     name = await relay_model("sim-chat+fault=relay:late,tag:late")
-    first, _ = await answer(user, "My name is Ming.", model=name)
-    before = len(streamed(gateway))
+    first, _ = await ask(user, "My name is Ming.", model=name)
+    before = len(gateway.requests.streamed())
 
-    _, second = await answer(
+    _, second = await ask(
         user, "What is my name?", model=name, conversation_id=first.conversation.pk
     )
 
-    assert len(streamed(gateway)[before:]) == 2
+    assert len(gateway.requests.streamed()[before:]) == 2
     assert second.status == Message.Status.COMPLETE
     assert "Ming" in second.text
     assert second.notes == [{"code": "resent_with_history"}]
@@ -298,14 +293,14 @@ async def test_server_mode_trusts_the_gateway_as_the_admin_chose(gateway, user):
     name = await relay_model(
         "sim-chat+fault=relay,tag:server", context_mode=ModelChoice.ContextMode.SERVER
     )
-    first, first_answer = await answer(user, "My name is Ming.", model=name)
-    before = len(streamed(gateway))
+    first, first_answer = await ask(user, "My name is Ming.", model=name)
+    before = len(gateway.requests.streamed())
 
-    _, second = await answer(
+    _, second = await ask(
         user, "What is my name?", model=name, conversation_id=first.conversation.pk
     )
 
-    sent = streamed(gateway)[before:]
+    sent = gateway.requests.streamed()[before:]
     assert [body["previous_response_id"] for body in sent] == [first_answer.response_id]
     assert second.status == Message.Status.COMPLETE
     assert (await entry(name)).stateless_detected_at is None

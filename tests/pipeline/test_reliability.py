@@ -19,21 +19,19 @@ import re
 import shutil
 import signal
 import subprocess
-import threading
-import time
 from datetime import timedelta
 
 import httpx
 import pytest
 from django.db import connection, connections
-from django.test import Client
 from django.utils import timezone
 
-from conversations.models import Message, ModelChoice, QuotaCounter
-from tests.servers import PROJECT_DIR, free_port, start_server
+from conversations.models import Message, ModelChoice, QuotaCounter, RunningAnswer
+from tests.servers import ARTIFACTS, free_port
 from tests.support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    PASSWORD,
     RECORDER_JS,
     STORY,
     STORY_ANSWER,
@@ -50,14 +48,14 @@ from tests.support.browser import (
     wait_for_status,
 )
 from tests.support.chat import final_answer
+from tests.support.tabs import ANSWER, Tab, arun, session_id
+from tests.support.turns import model_pk
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-ARTIFACTS = PROJECT_DIR / "test-artifacts"
 RESULTS = ARTIFACTS / "reliability.json"
-PASSWORD = "pw-for-tests-123"
 SLOW = "sim-chat+fault=slow:8"  # about three seconds for the story
-ANSWER = re.compile(r'<article id="message-(\d+)" class="message message-assistant status-(\w+)')
 COMPOSER_ERROR = re.compile(r'id="composer-error"[^>]*>\s*([^<]+)')
 
 _rows: list[dict] = []
@@ -84,101 +82,11 @@ def write_results():
 # --- Helpers ------------------------------------------------------------------------------
 
 
-def arun(coroutine):
-    """Run a coroutine to its end on a fresh event loop in its own thread.
-
-    A thread of its own, so the test body never shares an event loop with Playwright's
-    or pytest-asyncio's.
-    """
-    outcome: dict = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = asyncio.run(coroutine)
-        except BaseException as error:  # handed back to the test thread
-            outcome["error"] = error
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("value")
-
-
-def wait_until(check, *, timeout: float = 15.0, interval: float = 0.1, what: str = "it"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"{what} did not happen within {timeout} s")
-
-
-def session_id(user) -> str:
-    client = Client()
-    client.force_login(user)
-    return client.cookies["sessionid"].value
-
-
 def healthz(server) -> int:
     try:
         return httpx.get(f"{server.url}/healthz", timeout=6).status_code
     except httpx.TransportError:
         return 0
-
-
-def model_pk(upstream_id: str) -> int:
-    choice, _ = ModelChoice.objects.get_or_create(
-        upstream_id=upstream_id, defaults={"label": upstream_id, "supports_reasoning": False}
-    )
-    return choice.pk
-
-
-class Tab:
-    """One signed-in tab: the chat websocket of `server`, driven with the page's frames."""
-
-    def __init__(self, server, session: str) -> None:
-        self.server = server
-        self.session = session
-        self.ws = None
-        self.frames: list[str] = []
-
-    async def __aenter__(self) -> Tab:
-        from websockets.asyncio.client import connect
-
-        self.ws = await connect(
-            self.server.url.replace("http://", "ws://") + "/ws/chat/",
-            additional_headers={"Cookie": f"sessionid={self.session}", "Origin": self.server.url},
-            origin=None,
-            ping_interval=None,
-            open_timeout=10,
-            close_timeout=2,
-        )
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        await self.ws.close()
-
-    async def send(self, **frame) -> None:
-        await self.ws.send(json.dumps(frame))
-
-    async def until(self, predicate, timeout: float = 15.0) -> str:
-        """Read frames until one satisfies `predicate`; return that frame."""
-        async with asyncio.timeout(timeout):
-            while True:
-                frame = await self.ws.recv()
-                self.frames.append(frame)
-                if predicate(frame):
-                    return frame
-
-    async def turn(self, text: str, *, conversation="", model: int | None = None) -> int:
-        """Send a message and wait for its answer's final frame; return the answer's id."""
-        extra = {"model": str(model)} if model else {}
-        await self.send(action="send", conversation=str(conversation), text=text, **extra)
-        frame = await self.until(final_answer)
-        return int(ANSWER.search(frame).group(1))
 
 
 def final_other_than(*known: int):
@@ -200,30 +108,6 @@ def conversation_of(answer_id: int) -> int:
         return Message.objects.get(pk=answer_id).conversation_id
     finally:
         connections.close_all()
-
-
-def gateway_env(simulator_server) -> dict[str, str]:
-    return {
-        "OPENAI_BASE_URL": simulator_server.base_url,
-        "OPENAI_API_KEY": simulator_server.api_key,
-        "GATEWAY_MAX_RETRIES": "0",
-    }
-
-
-@pytest.fixture
-def servers(simulator_server):
-    """Start app processes on demand; stop every one still running at the end."""
-    started = []
-    ARTIFACTS.mkdir(exist_ok=True)
-
-    def start(**extra_env: str):
-        server = start_server(ARTIFACTS, extra_env={**gateway_env(simulator_server), **extra_env})
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 class OwnRedis:
@@ -311,15 +195,23 @@ def test_sigkilled_process_leaves_an_interrupted_answer_that_can_be_retried(
     checkpoint = killed.text
     assert checkpoint and STORY_ANSWER.startswith(checkpoint) and checkpoint != STORY_ANSWER
 
-    # The orphan grace period (records.ORPHAN_AFTER) passes: backdate the checkpoint.
-    Message.objects.filter(pk=answer_id).update(updated_at=timezone.now() - timedelta(minutes=5))
-    second = servers()
-    page = httpx.get(
-        f"{second.url}/c/{killed.conversation_id}/",
-        cookies={"sessionid": session},
-        timeout=10,
+    # The orphan grace period (models.ORPHAN_AFTER) passes: backdate the heartbeat.
+    RunningAnswer.objects.filter(pk=answer_id).update(
+        heartbeat_at=timezone.now() - timedelta(minutes=5)
     )
-    assert page.status_code == 200
+    second = servers()
+
+    async def open_a_new_chat() -> None:
+        async with Tab(second, session) as tab:
+            await tab.send(action="watch", conversation="")
+
+    # A tab on another conversation starts the new process serving; nobody opens the
+    # orphan's conversation, and its answer is settled all the same.
+    arun(open_a_new_chat())
+    wait_until(
+        lambda: Message.objects.filter(pk=answer_id, status="interrupted").exists(),
+        what="recovery",
+    )
     recovered = Message.objects.get(pk=answer_id)
     assert (recovered.status, recovered.error_code) == ("interrupted", "interrupted")
     assert recovered.text == checkpoint
@@ -342,8 +234,9 @@ def test_sigkilled_process_leaves_an_interrupted_answer_that_can_be_retried(
     record(
         "Daphne process SIGKILLed mid-stream (PostgreSQL)",
         f"answer left `streaming` with {len(checkpoint)} checkpointed characters; after the "
-        "grace period, opening the conversation on a new process marked it `interrupted` "
-        "with the checkpoint text and the quota hold released; Retry completed.",
+        "grace period, a new process marked it `interrupted` as it started serving (nobody "
+        "opened the conversation) with the checkpoint text and the quota hold released; "
+        "Retry completed.",
     )
 
 

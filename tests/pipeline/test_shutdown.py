@@ -9,30 +9,19 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-import time
 
 import httpx
 import pytest
 from django.db import connections
 from websockets.exceptions import ConnectionClosed
 
-from conversations.models import Message
+from conversations.models import Message, RunningAnswer
 from conversations.pipeline.shutdown import FINAL_WRITES_SECONDS
-from tests.pipeline.test_reliability import (
-    ANSWER,
-    ARTIFACTS,
-    PASSWORD,
-    Tab,
-    arun,
-    gateway_env,
-    model_pk,
-    session_id,
-    wait_until,
-)
-from tests.servers import PROJECT_DIR, start_server
+from tests.servers import PROJECT_DIR
 from tests.support.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    PASSWORD,
     RECORDER_JS,
     STORY,
     STORY_ANSWER,
@@ -42,6 +31,9 @@ from tests.support.browser import (
     wait_for_status,
 )
 from tests.support.chat import final_answer
+from tests.support.tabs import ANSWER, Tab, arun, session_id
+from tests.support.turns import model_pk
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,21 +41,22 @@ SLOW = "sim-chat+fault=slow:8"  # about three seconds for the story
 SLOWER = "sim-chat+fault=slow:2"  # about twelve
 
 
-@pytest.fixture
-def servers(simulator_server):
-    """Start app processes on demand; stop any still running at the end."""
-    started = []
-    ARTIFACTS.mkdir(exist_ok=True)
+def listening(server) -> bool:
+    """Whether `server` still accepts connections (SIGTERM's first step closes its port)."""
+    try:
+        httpx.get(f"{server.url}/healthz", timeout=5)
+    except httpx.ConnectError:
+        return False
+    except httpx.TransportError:
+        return True  # accepted but slow to answer: still listening
+    return True
 
-    def start(port: int | None = None, **extra_env: str):
-        env = {**gateway_env(simulator_server), **extra_env}
-        server = start_server(ARTIFACTS, extra_env=env, port=port)
-        started.append(server)
-        return server
 
-    yield start
-    for server in started:
-        server.stop()
+async def until_it_stops_listening(server) -> None:
+    """Wait until the SIGTERM reached the server's loop: its listening socket is closed."""
+    await asyncio.to_thread(
+        wait_until, lambda: not listening(server), what="the listening socket's close"
+    )
 
 
 async def sigterm_mid_answer(server, session: str, model: int, *, also_send: bool = False):
@@ -79,7 +72,7 @@ async def sigterm_mid_answer(server, session: str, model: int, *, also_send: boo
         server.process.send_signal(signal.SIGTERM)
         refusal = close_code = None
         if also_send:
-            await asyncio.sleep(0.5)  # the signal reaches the server's loop
+            await until_it_stops_listening(server)
             await other.send(action="send", conversation="", text="Sent while draining")
             refusal = await other.until(lambda frame: "composer-error" in frame)
             try:
@@ -107,17 +100,16 @@ def test_sigterm_after_the_grace_saves_the_answer_interrupted_at_once(
 ):
     server = servers(SHUTDOWN_GRACE_SECONDS="1")
     session = session_id(make_user("ming"))
-    started = time.monotonic()
 
     answer_id, final, _, _ = arun(sigterm_mid_answer(server, session, model_pk(SLOWER)))
 
+    # Said by the stopping process itself (not by a later recovery), before the story ends.
     assert ANSWER.search(final).group(2) == "interrupted"
     assert server.process.wait(timeout=15) == 0
-    assert time.monotonic() - started < 12  # not the 12 s the story takes, nor recovery's 30
     answer = Message.objects.get(pk=answer_id)
     assert (answer.status, answer.error_code) == ("interrupted", "interrupted")
     assert answer.text and STORY_ANSWER.startswith(answer.text) and answer.text != STORY_ANSWER
-    assert answer.quota_hold == {} and answer.worker_channel == ""
+    assert not RunningAnswer.objects.filter(pk=answer_id).exists()
 
 
 def test_a_send_during_the_drain_is_told_the_server_is_restarting(servers, catalogue, make_user):
@@ -138,19 +130,17 @@ def test_a_draining_server_takes_no_new_connections(servers, catalogue, make_use
     server = servers()
     session, slow = session_id(make_user("ming")), model_pk(SLOW)
 
-    async def drain_and_probe() -> int:
+    async def drain_and_probe() -> bool:
         async with Tab(server, session) as tab:
             await tab.send(action="send", conversation="", text=STORY, model=str(slow))
             await tab.until(ANSWER.search)
             server.process.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.5)
-            try:
-                return httpx.get(f"{server.url}/healthz", timeout=2).status_code
-            except httpx.TransportError:
-                return 0
+            await until_it_stops_listening(server)
+            return server.process.poll() is None  # draining: the story takes ~3 s
 
-    # The load balancer's next connection goes to a process that is not stopping.
-    assert arun(drain_and_probe()) == 0
+    # The load balancer's next connection goes to a process that is not stopping: new
+    # connections are refused while this one's answer still streams.
+    assert arun(drain_and_probe())
     assert server.process.wait(timeout=30) == 0
     wait_until(lambda: not Message.objects.filter(status="streaming").exists(), what="the end")
 
@@ -173,7 +163,7 @@ def test_the_page_sends_again_once_it_reaches_a_server_that_is_not_stopping(
             await tab.send(action="send", conversation="", text=STORY, model=str(slow))
             await tab.until(ANSWER.search)
             stopping.process.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.5)
+            await until_it_stops_listening(stopping)
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

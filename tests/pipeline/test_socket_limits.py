@@ -94,10 +94,19 @@ async def finished_turn(socket) -> tuple[int, int, int]:
     return answer.conversation_id, question.pk, answer.pk
 
 
-async def late_turn_started(user, conversation: int, question: int, answer: int) -> None:
-    """Deliver the turn's `chat.turn_started` after its answer finished, as Redis may."""
+NO_SUCH_CONVERSATION = 999_999_999
+
+
+async def late_turn_started(socket, user, conversation: int, question: int, answer: int):
+    """Deliver the turn's `chat.turn_started` after its answer finished, as Redis may.
+
+    Return what `socket` was sent up to the sidebar update of a conversation that no
+    longer exists, broadcast right after it: a group's events arrive in order, so by
+    then the late one has been handled.
+    """
     await broadcast.turn_started(user.pk, conversation, user_message_id=question, answer_id=answer)
-    await asyncio.sleep(0.5)  # handled before the next frame, which changes nothing
+    await broadcast.conversation_changed(user.pk, NO_SUCH_CONVERSATION)
+    return await receive_until(socket, lambda frame: f"link-{NO_SUCH_CONVERSATION}" in frame)
 
 
 async def frames_until_unreadable(socket) -> list[str]:
@@ -114,9 +123,9 @@ async def test_a_late_turn_started_does_not_draw_the_senders_turn_again(gateway,
     socket = await open_socket(user)
     conversation, question, answer = await finished_turn(socket)
 
-    await late_turn_started(user, conversation, question, answer)
+    frames = await late_turn_started(socket, user, conversation, question, answer)
 
-    frames = await frames_until_unreadable(socket)
+    frames += await frames_until_unreadable(socket)
     assert bubbles(frames, question) == 0 and bubbles(frames, answer) == 0
     await socket.disconnect()
 
@@ -128,9 +137,9 @@ async def test_a_late_turn_started_does_not_repeat_a_watched_transcript(gateway,
     await send(watcher, action="watch", conversation=str(conversation))
     await receive_until(watcher, lambda frame: 'id="messages"' in frame)
 
-    await late_turn_started(user, conversation, question, answer)
+    frames = await late_turn_started(watcher, user, conversation, question, answer)
 
-    frames = await frames_until_unreadable(watcher)
+    frames += await frames_until_unreadable(watcher)
     assert bubbles(frames, answer) == 0
     await sender.disconnect()
     await watcher.disconnect()

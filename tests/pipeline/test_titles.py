@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 import pytest
@@ -20,9 +19,10 @@ from conversations.models import (
     UsageRecord,
     UserPreference,
 )
-from conversations.pipeline import records, titles, turns
+from conversations.pipeline import starts, titles, turns
 from conversations.pipeline.plans import TurnOptions
 from conversations.usage import quotas
+from tests.support.waiting import wait_until_async
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +42,7 @@ def picture(user, name: str = "photo.png"):
 
 
 def send(user, text: str, upstream_id: str = "sim-chat", **options):
-    return records.prepare_send(
+    return starts.prepare_send(
         user=user,
         conversation_id=None,
         text=text,
@@ -172,15 +172,6 @@ def title_of(conversation_id: int) -> str:
     return Conversation.objects.get(pk=conversation_id).title
 
 
-async def wait_for(condition, timeout: float = 15.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        if found := await condition():
-            return found
-        await asyncio.sleep(0.02)
-    raise AssertionError("timed out")
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_title_of_a_reasoning_conversation_is_written_cheaply_and_free(gateway, user):
     await sync_to_async(Quota.objects.create)(user=user, tokens_per_day=100_000)
@@ -191,7 +182,7 @@ async def test_title_of_a_reasoning_conversation_is_written_cheaply_and_free(gat
         model_id=await reasoner_id(),
     )
 
-    [record] = await wait_for(title_records)
+    [record] = await wait_until_async(title_records, what="the title's usage record")
 
     assert record.model_name == "sim-mini"
     assert await used_today(user) == await answer_tokens(result.plan.answer_id)
@@ -207,7 +198,7 @@ async def test_title_of_a_user_at_the_limit_costs_nothing(gateway, user):
     result = await turns.send(user=user, conversation_id=None, text="Bake sourdough please")
     await fill_the_quota()
 
-    title = await wait_for(lambda: title_of(result.conversation.pk))
+    title = await wait_until_async(lambda: title_of(result.conversation.pk), what="a title")
 
     assert title == "Bake sourdough please"
     assert not await title_records()

@@ -17,11 +17,11 @@ from django.db import connection
 from django.urls import reverse
 
 from conversations.models import DefaultQuota, GroupQuota, Message, Quota, TurnGate
-from conversations.pipeline import records
-from tests.pipeline.test_turn_queries import model
-from tests.pipeline.test_turns import finished
+from conversations.pipeline import admission, starts
 from tests.support import attacks
 from tests.support.chat import open_socket, receive_until, send
+from tests.support.direct_turns import model
+from tests.support.turns import finished
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -30,7 +30,7 @@ TOO_FAST = "messages in the last minute; wait a moment."
 
 
 def start(user, text: str = "Hello", conversation_id: int | None = None):
-    return records.prepare_send(
+    return starts.prepare_send(
         user=user,
         conversation_id=conversation_id,
         text=text,
@@ -47,7 +47,7 @@ def starts_allowed(user, attempts: int) -> int:
         try:
             start(user, f"Question {number}")
             started += 1
-        except records.Refused as refusal:
+        except admission.Refused as refusal:
             assert TOO_FAST in refusal.user_message
     return started
 
@@ -136,7 +136,7 @@ def test_a_refused_turn_does_not_count_against_the_rate(user, catalogue, setting
     settings.CHAT_MAX_CONCURRENT_GENERATIONS = 100
     blocked = Quota.objects.create(user=user, tokens_per_day=0)
     for _attempt in range(3):
-        with pytest.raises(records.Refused, match="switched off"):
+        with pytest.raises(admission.Refused, match="switched off"):
             start(user)
     blocked.delete()
 
@@ -158,7 +158,7 @@ def test_twenty_parallel_sends_start_at_most_the_concurrency_cap(make_user, cata
     def send_one(number: int) -> str:
         try:
             ready.wait()
-            records.prepare_send(
+            starts.prepare_send(
                 user=racer,
                 conversation_id=None,
                 text=f"Parallel {number}",
@@ -167,7 +167,7 @@ def test_twenty_parallel_sends_start_at_most_the_concurrency_cap(make_user, cata
                 worker_channel="worker-1",
             )
             return "started"
-        except records.Refused as refusal:
+        except admission.Refused as refusal:
             assert "You already have 3 answers being generated" in refusal.user_message
             return "refused"
         finally:

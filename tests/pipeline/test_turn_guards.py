@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conversations.models import Attachment, Message
-from conversations.pipeline import records
-from tests.pipeline.test_turn_queries import finish, image, send
+from conversations.pipeline import admission, starts
+from tests.support.direct_turns import finish, image, send
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,7 @@ STILL_WRITING = "An answer is still being written in this conversation."
 def test_send_is_refused_while_the_conversation_has_an_answer_streaming(user, catalogue):
     first = send(user, text="First")
 
-    with pytest.raises(records.Refused, match=STILL_WRITING):
+    with pytest.raises(admission.Refused, match=STILL_WRITING):
         send(user, first.conversation.pk, text="Second")
 
     assert Message.objects.filter(conversation=first.conversation).count() == 2
@@ -47,8 +47,8 @@ def test_another_conversation_may_start_while_one_streams(user, catalogue):
 def test_edit_is_refused_while_the_conversation_has_an_answer_streaming(user, catalogue):
     first = send(user, text="First")
 
-    with pytest.raises(records.Refused, match=STILL_WRITING):
-        records.prepare_edit(
+    with pytest.raises(admission.Refused, match=STILL_WRITING):
+        starts.prepare_edit(
             user=user, message_id=first.plan.user_message_id, text="Again", worker_channel="w"
         )
 
@@ -58,8 +58,8 @@ def test_regenerate_is_refused_while_another_answer_of_the_conversation_streams(
     finish(first.plan)
     second = send(user, first.conversation.pk, text="Second")
 
-    with pytest.raises(records.Refused, match=STILL_WRITING):
-        records.prepare_regenerate(user=user, message_id=first.plan.answer_id, worker_channel="w")
+    with pytest.raises(admission.Refused, match=STILL_WRITING):
+        starts.prepare_regenerate(user=user, message_id=first.plan.answer_id, worker_channel="w")
     assert second.plan.answer_id
 
 
@@ -68,7 +68,7 @@ def test_edited_question_keeps_the_images_and_sends_them(user, catalogue):
     first = send(user, text="What is this?", attachment_ids=(picture.pk,))
     finish(first.plan)
 
-    plan = records.prepare_edit(
+    plan = starts.prepare_edit(
         user=user, message_id=first.plan.user_message_id, text="And this?", worker_channel="w"
     )
 
@@ -83,7 +83,7 @@ def test_edit_of_an_image_only_question_may_leave_the_text_empty(user, catalogue
     first = send(user, text="", attachment_ids=(picture.pk,))
     finish(first.plan)
 
-    plan = records.prepare_edit(
+    plan = starts.prepare_edit(
         user=user, message_id=first.plan.user_message_id, text="", worker_channel="w"
     )
 
@@ -96,7 +96,7 @@ def test_deleting_the_edited_question_keeps_the_shared_image_file(
     picture = image(user)
     first = send(user, text="What?", attachment_ids=(picture.pk,))
     finish(first.plan)
-    plan = records.prepare_edit(
+    plan = starts.prepare_edit(
         user=user, message_id=first.plan.user_message_id, text="Which?", worker_channel="w"
     )
 

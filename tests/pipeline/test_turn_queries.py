@@ -8,16 +8,8 @@ and the title is saved with its charge: each must look exactly like a fresh read
 
 from __future__ import annotations
 
-import io
-import os
-
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
-from PIL import Image
 
-from conversations.attachments import images
 from conversations.gateway.response import Usage
 from conversations.history import reads
 from conversations.models import (
@@ -28,83 +20,24 @@ from conversations.models import (
     QuotaCounter,
     UsageRecord,
 )
-from conversations.pipeline import fragments, records, titles
-from conversations.pipeline.answer import AnswerState, Outcome
-from conversations.pipeline.plans import TurnOptions
+from conversations.pipeline import admission, fragments, starts, titles
 from conversations.usage import quotas
+from tests.support.direct_turns import (
+    SEND_STATEMENTS,
+    conversation_with_turns,
+    finish,
+    image,
+    model,
+    send,
+    send_counting_statements,
+)
 
 pytestmark = pytest.mark.django_db
-
-# A send on an existing conversation, inside the test's transaction (so its own
-# transaction is a savepoint): SAVEPOINT; the conversation, locked; the user's, groups'
-# and default quotas (read once, for the turn rate and the token hold); the user's turn
-# gate, locked, and its UPDATE with this start (the rate limit, and the lock that makes
-# the concurrency limit hold for parallel sends); the answers still streaming
-# (concurrency limit); the chosen model; the conversation's messages; INSERT the
-# question; the quota counters; the day and the month hold; INSERT the answer; one
-# UPDATE of the conversation; RELEASE.
-SEND_STATEMENTS = 17
 
 
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-
-
-def model(upstream_id: str = "sim-chat") -> ModelChoice:
-    return ModelChoice.objects.get(upstream_id=upstream_id)
-
-
-def send(
-    user,
-    conversation_id=None,
-    text="Hello",
-    upstream_id="sim-chat",
-    *,
-    model_id=None,
-    instructions=None,
-    **options,
-):
-    return records.prepare_send(
-        user=user,
-        conversation_id=conversation_id,
-        text=text,
-        model_id=model_id or model(upstream_id).pk,
-        instructions=instructions,
-        worker_channel="worker-1",
-        options=TurnOptions(**options),
-    )
-
-
-def send_counting_statements(user, conversation_id):
-    """Send one more question; return the result and the SQL it ran."""
-    model_id = model().pk  # looked up outside the count
-    with CaptureQueriesContext(connection) as statements:
-        result = send(user, conversation_id, text="One more", model_id=model_id)
-    return result, [query["sql"] for query in statements.captured_queries]
-
-
-def finish(plan, text="An answer.", usage=Usage(12, 0, 30, 0, 42)):  # noqa: B008
-    state = AnswerState(
-        text=text, response_id=f"resp_{plan.answer_id}", usage=usage, outcome=Outcome("complete")
-    )
-    return records.finish_answer(plan, state, previous_id="")
-
-
-def conversation_with_turns(user, turns: int = 3) -> int:
-    conversation_id = None
-    for number in range(turns):
-        result = send(user, conversation_id, text=f"Question {number}")
-        finish(result.plan, text=f"Answer {number}")
-        conversation_id = result.conversation.pk
-    return conversation_id
-
-
-def image(user):
-    buffer = io.BytesIO()
-    Image.frombytes("RGB", (20, 10), os.urandom(600)).save(buffer, "PNG")
-    upload = SimpleUploadedFile("cat.png", buffer.getvalue(), content_type="image/png")
-    return images.store_upload(user=user, uploaded_file=upload)
 
 
 def shown_by_other_tab(user, result) -> str:
@@ -166,7 +99,7 @@ def test_refused_send_leaves_the_conversation_as_it_was(user, catalogue):
     before = Conversation.objects.get(pk=first.conversation.pk)
     Quota.objects.create(user=user, tokens_per_day=0)
 
-    with pytest.raises(records.Refused):
+    with pytest.raises(admission.Refused):
         send(user, first.conversation.pk, "Again", "sim-mini", instructions="Other instructions")
 
     after = Conversation.objects.get(pk=first.conversation.pk)
@@ -215,7 +148,7 @@ def test_sending_tab_draws_the_images_of_the_question(user, catalogue):
 def test_sending_tab_draws_a_question_after_an_edit_as_any_other_tab_would(user, catalogue):
     first = send(user, text="Original")
     finish(first.plan)
-    edited = records.prepare_edit(
+    edited = starts.prepare_edit(
         user=user, message_id=first.plan.user_message_id, text="Edited", worker_channel="w"
     )
     finish(edited)
@@ -255,9 +188,7 @@ def test_final_bubble_is_the_same_as_a_fresh_read(user, catalogue):
 def test_final_bubble_of_a_regenerated_answer_shows_its_versions(user, catalogue):
     first = send(user)
     finish(first.plan, text="First try")
-    plan = records.prepare_regenerate(
-        user=user, message_id=first.plan.answer_id, worker_channel="w"
-    )
+    plan = starts.prepare_regenerate(user=user, message_id=first.plan.answer_id, worker_channel="w")
 
     message = finish(plan, text="Second try")
 
@@ -280,9 +211,9 @@ def test_final_bubble_of_a_model_renamed_upstream_shows_the_name_it_was_sent_wit
 def test_finishing_records_usage_and_settles_the_hold(user, catalogue):
     result = send(user)
 
-    message = finish(result.plan, usage=Usage(12, 0, 30, 0, 42))
+    finished = finish(result.plan, usage=Usage(12, 0, 30, 0, 42))
 
-    record = UsageRecord.objects.get(message=message)
+    record = UsageRecord.objects.get(message=finished.message)
     assert (record.user, record.conversation_id, record.total_tokens) == (
         user,
         result.conversation.pk,

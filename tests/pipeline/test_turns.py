@@ -2,51 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
-from conversations.models import Message, ModelChoice, Quota, QuotaCounter, UsageRecord
-from conversations.pipeline import records, turns
+from conversations.models import Message, Quota, QuotaCounter, RunningAnswer, UsageRecord
+from conversations.pipeline import admission, runs, turns
+from tests.support.turns import ask, reload
+from tests.support.waiting import wait_until_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@sync_to_async
-def model_id(upstream_id: str) -> int:
-    choice, _ = ModelChoice.objects.get_or_create(
-        upstream_id=upstream_id, defaults={"label": upstream_id, "supports_reasoning": False}
-    )
-    return choice.pk
-
-
-@sync_to_async
-def reload(pk: int) -> Message:
-    return Message.objects.get(pk=pk)
-
-
-async def finished(answer_id: int, timeout: float = 15.0) -> Message:
-    """Wait until the answer leaves the streaming state, as a reader polling would."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        answer = await reload(answer_id)
-        if not answer.is_streaming:
-            return answer
-        await asyncio.sleep(0.02)
-    raise AssertionError("the answer did not finish")
-
-
-async def ask(user, text: str, conversation_id=None, model: str | None = None):
-    result = await turns.send(
-        user=user,
-        conversation_id=conversation_id,
-        text=text,
-        model_id=await model_id(model) if model else None,
-    )
-    return result, await finished(result.plan.answer_id)
 
 
 @sync_to_async
@@ -101,13 +68,12 @@ async def test_cut_stream_is_charged_as_an_estimate(gateway, user):
 
 async def test_over_quota_is_refused_before_the_gateway_is_called(gateway, user):
     await sync_to_async(Quota.objects.create)(user=user, tokens_per_day=5)
-    requests_before = len(gateway.app.requests)
 
-    with pytest.raises(records.Refused) as refused:
+    with pytest.raises(admission.Refused) as refused:
         await turns.send(user=user, conversation_id=None, text="Hello " * 100)
 
     assert "for today" in refused.value.user_message
-    assert len(gateway.app.requests) == requests_before
+    assert gateway.requests.streamed() == []
     assert await sync_to_async(Message.objects.count)() == 0
 
 
@@ -116,7 +82,7 @@ async def test_max_output_tokens_is_capped_to_the_remaining_quota(gateway, user)
 
     await ask(user, "Hello")
 
-    sent = [r.body for r in gateway.app.requests if r.body and r.body.get("stream")][-1]
+    [sent] = gateway.requests.streamed()
     assert 16 <= sent["max_output_tokens"] < 200
 
 
@@ -136,20 +102,25 @@ async def test_orphaned_answer_becomes_interrupted_and_gives_back_its_hold(user,
             role="assistant",
             status="streaming",
             text="Half an answer",
+        )
+        RunningAnswer.objects.create(
+            message=answer,
+            worker_channel="a-process-that-died",
             quota_hold={
                 "counter_ids": list(reservation.counter_ids),
                 "amount": reservation.amount,
                 "input_estimate": 10,
             },
+            heartbeat_at=stale,
         )
-        Message.objects.filter(pk=answer.pk).update(updated_at=stale)
         return answer.pk
 
     pk = await orphan_with_hold()
 
-    assert await sync_to_async(records.recover_orphans)() == 1
+    assert await sync_to_async(runs.recover_orphans)() == 1
     answer = await reload(pk)
     assert answer.status == "interrupted"
+    assert not await RunningAnswer.objects.filter(pk=pk).aexists()
     assert answer.text == "Half an answer"
     assert all(reserved == 0 for reserved, _ in await held_and_used(user))
     assert (await usage_records(message_id=pk))[0].estimated
@@ -157,12 +128,10 @@ async def test_orphaned_answer_becomes_interrupted_and_gives_back_its_hold(user,
 
 async def test_title_request_counts_as_usage(gateway, user):
     result, _ = await ask(user, "How do I bake sourdough bread?")
-    for _ in range(200):
-        if await usage_records(purpose="title"):
-            break
-        await asyncio.sleep(0.02)
 
-    titles = await usage_records(purpose="title")
+    titles = await wait_until_async(
+        lambda: usage_records(purpose="title"), what="the title's usage record"
+    )
     assert len(titles) == 1
     assert titles[0].conversation_id == result.conversation.pk
 
@@ -172,7 +141,7 @@ async def test_without_gateway_storage_every_turn_replays_history(gateway, user,
 
     _, second = await ask(user, "What is my name?", conversation_id=first.conversation.pk)
 
-    sent = [r.body for r in gateway.app.requests if r.body and r.body.get("stream")][-1]
+    _, sent = gateway.requests.streamed()
     assert sent["store"] is False
     assert "previous_response_id" not in sent
     assert len(sent["input"]) == 3
@@ -186,7 +155,7 @@ async def test_reasoning_model_without_storage_replays_encrypted_reasoning(
 
     await ask(user, "What is my name?", conversation_id=first.conversation.pk, model="sim-reasoner")
 
-    sent = [r.body for r in gateway.app.requests if r.body and r.body.get("stream")][-1]
+    _, sent = gateway.requests.streamed()
     assert "reasoning.encrypted_content" in sent["include"]
     assert any(item.get("type") == "reasoning" for item in sent["input"])
     assert answer.replay_items

@@ -9,6 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from conversations.attachments import images
+from conversations.history import reads
 from conversations.models import Conversation, Message
 from conversations.pipeline import fragments
 from conversations.sharing import links
@@ -36,7 +37,7 @@ def image_only_question(user) -> Message:
 def test_image_only_question_shows_the_image_and_no_empty_text_bubble(user):
     question = image_only_question(user)
 
-    html = fragments.message_html(Message.objects.get(pk=question.pk))
+    html = fragments.message_html(reads.message(user, question.pk))
 
     assert 'alt="photo.png"' in html
     assert f'id="message-{question.pk}-body"' not in html

@@ -1,8 +1,9 @@
-"""Streaming fast paths in conversations/rendering.py: every flush shows the right HTML.
+"""Streaming fast paths (conversations/rendering/): every flush shows the right HTML.
 
 The renderer skips the block parser when text only extends the last line of a paragraph,
 list item or heading, and sanitises an open code fence line by line. These tests check the
-page (finished blocks + tail) after *every* flush against rendering the text so far.
+page (finished blocks + tail) after *every* flush against rendering the text so far, with
+the fast paths on and off (``fast_paths``), and count the parser's work (``parser_work``).
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conversations.rendering.markdown import StreamingMarkdown, render_markdown
+from conversations.rendering.markdown import render_markdown
+from conversations.rendering.streaming import StreamingMarkdown
+
+# Every comparison with rendering the whole text runs with the fast paths and without.
+both_ways = pytest.mark.parametrize("fast_paths", [True, False], ids=["fast", "slow"])
 
 
 def assert_every_flush_matches(
-    pieces: list[str], *, open_fence_colours: bool = False
+    pieces: list[str], *, open_fence_colours: bool = False, fast_paths: bool = True
 ) -> StreamingMarkdown:
     """Feed `pieces` one flush each; after each, blocks + tail must equal a full render.
 
@@ -26,7 +31,7 @@ def assert_every_flush_matches(
     spans only: it is highlighted line by line, and its last line not at all (documented
     in StreamingMarkdown).
     """
-    renderer = StreamingMarkdown()
+    renderer = StreamingMarkdown(fast_paths=fast_paths)
     shown = ""
     for piece in pieces:
         update = renderer.feed(piece)
@@ -35,8 +40,13 @@ def assert_every_flush_matches(
         if page != expected and open_fence_colours and renderer._fence is not None:
             page, expected = without_spans(page), without_spans(expected)
         assert page == expected, renderer.text
-        assert renderer.snapshot_html() == shown + update.tail_html
+        assert page_of(renderer) == shown + update.tail_html
     return renderer
+
+
+def page_of(renderer: StreamingMarkdown) -> str:
+    """Return what a page joining now is sent: the finished blocks and the open tail."""
+    return renderer.blocks_html() + renderer.tail_html()
 
 
 def without_spans(html: str) -> str:
@@ -96,38 +106,49 @@ EDGE_CASES = {
 }
 
 
+@both_ways
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))
-def test_streaming_edge_case_matches_at_every_flush(name):
+def test_streaming_edge_case_matches_at_every_flush(name, fast_paths):
     pieces = EDGE_CASES[name]
-    renderer = assert_every_flush_matches(pieces)
-    assert renderer.finish() == render_markdown("".join(pieces))
+    renderer = assert_every_flush_matches(pieces, fast_paths=fast_paths)
+    assert renderer.text == "".join(pieces).replace("\r\n", "\n").replace("\r", "\n")
 
 
+@both_ways
 @pytest.mark.parametrize("name", sorted(EDGE_CASES))
-def test_streaming_edge_case_one_character_at_a_time(name):
-    assert_every_flush_matches(list("".join(EDGE_CASES[name])))
+def test_streaming_edge_case_one_character_at_a_time(name, fast_paths):
+    assert_every_flush_matches(list("".join(EDGE_CASES[name])), fast_paths=fast_paths)
 
 
-def test_streaming_plain_words_skip_the_parser():
+def test_streaming_plain_words_skip_the_parser(parser_work):
     renderer = StreamingMarkdown()
     renderer.feed("# Title\n\nSome *text* here")
-    parsed = renderer.parsed_chars
+    parsed = parser_work.chars
     update = renderer.feed(" and more plain words, 42 of them.")
-    assert renderer.parsed_chars == parsed
+    assert parser_work.chars == parsed
     assert update.tail_html == "<p>Some <em>text</em> here and more plain words, 42 of them.</p>\n"
 
 
-def test_streaming_long_paragraph_reparses_a_bounded_suffix():
+def test_streaming_without_fast_paths_parses_the_open_block_every_flush(parser_work):
+    renderer = StreamingMarkdown(fast_paths=False)
+    renderer.feed("# Title\n\nSome *text* here")
+    parsed = parser_work.chars
+    update = renderer.feed(" and more plain words, 42 of them.")
+    assert parser_work.chars - parsed == len("Some *text* here and more plain words, 42 of them.")
+    assert update.tail_html == "<p>Some <em>text</em> here and more plain words, 42 of them.</p>\n"
+
+
+def test_streaming_long_paragraph_reparses_a_bounded_suffix(parser_work):
     renderer = StreamingMarkdown()
     renderer.feed("Start ")
     sentence = "a *b* c `d` e. "
     parsed = []
     for _ in range(40):
-        before = renderer.parsed_chars
+        before = parser_work.chars
         renderer.feed(sentence)
-        parsed.append(renderer.parsed_chars - before)
+        parsed.append(parser_work.chars - before)
     assert max(parsed[10:]) < 8 * len(sentence)
-    assert renderer.snapshot_html() == render_markdown(renderer.text)
+    assert page_of(renderer) == render_markdown(renderer.text)
 
 
 # Words and punctuation that take the fast paths, mixed with every Markdown special.
@@ -136,11 +157,12 @@ STREAM_PIECES += ["- ", "1. ", "> ", "## ", "```\n", "~~~", "| x |", "|---|", "\
 STREAM_PIECES += ["\u00a0", "**bold**", "_em_", "[a](https://e.com)", "&amp;", "    "]
 
 
+@both_ways
 @settings(max_examples=400, deadline=None)
 @given(text=st.lists(st.sampled_from(STREAM_PIECES), max_size=50).map("".join), data=st.data())
-def test_streaming_every_flush_matches_render_markdown(text, data):
+def test_streaming_every_flush_matches_render_markdown(text, data, fast_paths):
     cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=40))
-    assert_every_flush_matches(split_at(text, cuts), open_fence_colours=True)
+    assert_every_flush_matches(split_at(text, cuts), open_fence_colours=True, fast_paths=fast_paths)
 
 
 @settings(max_examples=200, deadline=None)
@@ -221,17 +243,17 @@ def test_streaming_table_fixed_chunks_match(size):
     assert_every_flush_matches([text[i : i + size] for i in range(0, len(text), size)])
 
 
-def test_streaming_table_rows_skip_the_block_parser():
+def test_streaming_table_rows_skip_the_block_parser(parser_work):
     renderer = StreamingMarkdown()
     renderer.feed("| a | b |\n|---|---|\n")
-    parsed = renderer.parsed_chars
+    parsed = parser_work.chars
     for _ in range(30):
         renderer.feed("| 12 | some words |\n")
     # Plain cells are not parsed at all; the table is not parsed again.
-    assert renderer.parsed_chars == parsed
+    assert parser_work.chars == parsed
     renderer.feed("| *em* | x |")
-    assert renderer.parsed_chars == parsed + len("*em*")
-    assert renderer.snapshot_html() == render_markdown(renderer.text)
+    assert parser_work.chars == parsed + len("*em*")
+    assert page_of(renderer) == render_markdown(renderer.text)
 
 
 def test_streaming_table_keeps_markdown_its_cap_on_filled_in_cells():
@@ -266,16 +288,18 @@ def test_streaming_list_every_flush_matches(text, data):
     assert_every_flush_matches(split_at(text, cuts))
 
 
-def test_streaming_new_list_items_skip_the_block_parser():
+def test_streaming_new_list_items_skip_the_block_parser(parser_work):
     renderer = StreamingMarkdown()
     renderer.feed("- first item")
-    parsed = renderer.parsed_chars
+    parsed = 0
     for piece in ["\n", "-", " ", "second item", "\n- ", "third", " item *em*"]:
+        before = parser_work.chars
         renderer.feed(piece)
-        assert renderer.snapshot_html() == render_markdown(renderer.text)
+        parsed += parser_work.chars - before
+        assert page_of(renderer) == render_markdown(renderer.text)
     # Only the new items' own text is parsed ("third" once more with its markup), never
     # the list.
-    assert renderer.parsed_chars - parsed == len("second itemthirdthird item *em*")
+    assert parsed == len("second itemthirdthird item *em*")
 
 
 def test_streaming_open_fence_last_line_differs_in_colours_only():
@@ -293,16 +317,16 @@ def test_streaming_open_fence_last_line_differs_in_colours_only():
         "| a | b |\n|---|---|\n| 1 | 2 |",
     ],
 )
-def test_streaming_finished_block_is_committed_without_parsing_it_again(block):
+def test_streaming_finished_block_is_committed_without_parsing_it_again(block, parser_work):
     renderer = StreamingMarkdown()
     *lines, last = block.split("\n")
     for line in lines:
         renderer.feed(line + "\n")
     renderer.feed(last[:-1])
     renderer.feed(last[-1])
-    parsed = renderer.parsed_chars
+    parsed = parser_work.chars
     update = renderer.feed("\n\nNext")
     # Only the new paragraph is parsed; the finished block's HTML comes from the fast path.
-    assert renderer.parsed_chars - parsed == len("Next")
+    assert parser_work.chars - parsed == len("Next")
     assert update.appended_html == render_markdown(block)
-    assert renderer.snapshot_html() == render_markdown(renderer.text)
+    assert page_of(renderer) == render_markdown(renderer.text)

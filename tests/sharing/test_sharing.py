@@ -25,7 +25,9 @@ from conversations.models import (
     SharingPolicy,
     TranscriptAccess,
 )
+from conversations.sharing import continuing
 from conversations.sharing import links as sharing
+from tests.support.messages import say
 
 REVIEW = reverse("admin:conversations_reviewedconversation_changelist")
 AUDIT = reverse("admin:conversations_transcriptaccess_changelist")
@@ -55,22 +57,6 @@ def staff(make_user):
         return member
 
     return make
-
-
-def say(conversation, question: str, answer: str, **answer_fields) -> tuple[Message, Message]:
-    """Add a question and its answer at the end of the visible branch."""
-    branch = conversation.visible_branch()
-    asked = Message.objects.create(
-        conversation=conversation,
-        parent=branch[-1] if branch else None,
-        role="user",
-        text=question,
-    )
-    fields = {"model_name": "sim-chat", "response_id": f"resp_{asked.pk}", **answer_fields}
-    answered = Message.objects.create(
-        conversation=conversation, parent=asked, role="assistant", text=answer, **fields
-    )
-    return asked, answered
 
 
 def share(conversation, visibility: str = "team", expires: str = "") -> ShareLink:
@@ -384,6 +370,19 @@ def test_continue_copies_images_as_the_viewers_files(client, other_user, convers
     copy = Attachment.objects.exclude(pk=original.pk).get()
     assert copy.owner == other_user and copy.file.name != original.file.name
     assert copy.message.conversation.owner == other_user
+
+
+def test_continue_that_fails_midway_leaves_no_copy_and_no_files(other_user, conversation, media):
+    question = conversation.visible_branch()[0]
+    kept, lost = attach_image(question), attach_image(question)
+    lost.file.storage.delete(lost.file.name)  # the second copy cannot be read
+
+    with pytest.raises(FileNotFoundError):
+        continuing.continue_in_new_chat(link=share(conversation), user=other_user)
+
+    assert not Conversation.objects.filter(owner=other_user).exists()
+    stored = [p.name for p in media.rglob("*") if p.is_file()]
+    assert stored == [kept.file.name.rsplit("/", 1)[-1]]  # the first copy was removed
 
 
 def test_continue_needs_sign_in(client, conversation):

@@ -6,7 +6,7 @@ import pytest
 
 from chatweb.env import EnvError
 from chatweb.sso.config import providers_from_env, rules_from_env
-from tests.test_env import run_check
+from tests.support.checks import run_check
 
 COMPANY = {
     "OIDC_PROVIDERS": "company",

@@ -15,6 +15,8 @@ STORY_ANSWER = (
     "Got it: “Tell me a story”. I'm Sim Chat, an offline simulator. What would you like to do next?"
 )
 
+PASSWORD = "pw-for-tests-123"  # every test user's (`make_user` in tests/conftest.py)
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -53,6 +55,9 @@ RECORDER_JS = """
     const articles = document.querySelectorAll("article.message-assistant");
     const article = articles[articles.length - 1];
     if (!article) return;
+    // A copy button copy.js has not labelled yet is never painted: its observer labels
+    // it in this same microtask checkpoint, and that mutation records the state.
+    if (article.querySelector(".copy-button:not([aria-label])")) return;
     const status = (article.className.match(/status-(\\w+)/) || [])[1] || "";
     const state = {
       socket_opens: window.__socketOpens,
@@ -164,6 +169,20 @@ def wait_for_socket(page) -> None:
     page.wait_for_function("() => window.__socketOpens > 0")
 
 
+class Console:
+    """Every console error and uncaught exception of a page, with the page's address."""
+
+    def __init__(self, page) -> None:
+        self.errors: list[str] = []
+        page.on("console", self._message)
+        page.on("pageerror", lambda error: self.errors.append(f"{page.url}: {error}"))
+        self.page = page
+
+    def _message(self, message) -> None:
+        if message.type == "error":
+            self.errors.append(f"{self.page.url}: {message.text}")
+
+
 def add_model(upstream_id: str, label: str, *, default: bool = False, position: int = 0):
     """Put a model in the catalogue (the composer lists every enabled one)."""
     from conversations.models import ModelChoice
@@ -224,6 +243,11 @@ def rendered_text(page, markdown: str) -> str:
                 scratch.style.position = "absolute";
                 scratch.style.left = "-10000px";
                 scratch.innerHTML = html;
+                // Label copy buttons as copy.js does for everything the page shows.
+                const labels = document.querySelector("script[data-copy-label]");
+                scratch.querySelectorAll(".copy-button").forEach((button) => {
+                    button.textContent = labels ? labels.dataset.copyLabel : "";
+                });
                 document.body.appendChild(scratch);
                 const text = scratch.innerText;
                 scratch.remove();

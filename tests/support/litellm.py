@@ -36,6 +36,8 @@ CONFIG_TEMPLATE = ROOT / "tests" / "gateways" / "litellm.yaml"
 MASTER_KEY = "sk-litellm-MASTER-0123456789abcdef"
 BACKEND_KEY = "sk-backend-0123456789abcdef"
 STARTUP_TIMEOUT = 120.0  # seconds; LiteLLM imports a lot before it listens
+# The per-test limit for tests on the proxy: the first one also waits for it to start.
+TEST_TIMEOUT = STARTUP_TIMEOUT + 60
 # Keep LiteLLM offline and quiet: bundled cost map and presets instead of downloads, no
 # admin UI or docs, errors only in its log. Telemetry is opt-in in this version.
 OFFLINE_ENVIRONMENT = {

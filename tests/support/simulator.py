@@ -16,10 +16,35 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from conversations.gateway.simulator import Simulator
+from conversations.gateway.simulator import RequestRecord, Simulator
 
 SIMULATOR_KEY = "sk-test-SECRET-0123456789abcdefSECRET"
 TEST_PACE = 2000.0  # tokens per second: fast, but still a real stream
+
+
+class RequestLog:
+    """The requests the session's simulator received since this log was opened.
+
+    The simulator keeps the session's last requests in one bounded deque; a test that
+    read its last entry could read another test's request (a title still being written,
+    say). A log remembers the newest entry at the start and shows only what came after.
+    """
+
+    def __init__(self, app: Simulator) -> None:
+        self.app = app
+        self.start = app.requests[-1] if app.requests else None
+
+    def all(self) -> list[RequestRecord]:
+        records = list(self.app.requests)
+        for index, record in enumerate(records):
+            if record is self.start:
+                return records[index + 1 :]
+        # The start fell out of the deque (or there was none): every entry is newer.
+        return records
+
+    def streamed(self) -> list[dict]:
+        """The bodies of the streamed Responses requests (answers; titles are not streamed)."""
+        return [record.body for record in self.all() if record.body and record.body.get("stream")]
 
 
 @dataclass(frozen=True)
@@ -29,6 +54,13 @@ class RunningSimulator:
     base_url: str  # e.g. http://127.0.0.1:41234/v1
     app: Simulator
     api_key: str | None
+
+
+@dataclass(frozen=True)
+class SimulatorForTest(RunningSimulator):
+    """The session's simulator as one test sees it: `requests` holds only that test's."""
+
+    requests: RequestLog
 
 
 @contextmanager

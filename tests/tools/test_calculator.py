@@ -92,12 +92,14 @@ def test_evaluate_refuses(expression, message):
         evaluate(expression)
 
 
-def test_evaluate_refuses_in_no_time():
+def test_evaluate_refuses_huge_powers_without_building_them():
+    # Building 10 ** 10 ** 10 takes hours and gigabytes; refusing it from the operands'
+    # sizes takes microseconds. The bound is that far from both, so load cannot move it.
     started = time.perf_counter()
     for expression in ("10 ** 10 ** 10", "2 ** 2 ** 2 ** 2 ** 2 ** 2", "99999 ** 99999"):
-        with pytest.raises(CalculationError):
+        with pytest.raises(CalculationError, match="more than 1000 digits"):
             evaluate(expression)
-    assert time.perf_counter() - started < 0.5
+    assert time.perf_counter() - started < 30
 
 
 TOKENS = [

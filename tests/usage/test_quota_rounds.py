@@ -11,11 +11,12 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
+from conversations.history import reads
 from conversations.models import Message, ModelChoice, Quota, QuotaCounter, UsageRecord
 from conversations.pipeline import fragments
 from conversations.usage.ledger import estimate_tokens
-from tests.pipeline.test_features import answer, streamed_requests
 from tests.support import attacks
+from tests.support.turns import ask
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -54,19 +55,17 @@ def usage_records(message: Message) -> list[UsageRecord]:
 
 @sync_to_async
 def bubble_text(message: Message) -> str:
-    message.mark_without_attachments()
-    return fragments.message_html(message)
+    return fragments.message_html(reads.message_views([message])[0])
 
 
 async def test_tool_rounds_reserve_what_is_left_and_stop_when_nothing_is(gateway, user, settings):
     settings.CHAT_MAX_TOOL_ROUNDS = 50  # the quota, not the round limit, must stop it
     await looping_model()
     await daily_limit(user, 2_000)
-    before = len(streamed_requests(gateway))
 
-    _, message = await answer(user, QUESTION, model=LOOPING)
+    _, message = await ask(user, QUESTION, model=LOOPING)
 
-    caps = [body["max_output_tokens"] for body in streamed_requests(gateway)[before:]]
+    caps = [body["max_output_tokens"] for body in gateway.requests.streamed()]
     assert len(caps) >= 4, caps
     assert caps[0] == 2_000 - estimate_tokens(QUESTION)
     assert caps == sorted(caps, reverse=True) and caps[-1] < caps[0] // 2, caps
@@ -91,23 +90,22 @@ async def test_tool_rounds_reserve_what_is_left_and_stop_when_nothing_is(gateway
 async def test_the_next_turn_gets_only_what_the_tool_rounds_left(gateway, user, settings):
     await looping_model()
     await daily_limit(user, 2_000)
-    await answer(user, QUESTION, model=LOOPING)
+    await ask(user, QUESTION, model=LOOPING)
     used = (await day_counter(user)).used
 
-    await answer(user, "Hello", model="sim-chat")
+    await ask(user, "Hello", model="sim-chat")
 
-    sent = streamed_requests(gateway)[-1]
+    sent = gateway.requests.streamed()[-1]
     assert sent["max_output_tokens"] == 2_000 - used - estimate_tokens("Hello")
 
 
 async def test_tool_rounds_stop_at_the_configured_limit(gateway, user, settings):
     settings.CHAT_MAX_TOOL_ROUNDS = 2
     await looping_model()
-    before = len(streamed_requests(gateway))
 
-    _, message = await answer(user, QUESTION, model=LOOPING)
+    _, message = await ask(user, QUESTION, model=LOOPING)
 
-    assert len(streamed_requests(gateway)[before:]) == 3  # the question and two rounds
+    assert len(gateway.requests.streamed()) == 3  # the question and two rounds
     assert message.status == Message.Status.INCOMPLETE
     assert message.error == "The model kept calling tools; stopped after 2 rounds."
     assert len(message.tool_calls) == 2  # the third call was not run

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test import override_settings
 
 from conversations.models import DefaultQuota, GroupQuota, Quota, QuotaCounter
-from conversations.usage import quotas
+from conversations.usage import limits, quotas
 
 UTC = datetime.UTC
 # 23:59:59 on 31 March in Shanghai (UTC+8), one second before both periods reset.
@@ -36,36 +36,36 @@ def counter(user, period="day") -> QuotaCounter:
 
 
 def test_effective_limits_none_anywhere_is_unlimited(user):
-    assert quotas.effective_limits(user)["day"] == quotas.Limit(None, "no limit")
+    assert limits.effective_limits(user)["day"] == limits.Limit(None, "no limit")
 
 
 def test_effective_limits_default_policy_applies(user):
     DefaultQuota.objects.create(pk=1, tokens_per_day=5_000)
-    assert quotas.effective_limits(user)["day"] == quotas.Limit(5_000, "default policy")
+    assert limits.effective_limits(user)["day"] == limits.Limit(5_000, "default policy")
 
 
 def test_effective_limits_group_beats_default(user):
     DefaultQuota.objects.create(pk=1, tokens_per_day=5_000)
     group_limit(user, "Research", day=50_000)
-    assert quotas.effective_limits(user)["day"] == quotas.Limit(50_000, "group Research")
+    assert limits.effective_limits(user)["day"] == limits.Limit(50_000, "group Research")
 
 
 def test_effective_limits_most_generous_group_wins(user):
     group_limit(user, "Interns", day=1_000)
     group_limit(user, "Research", day=50_000)
-    assert quotas.effective_limits(user)["day"].tokens == 50_000
+    assert limits.effective_limits(user)["day"].tokens == 50_000
 
 
 def test_effective_limits_own_limit_beats_groups(user):
     group_limit(user, "Research", day=50_000)
     limit(user, day=2_000)
-    assert quotas.effective_limits(user)["day"] == quotas.Limit(2_000, "own limit")
+    assert limits.effective_limits(user)["day"] == limits.Limit(2_000, "own limit")
 
 
 def test_effective_limits_empty_field_falls_back_per_period(user):
     DefaultQuota.objects.create(pk=1, tokens_per_month=900_000)
     limit(user, day=2_000)
-    assert quotas.effective_limits(user)["month"] == quotas.Limit(900_000, "default policy")
+    assert limits.effective_limits(user)["month"] == limits.Limit(900_000, "default policy")
 
 
 def test_effective_limits_own_zero_blocks_despite_group(user):

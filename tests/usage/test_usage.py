@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from conversations.models import ModelChoice, Quota, UsageRecord
+from conversations.usage import quotas
 from conversations.usage.charts import bar_chart
 from conversations.usage.ledger import (
     DailyTotal,
@@ -20,6 +21,7 @@ from conversations.usage.ledger import (
     record_usage,
 )
 from conversations.usage.periods import local_today
+from tests.support.usage import record
 
 UTC = datetime.UTC
 
@@ -32,23 +34,6 @@ def model(db) -> ModelChoice:
         price_input=Decimal("2.00"),
         price_cached_input=Decimal("0.50"),
         price_output=Decimal("8.00"),
-    )
-
-
-def record(user, model=None, *, tokens=1_000, at=None, **extra) -> UsageRecord:
-    return record_usage(
-        user_id=user.pk,
-        conversation_id=None,
-        message=None,
-        model_choice=model,
-        model_name=extra.pop("model_name", model.upstream_id if model else "sim-chat"),
-        input_tokens=extra.pop("input_tokens", tokens // 2),
-        cached_tokens=0,
-        output_tokens=extra.pop("output_tokens", tokens - tokens // 2),
-        reasoning_tokens=0,
-        total_tokens=tokens,
-        estimated=False,
-        **extra,
     )
 
 
@@ -198,6 +183,14 @@ def test_usage_page_shows_quota_and_reset(client, user, model):
     client.force_login(user)
     page = client.get(reverse("usage")).content.decode()
     assert "of 10,000 tokens" in page and "resets at 00:00 (UTC)" in page
+
+
+def test_usage_page_shows_the_quota_used_as_a_meter_past_its_high_mark(client, user):
+    Quota.objects.create(user=user, tokens_per_day=10_000)
+    quotas.charge(user_id=user.pk, total_tokens=9_500)
+    client.force_login(user)
+    page = client.get(reverse("usage")).content.decode()
+    assert 'class="quota-meter" min="0" max="100" low="90" high="90" optimum="0" value="95"' in page
 
 
 def test_usage_page_draws_the_chart(client, user, model):

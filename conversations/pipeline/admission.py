@@ -1,0 +1,246 @@
+"""Whether a turn may start, and on what: the checks made before any row is written.
+
+The input's limits, the user's right to the conversation or message, the rate and
+concurrency limits (behind the user's turn gate), the model, and the quota hold. Each
+refusal is a `Refused` with the words the user sees. Plain synchronous functions, run
+inside the turn's transaction (`starts`): a refusal there rolls everything back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils.translation import gettext as _
+
+from conversations.models import Conversation, Message, ModelChoice, RunningAnswer, preferred
+from conversations.pipeline.plans import TurnPlan
+from conversations.usage import limits, quotas
+
+__all__ = [
+    "ModelUnavailable",
+    "Refused",
+    "admit_turn",
+    "checked_instructions",
+    "checked_text",
+    "choose_model",
+    "held",
+    "hold_next_round",
+    "hold_quota",
+    "owned_conversation",
+    "owned_message",
+]
+
+
+class Refused(Exception):
+    """The turn cannot start; `user_message` says why, in words for the user."""
+
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+class ModelUnavailable(Refused):
+    """The page asked for a model that was disabled or deleted: its picker is out of date."""
+
+
+def checked_text(text: str, *, images: bool) -> str:
+    text = text.strip()
+    if not text and not images:
+        raise Refused(_("Type a message first."))
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(text) > limit:
+        raise Refused(
+            _(
+                "This message is %(length)s characters long; the limit is %(limit)s. "
+                "Shorten it or split it into several messages."
+            )
+            % {"length": f"{len(text):,}", "limit": f"{limit:,}"}
+        )
+    return text
+
+
+def checked_instructions(instructions: str) -> str:
+    """Return the instructions stripped, or refuse them when longer than the setting.
+
+    They go to the model with every turn of the conversation, so an unbounded text would
+    cost its length in tokens each time.
+    """
+    instructions = instructions.strip()
+    limit = settings.CHAT_MAX_INSTRUCTIONS_CHARS
+    if len(instructions) > limit:
+        raise Refused(
+            _(
+                "These instructions are %(length)s characters long; the limit is %(limit)s. "
+                "Shorten them and send again."
+            )
+            % {"length": f"{len(instructions):,}", "limit": f"{limit:,}"}
+        )
+    return instructions
+
+
+def owned_conversation(user, conversation_id: int) -> Conversation:
+    """Return the user's conversation, locked for this transaction, or refuse."""
+    conversation = (
+        Conversation.objects.for_user(user).select_for_update().filter(pk=conversation_id).first()
+    )
+    if conversation is None:
+        raise Refused(_("This conversation does not exist."))
+    return conversation
+
+
+def owned_message(user, message_id: int, *, role: str | None = None) -> Message:
+    found = Message.objects.filter(
+        conversation__in=Conversation.objects.for_user(user), pk=message_id
+    )
+    if role is not None:
+        found = found.filter(role=role)
+    message = found.select_related("parent").first()
+    if message is None or (role == Message.Role.ASSISTANT and message.parent is None):
+        raise Refused(_("This message does not exist."))
+    return message
+
+
+def admit_turn(user, conversation: Conversation) -> limits.Policy:
+    """Refuse a turn over the user's rate, while the conversation has an answer
+    streaming, or while the user has too many; return the user's limit rows.
+
+    Two answers streaming into one conversation would hang the second question below an
+    unfinished answer; the page blocks Send meanwhile, this covers other tabs and races.
+    The user's turn gate is locked first (`quotas.count_turn_start`), so parallel sends
+    are counted one after another: without it, twenty at once all saw nothing streaming.
+    One query then finds what is running; an answer whose process died does not count.
+    """
+    policy = limits.policy_for(user)
+    try:
+        quotas.count_turn_start(user.pk, policy)
+    except quotas.TurnRateExceeded as error:
+        raise Refused(error.user_message) from None
+    streaming = list(
+        RunningAnswer.objects.alive()
+        .filter(message__conversation__owner=user, message__status=Message.Status.STREAMING)
+        .values_list("message__conversation_id", flat=True)
+    )
+    if conversation.pk is not None and conversation.pk in streaming:
+        raise Refused(
+            _(
+                "An answer is still being written in this conversation. "
+                "Wait for it to finish, or stop it."
+            )
+        )
+    running = len(streaming)
+    limit = settings.CHAT_MAX_CONCURRENT_GENERATIONS
+    if running >= limit:
+        raise Refused(
+            _(
+                "You already have %(running)d answers being generated (the limit is %(limit)d). "
+                "Wait for one to finish or stop it."
+            )
+            % {"running": running, "limit": limit}
+        )
+    return policy
+
+
+def choose_model(
+    user, conversation: Conversation, model_id: int | None
+) -> tuple[ModelChoice, list]:
+    """Return the model for this turn, and notices to show when it had to change.
+
+    A model the page asked for by id that is now disabled, gone, or not open to the
+    user's groups refuses the turn (`ModelUnavailable`) rather than answering with
+    another model the person did not pick; only a turn that names no model (an edit)
+    falls back to the user's default. A conversation whose model the user can no longer
+    use continues on another one, with a notice saying so.
+
+    One query: the entries named (by the page and by the conversation) and every entry
+    the user may use, each marked with what the user may do with it.
+    """
+    named = [pk for pk in (model_id, conversation.model_id) if pk is not None]
+    candidates = list(
+        ModelChoice.objects.with_access(user).filter(Q(pk__in=named) | Q(enabled=True, usable=True))
+    )
+    by_id = {model.pk: model for model in candidates}
+    usable = [model for model in candidates if model.enabled and model.usable]
+    current = by_id.get(conversation.model_id)
+    if model_id is not None:
+        chosen = by_id.get(model_id)
+        if chosen is None:
+            raise ModelUnavailable(_("That model is no longer available; pick another model."))
+        if not chosen.enabled:
+            raise ModelUnavailable(
+                _("%(model)s was turned off by an administrator; pick another model.")
+                % {"model": chosen.label}
+            )
+        if not chosen.usable:
+            raise ModelUnavailable(
+                _("%(model)s is not available to you; pick another model.")
+                % {"model": chosen.label}
+            )
+    elif current in usable:
+        chosen = current
+    else:
+        chosen = preferred(usable)
+        if chosen is None:
+            raise Refused(_("No models are available. Ask an administrator to enable one."))
+    notices = []
+    if current is not None and current not in usable and chosen != current:
+        notices.append(
+            _("%(old)s is no longer available; this conversation continues on %(new)s.")
+            % {"old": current.label, "new": chosen.label}
+        )
+    return chosen, notices
+
+
+def hold_quota(
+    user, input_estimate: int, max_output_tokens: int | None, policy: limits.Policy | None = None
+) -> quotas.Reservation:
+    """Hold the turn's worst case on the user's quota, or refuse it before any request.
+
+    Runs inside the turn's transaction: if the turn is refused later, the hold goes too.
+    The reservation's output cap (what the quota still allows) is what goes upstream.
+    """
+    try:
+        return quotas.reserve(
+            user=user,
+            input_estimate=input_estimate,
+            max_output_tokens=max_output_tokens,
+            policy=policy,
+        )
+    except quotas.QuotaExceeded as error:
+        raise Refused(error.user_message) from None
+
+
+def held(reservation: quotas.Reservation, input_estimate: int) -> dict:
+    """Return what a running answer keeps of its hold, for recovery if its process dies."""
+    return {
+        "counter_ids": list(reservation.counter_ids),
+        "amount": reservation.amount,
+        "input_estimate": input_estimate,
+    }
+
+
+def hold_next_round(
+    plan: TurnPlan, *, used_so_far: int, input_estimate: int
+) -> quotas.Reservation | None:
+    """Charge a tool-calling turn's rounds so far and hold its next round's cost.
+
+    Return the next round's reservation, or None when the quota has no room left for
+    it; the rounds so far are charged either way. One short transaction, which also
+    moves the running answer's hold along, so recovery gives back the right amount if
+    the process dies. `plan.reservation` is left open until this commits: if the
+    database fails here, the final save still settles it.
+    """
+    current = replace(plan.reservation)
+    with transaction.atomic():
+        try:
+            following = quotas.reserve_next_round(
+                current, used_so_far=used_so_far, input_estimate=input_estimate
+            )
+        except quotas.QuotaExceeded:
+            following = None
+        RunningAnswer.objects.filter(pk=plan.answer_id).update(
+            quota_hold=held(following, input_estimate) if following else {}
+        )
+    return following

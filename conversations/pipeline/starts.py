@@ -1,0 +1,412 @@
+"""The database side of starting a turn: its rows, its hold, and the rows its plan needs.
+
+Plain synchronous functions, each one transaction, called from async code through
+`in_database_thread`. Django's ORM does not run transactions in async code, and
+keeping a turn's writes together makes their count easy to see: the question, the
+answer and its running row, and one conversation update to start. Every statement
+counts: a busy server runs these for every turn of every user
+(tests/pipeline/test_turn_queries.py pins how many a send takes).
+
+The rows are loaded here and the request decided from them in `plans`, which touches
+no database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from django.db import transaction
+from django.db.models import prefetch_related_objects
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from conversations.attachments import images as attachments
+from conversations.catalogue.upstream import gateway_traits
+from conversations.history import reads
+from conversations.models import Attachment, Conversation, Message, ModelChoice, RunningAnswer
+from conversations.pipeline import plans
+from conversations.pipeline.admission import (
+    Refused,
+    admit_turn,
+    checked_instructions,
+    checked_text,
+    choose_model,
+    held,
+    hold_quota,
+    owned_conversation,
+    owned_message,
+)
+from conversations.pipeline.plans import SUMMARY_MODES, TurnOptions, TurnPlan
+from conversations.rendering import stored
+from conversations.usage import limits
+
+__all__ = [
+    "SendResult",
+    "prepare_edit",
+    "prepare_regenerate",
+    "prepare_send",
+    "replay_history",
+    "switch_branch",
+]
+
+# What planning a turn reads of the messages before it (`plans.build_plan`,
+# `plans.estimate_input`, `plans.history_items`); a send loads only these of a
+# conversation's earlier messages.
+PLANNED_FIELDS = (
+    "conversation_id",
+    "role",
+    "text",
+    "status",
+    "response_id",
+    "replay_items",
+)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """A started turn: its plan, its conversation, and its two new messages.
+
+    `messages` (question, answer) are ready to render as the sending tab shows them,
+    with their alternatives, model label and images, so that tab need not read back
+    what this transaction just wrote.
+    """
+
+    plan: TurnPlan
+    conversation: Conversation
+    created: bool
+    messages: tuple[reads.MessageView, ...] = ()
+
+
+def prepare_send(
+    *,
+    user,
+    conversation_id: int | None,
+    text: str,
+    model_id: int | None,
+    instructions: str | None,
+    worker_channel: str,
+    options: TurnOptions = TurnOptions(),  # noqa: B008 - frozen, so sharing it is safe
+) -> SendResult:
+    """Check the input, save the user's message and an empty answer, and plan the request."""
+    text = checked_text(text, images=bool(options.attachment_ids))
+    if instructions is not None:
+        instructions = checked_instructions(instructions)
+    with transaction.atomic():
+        created = conversation_id is None
+        if created:
+            conversation = Conversation(owner=user)
+        else:
+            conversation = owned_conversation(user, conversation_id)
+        policy = admit_turn(user, conversation)
+        model, notices = choose_model(user, conversation, model_id)
+        conversation.model = model
+        changed = ["model"]
+        if instructions is not None:
+            conversation.instructions = instructions
+            changed.append("instructions")
+        if created:
+            # The messages need the row; the answer's own update then sets the leaf.
+            conversation.save(force_insert=True)
+            changed = []
+
+        # The plan replays the branch's images only when it cannot continue upstream;
+        # start_answer loads them then.
+        branch = (
+            conversation.visible_branch(attachments=False, fields=PLANNED_FIELDS)
+            if not created
+            else []
+        )
+        parent = branch[-1] if branch else None
+        question = Message.objects.create(
+            conversation=conversation,
+            parent=parent,
+            role=Message.Role.USER,
+            text=text,
+            **stored.columns(role=Message.Role.USER, text=text),
+        )
+        images = attach_images(user, question, model, options.attachment_ids)
+        plan, answer = start_answer(
+            user,
+            conversation,
+            [*branch, question],
+            model,
+            worker_channel,
+            options,
+            changed,
+            policy=policy,
+            known_images={question.pk: images},
+        )
+    # The branch on show ends at the parent, so nothing else hangs below it yet.
+    shown = (
+        reads.MessageView(
+            question, question.rendered_html, alternatives=(question.pk,), images=tuple(images)
+        ),
+        reads.MessageView(answer, "", alternatives=(answer.pk,), model_label=model.label),
+    )
+    plan = replace(
+        plan,
+        user_message_id=question.pk,
+        needs_title=not conversation.title and not any(m.role == "assistant" for m in branch),
+        first_user_text=text if not branch else "",
+        notices=tuple(notices),
+    )
+    return SendResult(plan, conversation, created, messages=shown)
+
+
+def prepare_regenerate(
+    *,
+    user,
+    message_id: int,
+    worker_channel: str,
+    model_id: int | None = None,
+    options: TurnOptions = TurnOptions(),  # noqa: B008
+) -> TurnPlan:
+    """Answer a question again, as a new sibling of `message_id` (an answer).
+
+    The new answer continues from the response before its question, so no history is
+    resent; the old answer stays in the tree, one click away in the branch switcher.
+    """
+    with transaction.atomic():
+        old = owned_message(user, message_id, role=Message.Role.ASSISTANT)
+        if old.is_streaming:
+            raise Refused(_("This answer is still being generated."))
+        conversation = owned_conversation(user, old.conversation_id)
+        policy = admit_turn(user, conversation)
+        model, notices = choose_model(user, conversation, model_id)
+        question = old.parent
+        plan, _answer = start_answer(
+            user,
+            conversation,
+            branch_ending_at(question),
+            model,
+            worker_channel,
+            options,
+            policy=policy,
+        )
+    return replace(plan, notices=tuple(notices))
+
+
+def prepare_edit(
+    *,
+    user,
+    message_id: int,
+    text: str,
+    worker_channel: str,
+    options: TurnOptions = TurnOptions(),  # noqa: B008
+) -> TurnPlan:
+    """Save an edited question as a sibling of `message_id` and answer it afresh.
+
+    The edited question keeps the images of the one it replaces: the user changed the
+    words, not the pictures, and the model must see them again.
+    """
+    with transaction.atomic():
+        old = owned_message(user, message_id, role=Message.Role.USER)
+        images = list(old.attachments.all())
+        text = checked_text(text, images=bool(images))
+        conversation = owned_conversation(user, old.conversation_id)
+        policy = admit_turn(user, conversation)
+        model, notices = choose_model(user, conversation, None)
+        question = Message.objects.create(
+            conversation=conversation,
+            parent=old.parent,
+            role=Message.Role.USER,
+            text=text,
+            **stored.columns(role=Message.Role.USER, text=text),
+        )
+        carry_images(question, images, model)
+        plan, _answer = start_answer(
+            user,
+            conversation,
+            branch_ending_at(question),
+            model,
+            worker_channel,
+            options,
+            policy=policy,
+        )
+    return replace(plan, user_message_id=question.pk, notices=tuple(notices))
+
+
+def switch_branch(*, user, message_id: int) -> int:
+    """Show the branch through `message_id` (its newest continuation); return the chat's id."""
+    with transaction.atomic():
+        message = owned_message(user, message_id)
+        conversation = owned_conversation(user, message.conversation_id)
+        conversation.current_leaf = conversation.newest_leaf_under(message)
+        conversation.save(update_fields=["current_leaf"])
+    return conversation.pk
+
+
+def start_answer(
+    user,
+    conversation,
+    branch: list[Message],
+    model,
+    worker_channel,
+    options,
+    changed: Sequence[str] = (),
+    *,
+    policy: limits.Policy | None = None,
+    known_images: Mapping[int, Sequence[Attachment]] | None = None,
+) -> tuple[TurnPlan, Message]:
+    """Hold the quota, create the empty answer to the last message of `branch`, show it.
+
+    The conversation is written once, here: its new leaf and activity time, together
+    with the `changed` fields the caller set (model, instructions). `policy` is the
+    user's limit rows, read by `admit_turn`; `known_images` the images of questions
+    the caller just saved (by id), which need no reading back.
+    """
+    estimate = plans.estimate_input(conversation, branch)
+    reservation = hold_quota(user, estimate, model.max_output_tokens, policy)
+    answer = new_answer(conversation, branch[-1], model, options)
+    RunningAnswer.objects.create(
+        message=answer, worker_channel=worker_channel, quota_hold=held(reservation, estimate)
+    )
+    conversation.current_leaf = answer
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["current_leaf", "updated_at", *changed])
+    sent = branch[-1:] if plans.continues_from(branch, model) else branch
+    plan = plans.build_plan(
+        conversation,
+        branch,
+        answer,
+        model,
+        images=image_inputs(sent, known=known_images),
+        traits=gateway_traits(),
+    )
+    return (
+        replace(
+            plan,
+            reservation=reservation,
+            max_output_tokens=reservation.max_output_tokens,
+            owner_is_staff=user.is_staff,
+        ),
+        answer,
+    )
+
+
+def new_answer(
+    conversation,
+    question,
+    model,
+    options: TurnOptions = TurnOptions(),  # noqa: B008
+) -> Message:
+    """Create the empty answer, with the reasoning and search choices this turn uses."""
+    effort = ""
+    summary = ""
+    if model.accepts_reasoning:
+        effort = options.effort if options.effort in model.effort_choices else ""
+        effort = effort or model.default_reasoning_effort
+        summary = options.summary if options.summary in SUMMARY_MODES else ""
+    return Message.objects.create(
+        conversation=conversation,
+        parent=question,
+        role=Message.Role.ASSISTANT,
+        status=Message.Status.STREAMING,
+        model_name=model.upstream_id,
+        reasoning_effort=effort,
+        reasoning_summary_mode=summary,
+        web_search=options.web_search and model.accepts_web_search,
+    )
+
+
+def branch_ending_at(message: Message) -> list[Message]:
+    """Return `message` and its ancestors, root first, from one query."""
+    by_id = {m.pk: m for m in Message.objects.filter(conversation_id=message.conversation_id)}
+    chain = []
+    node = by_id.get(message.pk)
+    while node is not None:
+        chain.append(node)
+        node = by_id.get(node.parent_id)
+    return chain[::-1]
+
+
+def replay_history(plan: TurnPlan) -> tuple[list[dict], int]:
+    """Return the branch of `plan`'s answer as input items for a replay, fitted to the
+    model's context window, and how many earlier turns were left out."""
+    question = Message.objects.get(pk=plan.answer_id).parent
+    branch = branch_ending_at(question)
+    return plans.fitted_history(
+        branch,
+        image_inputs(branch),
+        context_window=plan.context_window,
+        instructions=plan.instructions,
+        max_output_tokens=plan.max_output_tokens,
+    )
+
+
+def image_inputs(
+    messages: Sequence[Message], *, known: Mapping[int, Sequence[Attachment]] | None = None
+) -> plans.Images:
+    """Return the images of the questions among `messages`, read from storage.
+
+    Their rows are loaded in one query, for the questions not loaded yet and not in
+    `known` (a question's images by its id, as the caller saved them): only questions
+    carry images (`attach_images`); answers never need the query.
+    """
+    known = known or {}
+    questions = [m for m in messages if m.role == Message.Role.USER]
+    unknown = [question for question in questions if question.pk not in known]
+    if unknown:
+        prefetch_related_objects(unknown, "attachments")
+    return {
+        question.pk: [
+            attachments.image_input(image)
+            for image in (
+                known[question.pk] if question.pk in known else question.attachments.all()
+            )
+        ]
+        for question in questions
+    }
+
+
+def attach_images(
+    user, question: Message, model: ModelChoice, ids: tuple[int, ...]
+) -> list[Attachment]:
+    """Give the question the images the user uploaded for it, if the model takes images.
+
+    Returns them, in order, for the plan and the page; none without a query.
+    """
+    if not ids:
+        return []
+    refuse_images_unless_accepted(model)
+    try:
+        claimed = attachments.claim(user=user, ids=list(ids))
+    except attachments.AttachmentError as error:
+        raise Refused(error.user_message) from None
+    Attachment.objects.filter(pk__in=[a.pk for a in claimed]).update(message=question)
+    prefetch_related_objects([question], "attachments")
+    return list(question.attachments.all())
+
+
+def carry_images(question: Message, images: list[Attachment], model: ModelChoice) -> None:
+    """Give an edited question the images of the question it replaces.
+
+    The new rows share the stored files; a file goes only with the last row using it
+    (`attachments.delete_files`). Leaves the question's `attachments` loaded.
+    """
+    if not images:
+        return
+    refuse_images_unless_accepted(model)
+    Attachment.objects.bulk_create(
+        Attachment(
+            owner_id=image.owner_id,
+            message=question,
+            file=image.file.name,
+            content_type=image.content_type,
+            original_name=image.original_name,
+            size=image.size,
+            width=image.width,
+            height=image.height,
+        )
+        for image in images
+    )
+    prefetch_related_objects([question], "attachments")
+
+
+def refuse_images_unless_accepted(model: ModelChoice) -> None:
+    if not model.supports_images:
+        raise Refused(
+            _("%(model)s does not accept images. Remove them or pick another model.")
+            % {"model": model.label}
+        )

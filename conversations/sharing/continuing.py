@@ -1,0 +1,74 @@
+"""Continuing a shared chat: the snapshot copied into a new conversation of the reader's.
+
+The copies carry no response ids, so the first turn replays the whole history: the
+owner's ids name responses in the owner's gateway session. Instructions are not copied
+(the transcript never showed them), and images become the reader's own files.
+"""
+
+from __future__ import annotations
+
+from django.core.files import File
+from django.db import transaction
+
+from conversations.attachments.images import save_with_file
+from conversations.models import Attachment, Conversation, Message, ShareLink
+from conversations.sharing.links import snapshot_messages
+
+__all__ = ["continue_in_new_chat"]
+
+
+def copy_message(message: Message, *, conversation: Conversation, parent: Message | None):
+    """Copy what the reader saw; response ids and usage stay with the owner."""
+    return Message.objects.create(
+        conversation=conversation,
+        parent=parent,
+        role=message.role,
+        text=message.text,
+        status=message.status,
+        error=message.error,
+        error_code=message.error_code,
+        model_name=message.model_name,
+        reasoning_effort=message.reasoning_effort,
+        reasoning_summary=message.reasoning_summary,
+        citations=message.citations,
+        tool_calls=message.tool_calls,
+        web_searches=message.web_searches,
+        created_at=message.created_at,
+    )
+
+
+def copy_image(image: Attachment, *, owner, message: Message) -> Attachment:
+    """Store a new file with the image's bytes, owned by `owner`."""
+    copy = Attachment(
+        owner=owner,
+        message=message,
+        content_type=image.content_type,
+        original_name=image.original_name,
+        size=image.size,
+        width=image.width,
+        height=image.height,
+    )
+    with image.file.storage.open(image.file.name, "rb") as source:
+        return save_with_file(copy, File(source))
+
+
+def continue_in_new_chat(*, link: ShareLink, user) -> Conversation:
+    """Copy the snapshot into a new conversation of `user`'s, as one linear branch."""
+    source = link.conversation
+    messages = snapshot_messages(link)
+    copied_files: list[Attachment] = []
+    try:
+        with transaction.atomic():
+            model = source.model if source.model and source.model.enabled else None
+            conversation = Conversation.objects.create(owner=user, title=source.title, model=model)
+            parent = None
+            for message in messages:
+                parent = copy_message(message, conversation=conversation, parent=parent)
+                for image in message.attachments.all():
+                    copied_files.append(copy_image(image, owner=user, message=parent))
+    except BaseException:
+        # The rows rolled back; the files they pointed at are not in any transaction.
+        for image in copied_files:
+            image.file.storage.delete(image.file.name)
+        raise
+    return conversation
