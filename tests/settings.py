@@ -28,3 +28,6 @@ WHITENOISE_AUTOREFRESH = True
 # Test databases reuse user ids after a rollback, and the cache outlives each test: the
 # per-user upload count would carry over from test to test. Its own tests set a limit.
 CHAT_UPLOADS_PER_MINUTE = 1_000_000
+# The suite's Daphne servers outlive the flushes that recreate content types with new ids
+# on PostgreSQL (tests/support/content_types.py).
+MIDDLEWARE = [*MIDDLEWARE, "tests.support.content_types.fresh_content_types"]  # noqa: F405
