@@ -4,8 +4,9 @@ With OPENAI_API_KEY set it talks to OPENAI_BASE_URL. Without one it talks to the
 project's offline simulator in-process, through a transport that streams (httpx's own
 ASGITransport buffers whole responses), so `make run` needs no second command.
 
-One client per event loop: httpx's connection pool belongs to the loop that opened its
-connections. Under Daphne that is one client per process.
+One client per event loop: its connections (aiohttp's) belong to the loop that opened
+them, and it is closed in that loop when the loop shuts down. Under Daphne that is one
+client per process.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from conversations.gateway.client import ResponsesClient, Timeouts
 __all__ = ["GatewayTraits", "gateway_traits", "get_client", "using_simulator"]
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ResponsesClient] = (
+    weakref.WeakKeyDictionary()
+)
+# Each loop's closing task (the loop itself keeps only weak references to its tasks).
+_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -92,4 +97,17 @@ def get_client() -> ResponsesClient:
     client = _clients.get(loop)
     if client is None:
         client = _clients[loop] = build_client()
+        _closers[loop] = loop.create_task(_close_at_shutdown(client), name="gateway-client")
     return client
+
+
+async def _close_at_shutdown(client: ResponsesClient) -> None:
+    """Wait until the loop shuts down (which cancels every task), then close `client` in it.
+
+    `asyncio.run`, asgiref and pytest-asyncio all cancel the tasks left when their loop
+    ends; an aiohttp session that is never closed complains when it is collected.
+    """
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await client.aclose()
