@@ -13,9 +13,11 @@ class ConversationsConfig(AppConfig):
 
         from conversations import preferences
         from conversations.attachments import images
+        from conversations.catalogue import access as model_access
         from conversations.models import Attachment
         from conversations.pipeline import access
         from conversations.sharing import retention
+        from conversations.usage import limits
 
         # Cascades from a message, conversation or user deletion reach this too.
         post_delete.connect(images.delete_files, sender=Attachment, dispatch_uid="attachment_files")
@@ -36,3 +38,6 @@ class ConversationsConfig(AppConfig):
             access.end_sessions_on_password_change, sender=user_model, dispatch_uid="end_pw"
         )
         user_logged_in.connect(preferences.restore_language, dispatch_uid="restore_language")
+        # Turn starts keep limits and model access per user: forget them on every change.
+        limits.watch_changes()
+        model_access.watch_changes()

@@ -12,9 +12,10 @@ from dataclasses import replace
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, Func, OuterRef, Subquery
 from django.utils.translation import gettext as _
 
+from conversations.catalogue import access as catalogue_access
 from conversations.models import Conversation, Message, ModelChoice, RunningAnswer, preferred
 from conversations.pipeline.plans import TurnPlan
 from conversations.usage import limits, quotas
@@ -103,34 +104,39 @@ def owned_message(user, message_id: int, *, role: str | None = None) -> Message:
     return message
 
 
-def admit_turn(user, conversation: Conversation) -> limits.Policy:
-    """Refuse a turn over the user's rate, while the conversation has an answer
-    streaming, or while the user has too many; return the user's limit rows.
+def admit_turn(user, conversation_id: int | None) -> tuple[Conversation, limits.Policy]:
+    """Count the turn at the user's gate and return its conversation and the user's limits.
+
+    Refuses a turn over the user's rate, while the conversation has an answer streaming,
+    or while the user has too many. The conversation is the user's, locked, with its
+    model (a new, unsaved one when `conversation_id` is None).
 
     Two answers streaming into one conversation would hang the second question below an
     unfinished answer; the page blocks Send meanwhile, this covers other tabs and races.
     The user's turn gate is locked first (`quotas.count_turn_start`), so parallel sends
     are counted one after another: without it, twenty at once all saw nothing streaming.
-    One query then finds what is running; an answer whose process died does not count.
+    The conversation is then read with what is running (one query, which starts after
+    the lock, so it sees every turn started before); an answer whose process died does
+    not count.
     """
     policy = limits.policy_for(user)
     try:
         quotas.count_turn_start(user.pk, policy)
     except quotas.TurnRateExceeded as error:
         raise Refused(error.user_message) from None
-    streaming = list(
-        RunningAnswer.objects.alive()
-        .filter(message__conversation__owner=user, message__status=Message.Status.STREAMING)
-        .values_list("message__conversation_id", flat=True)
-    )
-    if conversation.pk is not None and conversation.pk in streaming:
+    if conversation_id is None:
+        conversation = Conversation(owner=user)
+        answering, running = False, running_answers(user).count()
+    else:
+        conversation = turn_conversation(user, conversation_id)
+        answering, running = conversation.answering, conversation.running
+    if answering:
         raise Refused(
             _(
                 "An answer is still being written in this conversation. "
                 "Wait for it to finish, or stop it."
             )
         )
-    running = len(streaming)
     limit = settings.CHAT_MAX_CONCURRENT_GENERATIONS
     if running >= limit:
         raise Refused(
@@ -140,7 +146,35 @@ def admit_turn(user, conversation: Conversation) -> limits.Policy:
             )
             % {"running": running, "limit": limit}
         )
-    return policy
+    return conversation, policy
+
+
+def running_answers(user):
+    """Return the user's answers streaming in a live process."""
+    return RunningAnswer.objects.alive().filter(
+        message__conversation__owner=user, message__status=Message.Status.STREAMING
+    )
+
+
+def turn_conversation(user, conversation_id: int) -> Conversation:
+    """Return the user's conversation, locked, with its model, whether an answer streams
+    in it (`answering`) and how many of the user's do (`running`); or refuse."""
+    running = running_answers(user).order_by()
+    conversation = (
+        Conversation.objects.for_user(user)
+        .select_for_update(of=("self",))
+        .select_related("model")
+        .filter(pk=conversation_id)
+        .annotate(
+            answering=Exists(running.filter(message__conversation=OuterRef("pk"))),
+            running=Subquery(running.annotate(count=Func("pk", function="COUNT")).values("count")),
+        )
+        .order_by()
+        .first()
+    )
+    if conversation is None:
+        raise Refused(_("This conversation does not exist."))
+    return conversation
 
 
 def choose_model(
@@ -154,20 +188,21 @@ def choose_model(
     falls back to the user's default. A conversation whose model the user can no longer
     use continues on another one, with a notice saying so.
 
-    One query: the entries named (by the page and by the conversation) and every entry
-    the user may use, each marked with what the user may do with it.
+    The conversation's model came with it (`turn_conversation`) and what the user may
+    use is cached (`catalogue.access`), so a turn on the conversation's model reads
+    nothing; another model is one query, and a fallback reads the enabled entries.
     """
-    named = [pk for pk in (model_id, conversation.model_id) if pk is not None]
-    candidates = list(
-        ModelChoice.objects.with_access(user).filter(Q(pk__in=named) | Q(enabled=True, usable=True))
-    )
-    by_id = {model.pk: model for model in candidates}
-    usable = [model for model in candidates if model.enabled and model.usable]
-    current = by_id.get(conversation.model_id)
+    access = catalogue_access.access_for(user)
+    current = conversation.model if conversation.model_id is not None else None
+    if current is not None:
+        catalogue_access.mark(current, access)
     if model_id is not None:
-        chosen = by_id.get(model_id)
+        chosen = current if model_id == conversation.model_id else None
+        if chosen is None:
+            chosen = ModelChoice.objects.filter(pk=model_id).first()
         if chosen is None:
             raise ModelUnavailable(_("That model is no longer available; pick another model."))
+        catalogue_access.mark(chosen, access)
         if not chosen.enabled:
             raise ModelUnavailable(
                 _("%(model)s was turned off by an administrator; pick another model.")
@@ -178,14 +213,15 @@ def choose_model(
                 _("%(model)s is not available to you; pick another model.")
                 % {"model": chosen.label}
             )
-    elif current in usable:
+    elif current is not None and current.enabled and current.usable:
         chosen = current
     else:
-        chosen = preferred(usable)
+        usable = [catalogue_access.mark(model, access) for model in ModelChoice.objects.enabled()]
+        chosen = preferred([model for model in usable if model.usable])
         if chosen is None:
             raise Refused(_("No models are available. Ask an administrator to enable one."))
     notices = []
-    if current is not None and current not in usable and chosen != current:
+    if current is not None and not (current.enabled and current.usable) and chosen != current:
         notices.append(
             _("%(old)s is no longer available; this conversation continues on %(new)s.")
             % {"old": current.label, "new": chosen.label}

@@ -94,11 +94,7 @@ def prepare_send(
         instructions = checked_instructions(instructions)
     with transaction.atomic():
         created = conversation_id is None
-        if created:
-            conversation = Conversation(owner=user)
-        else:
-            conversation = owned_conversation(user, conversation_id)
-        policy = admit_turn(user, conversation)
+        conversation, policy = admit_turn(user, conversation_id)
         model, notices = choose_model(user, conversation, model_id)
         conversation.model = model
         changed = ["model"]
@@ -171,8 +167,7 @@ def prepare_regenerate(
         old = owned_message(user, message_id, role=Message.Role.ASSISTANT)
         if old.is_streaming:
             raise Refused(_("This answer is still being generated."))
-        conversation = owned_conversation(user, old.conversation_id)
-        policy = admit_turn(user, conversation)
+        conversation, policy = admit_turn(user, old.conversation_id)
         model, notices = choose_model(user, conversation, model_id)
         question = old.parent
         plan, _answer = start_answer(
@@ -204,8 +199,7 @@ def prepare_edit(
         old = owned_message(user, message_id, role=Message.Role.USER)
         images = list(old.attachments.all())
         text = checked_text(text, images=bool(images))
-        conversation = owned_conversation(user, old.conversation_id)
-        policy = admit_turn(user, conversation)
+        conversation, policy = admit_turn(user, old.conversation_id)
         model, notices = choose_model(user, conversation, None)
         question = Message.objects.create(
             conversation=conversation,

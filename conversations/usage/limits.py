@@ -5,6 +5,10 @@ else the most generous value among their groups, else the site-wide default, els
 limit. An empty value falls back to the next level; 0 blocks. Among several groups the
 most generous wins because membership grants access: joining a group should never
 lower what someone could already do.
+
+A turn start reads them every time, so each process keeps a user's limits for 30 s
+(`conversations.usercache`): a change saved in the process (the admin, a group's
+members) clears them at once, other processes within about a second.
 """
 
 from __future__ import annotations
@@ -12,13 +16,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db.models import F, Value
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils.translation import gettext as _
 
 from conversations.models import DefaultQuota, GroupQuota, Quota
 from conversations.usage.periods import DAY, MONTH
+from conversations.usercache import UserCache
 
-__all__ = ["LIMIT_FIELDS", "Limit", "Limits", "Policy", "effective_limits", "policy_for"]
+__all__ = [
+    "LIMIT_FIELDS",
+    "Limit",
+    "Limits",
+    "Policy",
+    "effective_limits",
+    "policy_for",
+    "watch_changes",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +86,15 @@ class Policy:
 def policy_for(user) -> Policy:
     """Return the limits of `user` (a user or their id): own, groups', default.
 
-    One query for the three levels (UNION ALL of the three tables' limit columns): a
-    turn start reads them every time, and every statement of a turn start counts.
+    From the process's cache while fresh, else read (`read_policy`).
     """
     user_id = getattr(user, "pk", user)
+    return policies.get(user_id, lambda: read_policy(user_id))
+
+
+def read_policy(user_id: int) -> Policy:
+    """Read the limits of a user: one query for the three levels (UNION ALL of the
+    three tables' limit columns)."""
     levels = [
         Quota.objects.filter(user_id=user_id).annotate(level=Value("own"), name=Value("")),
         GroupQuota.objects.filter(group__user=user_id).annotate(
@@ -92,6 +113,31 @@ def policy_for(user) -> Policy:
         groups=found["group"],
         default=next(iter(found["default"]), None),
     )
+
+
+# The limits each user's turns started with lately, by user id.
+policies: UserCache[Policy] = UserCache("limits", ttl=30.0)
+
+
+def watch_changes() -> None:
+    """Forget the cached limits whenever a limit, a group or a membership changes.
+
+    Called once, from the app's `ready()`. A user created with the id of one that is gone
+    (SQLite reuses the ids of rolled-back rows) must not find that one's limits.
+    """
+    for model in (Quota, GroupQuota, DefaultQuota, Group):
+        post_save.connect(policies.clear, sender=model, dispatch_uid=f"limits_saved_{model}")
+        post_delete.connect(policies.clear, sender=model, dispatch_uid=f"limits_gone_{model}")
+    user_model = get_user_model()
+    m2m_changed.connect(
+        policies.clear, sender=user_model.groups.through, dispatch_uid="limits_members"
+    )
+    post_save.connect(forget_on_new_user, sender=user_model, dispatch_uid="limits_new_user")
+
+
+def forget_on_new_user(sender, instance, created, **kwargs) -> None:
+    if created:
+        policies.clear()
 
 
 def effective_limits(user) -> dict[str, Limit]:

@@ -19,6 +19,7 @@ from tests.support.chat import final_answer, open_socket, receive_until, send
 from tests.support.direct_turns import (
     SEND_STATEMENTS,
     conversation_with_turns,
+    finish,
     send_counting_statements,
 )
 
@@ -354,3 +355,36 @@ def test_group_page_lists_the_models_its_members_may_use(admin_client, catalogue
 
     assert "Sim Chat (default for members)" in research_page and "Sim Mini" in research_page
     assert "Sim Chat" not in sales_page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_model_limited_to_another_group_is_refused_from_the_next_turn(user, catalogue, research):
+    first = starts.prepare_send(**sending(user, model("sim-chat").pk))  # access read, and kept
+    finish(first.plan)
+
+    limit("sim-chat", research)
+
+    with pytest.raises(starts.Refused, match=REFUSED):
+        starts.prepare_send(**sending(user, model("sim-chat").pk, first.conversation.pk))
+
+
+@pytest.mark.django_db
+def test_joining_the_group_opens_its_model_from_the_next_turn(user, catalogue, research):
+    limit("sim-chat", research)
+    with pytest.raises(starts.Refused, match=REFUSED):
+        starts.prepare_send(**sending(user, model("sim-chat").pk))
+
+    user.groups.add(research)
+
+    assert starts.prepare_send(**sending(user, model("sim-chat").pk)).plan.model == "sim-chat"
+
+
+def sending(user, model_id: int, conversation_id: int | None = None) -> dict:
+    return {
+        "user": user,
+        "conversation_id": conversation_id,
+        "text": "Hello",
+        "model_id": model_id,
+        "instructions": None,
+        "worker_channel": "worker-1",
+    }

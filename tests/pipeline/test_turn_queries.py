@@ -9,6 +9,8 @@ and the title is saved with its charge: each must look exactly like a fresh read
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from conversations.gateway.response import Usage
 from conversations.history import reads
@@ -23,6 +25,7 @@ from conversations.models import (
 from conversations.pipeline import admission, fragments, starts, titles
 from conversations.usage import quotas
 from tests.support.direct_turns import (
+    REGENERATE_STATEMENTS,
     SEND_STATEMENTS,
     conversation_with_turns,
     finish,
@@ -60,6 +63,30 @@ def test_send_on_an_existing_conversation_takes_a_fixed_number_of_statements(use
     # The conversation is written once per turn, with its new leaf.
     updates = [sql for sql in statements if sql.startswith("UPDATE")]
     assert sum('"conversations_conversation"' in sql for sql in updates) == 1
+
+
+def test_regenerate_takes_a_fixed_number_of_statements(user, catalogue):
+    Quota.objects.create(user=user, tokens_per_day=1_000_000, tokens_per_month=10_000_000)
+    last = send(user, conversation_with_turns(user), text="One more")
+    finish(last.plan)
+
+    with CaptureQueriesContext(connection) as captured:
+        starts.prepare_regenerate(user=user, message_id=last.plan.answer_id, worker_channel="w")
+
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert len(statements) == REGENERATE_STATEMENTS, "\n".join(statements)
+
+
+def test_an_admin_change_of_limits_or_models_costs_the_next_send_one_statement_each(
+    user, catalogue
+):
+    conversation_id = conversation_with_turns(user)
+    Quota.objects.create(user=user, tokens_per_day=1_000_000)  # forgets the cached limits
+    ModelChoice.objects.get(upstream_id="sim-mini").save()  # and the cached model access
+
+    _result, statements = send_counting_statements(user, conversation_id)
+
+    assert len(statements) == SEND_STATEMENTS + 2, "\n".join(statements)
 
 
 def test_send_replaying_the_history_reads_the_images_once_more(user, catalogue, replaying):

@@ -23,14 +23,20 @@ from conversations.pipeline.answer import AnswerState, Outcome
 from conversations.pipeline.plans import TurnOptions
 
 # A send on an existing conversation, inside the test's transaction (so its own
-# transaction is a savepoint): SAVEPOINT; the conversation, locked; the user's, groups'
-# and default quotas in one query (read once, for the turn rate and the token hold); the
-# user's turn gate, locked, and its UPDATE with this start (the rate limit, and the lock
-# that makes the concurrency limit hold for parallel sends); the answers still running
-# (concurrency limit); the chosen model; the conversation's messages; INSERT the
-# question; the quota counters; the day and the month hold; INSERT the answer and its
-# running row; one UPDATE of the conversation; RELEASE.
-SEND_STATEMENTS = 16
+# transaction is a savepoint; in production it is BEGIN ... COMMIT, not counted):
+# SAVEPOINT; the user's turn gate, locked, and its UPDATE with this start (the rate
+# limit, and the lock that makes the concurrency limit hold for parallel sends); the
+# conversation, locked, with its model and the user's running answers (the concurrency
+# limit: read after the gate's lock, so it sees every turn started before); the
+# conversation's messages; INSERT the question; the day and the month hold (conditional
+# UPDATEs on counters this process knows); INSERT the answer and its running row; one
+# UPDATE of the conversation; RELEASE. The user's limits and model access are cached
+# (`usage.limits`, `catalogue.access`).
+SEND_STATEMENTS = 12
+# A regeneration: SAVEPOINT; the old answer; as a send from the gate to the conversation's
+# UPDATE, without a question to insert; the question's images, which it sends again;
+# RELEASE.
+REGENERATE_STATEMENTS = 13
 
 
 def model(upstream_id: str = "sim-chat") -> ModelChoice:

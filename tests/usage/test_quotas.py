@@ -5,14 +5,18 @@ from __future__ import annotations
 import datetime
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import override_settings
+from django.urls import reverse
 
 from conversations.models import DefaultQuota, GroupQuota, Quota, QuotaCounter
+from conversations.pipeline import admission
 from conversations.usage import limits, quotas
+from tests.support import direct_turns
 
 UTC = datetime.UTC
 # 23:59:59 on 31 March in Shanghai (UTC+8), one second before both periods reset.
@@ -291,3 +295,87 @@ def test_reserve_lets_exactly_one_of_twenty_concurrent_turns_through(make_user):
         outcomes = [future.result() for future in [pool.submit(send) for _ in range(20)]]
     assert sorted(outcomes) == ["refused"] * 19 + ["reserved"]
     assert counter(racer).reserved == 1_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reserve_holds_the_limit_when_every_racer_knows_the_counters(make_user):
+    racer = make_user("racer")
+    limit(racer, day=1_000)
+    quotas.release(quotas.reserve(user=racer, input_estimate=0, max_output_tokens=100))
+    start = threading.Barrier(20)
+
+    def send() -> str:
+        try:
+            start.wait()
+            quotas.reserve(user=racer, input_estimate=400, max_output_tokens=600)
+            return "reserved"
+        except quotas.QuotaExceeded:
+            return "refused"
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        outcomes = [future.result() for future in [pool.submit(send) for _ in range(20)]]
+    assert sorted(outcomes) == ["refused"] * 19 + ["reserved"]
+    assert counter(racer).reserved == 1_000
+
+
+def test_a_hold_that_no_longer_fits_whole_is_shrunk_to_what_is_left(user):
+    limit(user, day=1_000)
+    quotas.reserve(user=user, input_estimate=100, max_output_tokens=300)
+
+    reservation = quotas.reserve(user=user, input_estimate=100, max_output_tokens=900)
+
+    assert (reservation.amount, reservation.max_output_tokens) == (600, 500)
+    assert counter(user).reserved == 1_000
+
+
+def test_a_counter_the_process_remembers_wrongly_is_read_again(user, other_user):
+    limit(user, day=1_000)
+    first = quotas.reserve(user=user, input_estimate=100, max_output_tokens=100)
+    day_id = first.counter_ids[0]
+    # As if its transaction had rolled back, and SQLite had given its id to another row.
+    QuotaCounter.objects.filter(user=user).delete()
+    QuotaCounter.objects.create(pk=day_id, user=other_user, period="day", starts_on=date.today())
+
+    reservation = quotas.reserve(user=user, input_estimate=100, max_output_tokens=100)
+
+    assert counter(user).reserved == 200
+    assert QuotaCounter.objects.get(pk=day_id).reserved == 0
+    assert day_id not in reservation.counter_ids
+
+
+def test_an_admin_change_to_a_users_quota_holds_from_the_next_turn(admin_client, user, catalogue):
+    direct_turns.send(user)  # the user's limits are read, and kept
+
+    response = admin_client.post(
+        reverse("admin:auth_user_change", args=[user.pk]),
+        {
+            "username": user.username,
+            "is_active": "on",
+            "date_joined_0": "2024-01-01",
+            "date_joined_1": "00:00:00",
+            "quota-TOTAL_FORMS": "1",
+            "quota-INITIAL_FORMS": "0",
+            "quota-MIN_NUM_FORMS": "0",
+            "quota-MAX_NUM_FORMS": "1",
+            "quota-0-tokens_per_day": "0",
+            "quota-0-user": str(user.pk),
+        },
+    )
+
+    assert response.status_code == 302
+    with pytest.raises(admission.Refused, match="switched off"):
+        direct_turns.send(user)
+
+
+def test_joining_a_group_gives_its_limit_from_the_next_turn(user, catalogue):
+    DefaultQuota.objects.create(pk=1, tokens_per_day=0)
+    with pytest.raises(admission.Refused, match="switched off"):
+        direct_turns.send(user)
+    research = Group.objects.create(name="Research")
+    GroupQuota.objects.create(group=research, tokens_per_day=1_000_000)
+
+    research.user_set.add(user)
+
+    assert direct_turns.send(user).plan.answer_id
