@@ -7,15 +7,25 @@ fragments for the few watchers connected to another process.
 
 Conversations are private to their owner, so every socket of a user joins one group,
 `user-<id>`, and picks out the events for the conversation it shows.
+
+`conversation_changed` makes every tab of the user re-read the conversation and redraw
+its sidebar entry, so it is sent at most once a second per conversation and process:
+the first change goes at once, later ones within the second are folded into one sent
+when it ends, and that one is read after the last change, so every tab ends up with
+the latest state.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import weakref
 
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
+
+from conversations.pipeline.live import spawn
 
 logger = logging.getLogger(__name__)
 
@@ -101,11 +111,47 @@ async def turn_finished(user_id: int, conversation_id: int, *, answer_id: int) -
     )
 
 
+# Sidebar redraws of one conversation at most this often (leading and trailing edge).
+CHANGED_INTERVAL_SECONDS = 1.0
+
+# Per event loop (one per process under Daphne), like the hub: (user, conversation)
+# whose tabs were told of a change within the last second -> whether it changed since.
+_recent: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, int], bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def conversation_changed(user_id: int, conversation_id: int) -> None:
-    """Tell the user's sockets a conversation's title or activity changed."""
-    await _group_send(
-        user_id, {"type": "chat.conversation_changed", "conversation_id": conversation_id}
-    )
+    """Tell the user's sockets a conversation's title or activity changed.
+
+    At once if they were not told about it in the last second; otherwise once, when
+    that second ends (see the module's docstring).
+    """
+    recent = _recent.setdefault(asyncio.get_running_loop(), {})
+    key = (user_id, conversation_id)
+    if key in recent:
+        recent[key] = True
+        return
+    _hold(recent, key)
+    await _group_send(user_id, _changed_event(conversation_id))
+
+
+def _hold(recent: dict[tuple[int, int], bool], key: tuple[int, int]) -> None:
+    """Fold the conversation's changes of the next second into one (`_release`)."""
+    recent[key] = False
+    asyncio.get_running_loop().call_later(CHANGED_INTERVAL_SECONDS, _release, recent, key)
+
+
+def _release(recent: dict[tuple[int, int], bool], key: tuple[int, int]) -> None:
+    """Send what changed during the second that ended, and hold the next one."""
+    if recent.pop(key):
+        _hold(recent, key)
+        user_id, conversation_id = key
+        spawn(_group_send(user_id, _changed_event(conversation_id)))
+
+
+def _changed_event(conversation_id: int) -> dict:
+    return {"type": "chat.conversation_changed", "conversation_id": conversation_id}
 
 
 async def send_to_channel(channel: str, event: dict) -> bool:

@@ -12,7 +12,7 @@ stream does. While it runs it
 - offers its text so far to the process's checkpoints, which write every running
   answer once a second in one transaction (see `checkpoints`);
 - at the end writes the answer once, publishes the final rendering and tells every
-  watcher.
+  watcher; a new conversation is then named by a task of its own (`titles`).
 
 Its parts each live in their own module: `adaptation` (requests the gateway accepts),
 `toolrounds` (running tools, paying for each round) and `fanout` (rendering and
@@ -40,9 +40,9 @@ from conversations.pipeline.answer import AnswerState, Outcome
 from conversations.pipeline.checkpoints import HEARTBEAT_SECONDS, ensure_checkpoints
 from conversations.pipeline.dbthreads import in_database_thread
 from conversations.pipeline.fanout import FanOut
-from conversations.pipeline.live import Fragment, get_hub
+from conversations.pipeline.live import Fragment, get_hub, spawn
 from conversations.pipeline.plans import TurnPlan
-from conversations.pipeline.titles import generate_title
+from conversations.pipeline.titles import name_conversation
 from conversations.pipeline.toolrounds import QUOTA_STOPPED_TOOLS, plan_next_round, run_tool_call
 from conversations.rendering.streaming import StreamingMarkdown
 
@@ -125,7 +125,7 @@ class Generation(GatewayAdaptation, FanOut):
             self.stop()
 
     async def finished(self) -> None:
-        """Wait until the generation has ended and said so (its title included)."""
+        """Wait until the generation has ended and said so (not for its title: see `_finish`)."""
         if self._task is not None:
             await asyncio.wait([self._task])
 
@@ -257,10 +257,9 @@ class Generation(GatewayAdaptation, FanOut):
             self.plan.user_id, self.plan.conversation_id, answer_id=self.message_id
         )
         if self.plan.needs_title and shown.message.status == shown.message.Status.COMPLETE:
-            try:
-                await generate_title(self.plan, self.state.text)
-            except Exception:
-                logger.exception("could not name conversation %s", self.plan.conversation_id)
+            # A task of its own: the answer is over, and a slow title model must keep
+            # neither it nor a deploy's drain (which waits for generations) waiting.
+            spawn(name_conversation(self.plan, self.state.text))
 
     async def _save_final(self):
         save = in_database_thread(endings.finish_answer)

@@ -46,17 +46,20 @@ class OutboxMixin:
 
     async def send_outbox(self) -> None:
         while True:
-            html = await self.outbox.get()
-            self.outbox_bytes -= wire_size(html)
-            await self.send(text_data=html)
+            # Measured once, when queued: a fragment goes to every tab of its watchers,
+            # so each measurement is paid once per tab.
+            html, size = await self.outbox.get()
+            self.outbox_bytes -= size
+            await self.send(text_data=html, size=size)
             if html is self.queued_transcript:
                 self.queued_transcript = None
                 self.transcript_end = self.sent_bytes
 
     def queue(self, html: str) -> None:
         """Queue HTML for the page behind everything queued before it."""
-        self.outbox_bytes += wire_size(html)
-        self.outbox.put_nowait(html)
+        size = wire_size(html)
+        self.outbox_bytes += size
+        self.outbox.put_nowait((html, size))
 
     def empty_outbox(self) -> None:
         """Drop everything queued: the page will not read it."""
@@ -64,11 +67,12 @@ class OutboxMixin:
             self.outbox.get_nowait()
         self.outbox_bytes = 0
 
-    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+    async def send(self, text_data=None, bytes_data=None, close=False, *, size=None) -> None:
         """Send to the page, unless it has left too much unread: then close the socket.
 
         A frame goes out whenever the page has caught up, however large, so the bound
-        is CHAT_SOCKET_BACKLOG_BYTES plus one frame.
+        is CHAT_SOCKET_BACKLOG_BYTES plus one frame. `size`: the text's `wire_size`,
+        when the caller knows it.
         """
         if self.closing:
             return
@@ -78,7 +82,7 @@ class OutboxMixin:
             return
         await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
         if text_data:
-            self.sent_bytes += wire_size(text_data)
+            self.sent_bytes += wire_size(text_data) if size is None else size
 
     def unread_bytes(self) -> int:
         """Return the bytes queued for the page: in the outbox and, under Daphne, below."""

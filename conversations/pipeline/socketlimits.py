@@ -100,6 +100,17 @@ class SendBacklog:
 
 
 def wire_size(text: str) -> int:
-    """Return the bytes a text frame of `text` takes on the wire, header included."""
-    size = len(text.encode())
+    """Return the bytes a text frame of `text` takes on the wire, header included.
+
+    Called for every fragment queued for every tab, so it must not cost a pass over the
+    text per tab: an ASCII string (CPython knows it is one without looking) is its
+    length, and any other is encoded once for all the tabs it goes to.
+    """
+    size = len(text) if text.isascii() else _encoded_length(text)
     return size + (2 if size < 126 else 4 if size < 65_536 else 10)
+
+
+# The hub hands one fragment's HTML to every watching tab in a row: one entry is enough.
+@functools.lru_cache(maxsize=1)
+def _encoded_length(text: str) -> int:
+    return len(text.encode())

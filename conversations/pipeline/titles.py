@@ -8,11 +8,20 @@ counted against the user's quota, and it is not made at all for a user who has u
 their quota. When no model may write it, or the request fails, the first words of the
 question serve instead; a question of images only is named after its images, so every
 conversation gets a readable name in the sidebar.
+
+Naming is off the answer's path: the generation starts it as a task of its own once the
+answer is saved and shown (`name_conversation`), so a slow title model delays neither
+the final bubble nor the next turn nor a deploy's drain. Title requests are limited per
+process (`TitleRequests`); past the limit no request is made and the conversation is
+named from its first words at once, rather than waiting: a burst of new conversations
+must not queue requests at the gateway beside the answers people are waiting for.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -36,11 +45,18 @@ from conversations.models import (
 from conversations.pipeline import broadcast
 from conversations.pipeline.dbthreads import in_database_thread
 from conversations.pipeline.plans import TurnPlan
+from conversations.pipeline.socketlimits import FrameBudget
 from conversations.usage import ledger, quotas
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["fallback_title", "generate_title", "title_model"]
+__all__ = [
+    "TitleRequests",
+    "fallback_title",
+    "generate_title",
+    "name_conversation",
+    "title_model",
+]
 
 TITLE_INSTRUCTIONS = (
     "Write a title of at most six words for a conversation that starts with the user's "
@@ -50,6 +66,48 @@ TITLE_INSTRUCTIONS = (
 TITLE_MAX_CHARS = 80
 # Quotes a model may wrap a title in, Western and CJK.
 QUOTES = "\"' \u201c\u201d\u2018\u2019\u300c\u300d"
+# Title requests one process makes: this many at once, this many a second on average,
+# and a burst of this many (a class opening new chats together). Past that, first words.
+TITLE_REQUESTS_AT_ONCE = 4
+TITLE_REQUESTS_PER_SECOND = 2.0
+TITLE_REQUESTS_BURST = 20
+
+
+class TitleRequests:
+    """The title requests this process may make: a few at once, a few a second.
+
+    Over the limit a title is not deferred but skipped (`generate_title` then names the
+    conversation from its first words): deferred requests would pile up exactly when
+    the gateway is busiest, and a title that arrives minutes late helps no one.
+    """
+
+    def __init__(
+        self,
+        *,
+        at_once: int = TITLE_REQUESTS_AT_ONCE,
+        per_second: float = TITLE_REQUESTS_PER_SECOND,
+        burst: int = TITLE_REQUESTS_BURST,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.at_once = at_once
+        self.in_flight = 0
+        # The sockets' token bucket, here counting requests rather than frames.
+        self.budget = FrameBudget(per_second, burst, clock=clock)
+
+    def admit(self) -> bool:
+        """Take a place for one request; False when the process has made enough."""
+        if self.in_flight >= self.at_once or not self.budget.take():
+            return False
+        self.in_flight += 1
+        return True
+
+    def release(self) -> None:
+        """Give back the place of a request that ended, however it ended."""
+        self.in_flight -= 1
+
+
+# One per process: every generation of the process names its conversations through it.
+title_requests = TitleRequests()
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +204,14 @@ def title_job(plan: TurnPlan, answer_text: str = "") -> TitleJob:
     return TitleJob(question, fallback, model=title_model())
 
 
+async def name_conversation(plan: TurnPlan, answer_text: str) -> None:
+    """Name a new conversation, logging rather than raising: it runs as a task of its own."""
+    try:
+        await generate_title(plan, answer_text)
+    except Exception:
+        logger.exception("could not name conversation %s", plan.conversation_id)
+
+
 async def generate_title(plan: TurnPlan, answer_text: str) -> str:
     """Ask the title model for a title, fall back to the question, save, and tell the tabs.
 
@@ -155,24 +221,38 @@ async def generate_title(plan: TurnPlan, answer_text: str) -> str:
     job = await in_database_thread(title_job)(plan, answer_text)
     title, spent = job.fallback, None
     if job.model is not None:
-        try:
-            response = await get_client().create(
-                ResponseRequest(
-                    model=job.model.upstream_id,
-                    input=job.question[:2000],
-                    instructions=TITLE_INSTRUCTIONS,
-                    store=False,
-                    max_output_tokens=32,
-                )
-            )
-            title = clean_title(response.output_text) or job.fallback
-            spent = response.usage
-        except GatewayError as error:
-            logger.info("title request failed (%s); using the question", type(error).__name__)
+        title, spent = await ask_for_title(job)
     saved = await in_database_thread(record_title)(plan, title, spent, model=job.model)
     if saved:
         await broadcast.conversation_changed(plan.user_id, plan.conversation_id)
     return title
+
+
+async def ask_for_title(job: TitleJob) -> tuple[str, Usage | None]:
+    """Return the title model's title and what it cost, or the fallback and None.
+
+    No request is made when this process has made as many as it may (`title_requests`).
+    """
+    requests = title_requests  # the one this request takes its place from, and gives back to
+    if not requests.admit():
+        logger.info("title requests at their limit; using the question")
+        return job.fallback, None
+    try:
+        response = await get_client().create(
+            ResponseRequest(
+                model=job.model.upstream_id,
+                input=job.question[:2000],
+                instructions=TITLE_INSTRUCTIONS,
+                store=False,
+                max_output_tokens=32,
+            )
+        )
+    except GatewayError as error:
+        logger.info("title request failed (%s); using the question", type(error).__name__)
+        return job.fallback, None
+    finally:
+        requests.release()
+    return clean_title(response.output_text) or job.fallback, response.usage
 
 
 def record_title(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytest
@@ -14,14 +15,17 @@ from conversations.attachments import images
 from conversations.gateway.response import Usage
 from conversations.models import (
     Conversation,
+    Message,
     ModelChoice,
     Quota,
     UsageRecord,
     UserPreference,
 )
 from conversations.pipeline import starts, titles, turns
+from conversations.pipeline.live import get_hub
 from conversations.pipeline.plans import TurnOptions
 from conversations.usage import quotas
+from tests.support.direct_turns import finish
 from tests.support.waiting import wait_until_async
 
 
@@ -202,3 +206,79 @@ async def test_title_of_a_user_at_the_limit_costs_nothing(gateway, user):
 
     assert title == "Bake sourdough please"
     assert not await title_records()
+
+
+# --- Off the answer's path, and limited per process ------------------------------------
+
+
+def test_title_requests_allow_a_burst_then_refuse():
+    limit = titles.TitleRequests(at_once=100, per_second=1, burst=3, clock=lambda: 0.0)
+
+    assert [limit.admit() for _ in range(5)] == [True, True, True, False, False]
+
+
+def test_title_requests_come_back_with_time():
+    now = [0.0]
+    limit = titles.TitleRequests(at_once=100, per_second=2, burst=1, clock=lambda: now[0])
+    limit.admit()
+
+    now[0] += 0.5
+
+    assert (limit.admit(), limit.admit()) == (True, False)
+
+
+def test_title_requests_are_few_at_once():
+    limit = titles.TitleRequests(at_once=2, per_second=100, burst=100, clock=lambda: 0.0)
+    assert (limit.admit(), limit.admit(), limit.admit()) == (True, True, False)
+
+    limit.release()
+
+    assert limit.admit()
+
+
+@sync_to_async
+def new_conversations(user, count: int):
+    """Start `count` conversations and answer each (a user has few answers running at once)."""
+    started = []
+    for number in range(count):
+        started.append(send(user, f"Question number {number} about bread"))
+        finish(started[-1].plan)
+    return started
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_burst_of_new_conversations_is_named_within_the_limit(gateway, user, monkeypatch):
+    monkeypatch.setattr(titles, "title_requests", titles.TitleRequests(per_second=0.001, burst=2))
+    started = await new_conversations(user, 5)
+
+    named = await asyncio.gather(*(titles.generate_title(result.plan, "") for result in started))
+
+    questions = [result.plan.first_user_text for result in started]
+    assert len(await title_records()) == 2
+    assert sum(title == question for title, question in zip(named, questions, strict=True)) == 3
+    assert [await title_of(result.conversation.pk) for result in started] == named
+
+
+@sync_to_async
+def hanging_title_model() -> None:
+    """Make the title model one that never answers."""
+    hanging = model("sim-mini")
+    hanging.pk, hanging.upstream_id, hanging.use_for_titles = None, "sim-mini+fault=hang", True
+    hanging.save()
+
+
+@sync_to_async
+def status_of(answer_id: int) -> str:
+    return Message.objects.get(pk=answer_id).status
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_title_model_that_hangs_keeps_no_answer_waiting(gateway, user, monkeypatch):
+    monkeypatch.setattr(titles, "title_requests", titles.TitleRequests())
+    await hanging_title_model()
+    result = await turns.send(user=user, conversation_id=None, text="How do I bake sourdough?")
+
+    await get_hub().generations[result.plan.answer_id].finished()
+
+    assert await status_of(result.plan.answer_id) == "complete"
+    assert await title_of(result.conversation.pk) == ""
