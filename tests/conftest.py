@@ -12,7 +12,10 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 from django.utils import translation
 
+from conversations.catalogue import access
 from conversations.gateway.simulator import Simulator
+from conversations.pipeline import titles
+from conversations.usage import limits
 from tests.servers import ARTIFACTS, gateway_env, start_server
 from tests.support.browser import PASSWORD
 from tests.support.litellm import litellm_gateway  # noqa: F401  (registers the fixture)
@@ -50,6 +53,20 @@ def language_of_the_test_only():
     translation.activate(settings.LANGUAGE_CODE)
     yield
     translation.activate(settings.LANGUAGE_CODE)
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_state():
+    """Start every test with this process's per-user caches empty and a full title budget.
+
+    Both live for the life of a process: a cached limit read in one test's rolled-back
+    database would otherwise answer the next test's user of the same id, and a suite's
+    worth of titles would drain the budget a later title test counts on.
+    """
+    limits.policies.forget()
+    access.accesses.forget()
+    titles.title_requests = titles.TitleRequests()
+    yield
 
 
 @pytest.fixture

@@ -8,7 +8,9 @@ The frames the page sends are described and parsed in `frames`.
 from __future__ import annotations
 
 import logging
+import secrets
 from functools import cached_property
+from itertools import count
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -30,7 +32,7 @@ from conversations.pipeline.frames import (
 )
 from conversations.pipeline.live import Fragment, get_hub, spawn
 from conversations.pipeline.outbox import MAX_OUTBOX, OutboxMixin
-from conversations.pipeline.shutdown import Restarting
+from conversations.pipeline.shutdown import Restarting, refuse_while_draining
 from conversations.pipeline.socketlimits import FrameBudget
 
 logger = logging.getLogger(__name__)
@@ -90,6 +92,9 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
         # Messages on the page since the last transcript, so no event draws one twice.
         self.drawn: set[int] = set()
         self.frames = FrameBudget(settings.CHAT_FRAMES_PER_SECOND, settings.CHAT_FRAME_BURST)
+        # Names for turns drawn before they are saved; random per socket, so a page that
+        # reconnected never meets a name its earlier socket gave out.
+        self.pending_names = (f"turn-{secrets.token_hex(4)}-{n}" for n in count(1))
         self.throttled = False
         self.session_group = broadcast.session_group(self.scope["session"].session_key)
         self.open_outbox()
@@ -165,16 +170,21 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
                 text_data=fragments.toast_html(gettext("That request could not be read."))
             )
         except turns.Refused as error:
-            restarting = isinstance(error, Restarting)
-            html = fragments.composer_error_html(error.user_message, retry=restarting)
-            if isinstance(error, turns.ModelUnavailable):
-                # The picker offered a model that is gone: show what may be picked now.
-                html += await in_database_thread(fragments.model_picker_html)(self.user)
-            await self.send(text_data=html)
-            if restarting:
+            await self.send(text_data=await self.refusal_html(error))
+            if isinstance(error, Restarting):
                 # This process is shutting down: the page reconnects, through the load
                 # balancer, to one that takes turns, and sends again.
                 await self.close(code=CLOSE_RESTARTING)
+
+    async def refusal_html(self, error: turns.Refused) -> str:
+        """Say above the composer why a turn was refused; the page puts the text back."""
+        html = fragments.composer_error_html(
+            error.user_message, retry=isinstance(error, Restarting)
+        )
+        if isinstance(error, turns.ModelUnavailable):
+            # The picker offered a model that is gone: show what may be picked now.
+            html += await in_database_thread(fragments.model_picker_html)(self.user)
+        return html
 
     async def watch(self, conversation_id: int | None, *, changed: bool = False) -> None:
         """Show `conversation_id`: resync its transcript and follow its live answers.
@@ -206,28 +216,62 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
             await self.follow(answer.pk)
 
     async def send_turn(self, frame: dict) -> None:
+        """Show the turn at once, drawn from the frame; then save it and start the answer.
+
+        The page need not wait for the save (a transaction queued behind every other
+        turn's) to see its question: the bubbles drawn from the frame go out first and
+        the saved ones replace them, before any fragment of the answer, which names the
+        saved answer. A save that fails leaves the question on the page as an error with
+        its text, and puts the text back in the composer, so nothing typed is lost.
+        """
         sent_from = optional_id(frame, "conversation")
-        result = await turns.send(
-            user=self.user,
-            conversation_id=sent_from,
-            text=text_field(frame, "text"),
-            model_id=optional_id(frame, "model"),
-            instructions=text_field(frame, "instructions") if "instructions" in frame else None,
-            options=turn_options(frame),
-        )
+        text = text_field(frame, "text")
+        model_id = optional_id(frame, "model")
+        instructions = text_field(frame, "instructions") if "instructions" in frame else None
+        options = turn_options(frame)
+        # A process shutting down draws nothing: the page sends again to another one.
+        refuse_while_draining()
+        pending = fragments.PendingTurn(next(self.pending_names), text, sent_from)
+        self.queue(fragments.pending_turn_html(pending))
+        try:
+            result = await turns.save_send(
+                user=self.user,
+                conversation_id=sent_from,
+                text=text,
+                model_id=model_id,
+                instructions=instructions,
+                options=options,
+            )
+        except turns.Refused as error:
+            reason = error.user_message
+            self.queue(
+                fragments.pending_failed_html(pending, reason) + await self.refusal_html(error)
+            )
+            return
+        except DatabaseError:
+            logger.warning("database error saving a turn of user %s", self.user.pk, exc_info=True)
+            reason = gettext("The server lost its database for a moment. Please try again.")
+            self.queue(
+                fragments.pending_failed_html(pending, reason)
+                + fragments.composer_error_html(reason)
+            )
+            return
         if result.conversation.pk != self.conversation_id:
             await self.unfollow_all()
             self.forget_transcript()
             self.conversation_id = result.conversation.pk
-        # This tab draws the turn from the rows the send just wrote; other tabs read them.
-        await self.show_new_turn(
-            result.plan.user_message_id, result.plan.answer_id, known=list(result.messages)
-        )
-        await self.send(
-            text_data=fragments.turn_accepted_html(
+        views = list(result.messages)
+        self.drawn.update(view.message.pk for view in views)
+        # Queued before the answer starts, so the saved bubbles are on the page before
+        # any fragment that names them.
+        self.queue(fragments.accepted_turn_html(views, pending, staff=self.user.is_staff))
+        self.queue(
+            fragments.turn_accepted_html(
                 result.conversation, list(result.plan.notices), sent_from=sent_from
             )
         )
+        await turns.start_send(self.user, result)
+        await self.follow(result.plan.answer_id)
 
     async def show_notices(self, notices: tuple[str, ...]) -> None:
         """Say why a regeneration or an edit runs on another model than the chat's."""
@@ -302,19 +346,11 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
 
     # --- Following answers --------------------------------------------------------------
 
-    async def show_new_turn(
-        self, user_message_id: int | None, answer_id: int, *, known: list | None = None
-    ) -> None:
-        """Append the turn's question and answer and follow the answer.
-
-        `known` are those messages as the send that created them returned them; without
-        them (a turn another tab started) they are read from the database.
-        """
+    async def show_new_turn(self, user_message_id: int | None, answer_id: int) -> None:
+        """Append a turn another tab started, read from the database, and follow its answer."""
         if answer_id in self.following or answer_id in self.drawn:
             return
-        messages = known or await in_database_thread(reads.messages)(
-            self.user, [user_message_id, answer_id]
-        )
+        messages = await in_database_thread(reads.messages)(self.user, [user_message_id, answer_id])
         if not messages or answer_id in self.drawn:  # drawn while the read ran
             return
         self.drawn.update(shown.message.pk for shown in messages)

@@ -16,14 +16,18 @@ from django.urls import reverse
 
 from conversations.history.reads import MessageView, TranscriptView
 from conversations.models import Attachment, Conversation, Message, ModelChoice, preferred
+from conversations.pipeline import deltas
 from conversations.pipeline.answer import AnswerState
 from conversations.rendering.citations import number_citations
 from conversations.rendering.markdown import render_markdown
 from conversations.rendering.sanitise import is_web_url
+from conversations.rendering.stored import rendered
 
 __all__ = [
     "Bubble",
     "ImageUrl",
+    "PendingTurn",
+    "accepted_turn_html",
     "bubbles",
     "composer_error_html",
     "composer_notices_html",
@@ -35,6 +39,8 @@ __all__ = [
     "model_picker_html",
     "new_messages_html",
     "owner_image_url",
+    "pending_failed_html",
+    "pending_turn_html",
     "toast_html",
     "transcript_html",
     "turn_accepted_html",
@@ -202,6 +208,65 @@ def new_messages_html(views: Sequence[MessageView], *, staff: bool = False) -> s
     return render("new_messages", {"items": bubbles(views), "error_details": staff})
 
 
+@dataclass(frozen=True)
+class PendingTurn:
+    """A turn as the sending tab shows it before the database has it, from its frame alone.
+
+    `key` names its two bubbles (`<key>-question`, `<key>-answer`) until the saved ones
+    replace them; `sent_from` is the conversation the page sent from (None for a new
+    chat), so a page that has moved on since ignores them.
+    """
+
+    key: str
+    text: str
+    sent_from: int | None
+
+    @property
+    def body(self) -> str:
+        """The question's HTML exactly as it will be stored; "" for no text (images only)."""
+        text = self.text.strip()  # as the save stores it
+        return rendered(role=Message.Role.USER, text=text) if text else ""
+
+    @property
+    def question_id(self) -> str:
+        return f"{self.key}-question"
+
+    @property
+    def answer_id(self) -> str:
+        return f"{self.key}-answer"
+
+
+def pending_turn_html(pending: PendingTurn) -> str:
+    """Append the question and an answer waiting for it, before anything is saved.
+
+    Reads nothing and renders one small partial, so the sending tab sees its turn at
+    once however long the save waits for a database thread.
+    """
+    return render("pending_turn", {"pending": pending})
+
+
+def accepted_turn_html(
+    views: Sequence[MessageView], pending: PendingTurn, *, staff: bool = False
+) -> str:
+    """Return the saved question and answer, each replacing its bubble drawn from the frame.
+
+    They are the bubbles any other tab draws (`new_messages_html`), in the same place.
+    """
+    question, answer = bubbles(views)
+    return render(
+        "accepted_turn",
+        {
+            "swaps": [(pending.question_id, question), (pending.answer_id, answer)],
+            "error_details": staff,
+        },
+    )
+
+
+def pending_failed_html(pending: PendingTurn, error: str) -> str:
+    """Turn the drawn question into an error that keeps its text, and drop its answer."""
+    return render("pending_failed", {"pending": pending, "error": error})
+
+
 def transcript_html(view: TranscriptView, *, staff: bool = False) -> str:
     """Return the whole transcript, replacing the page's (a resync after reconnecting)."""
     return render(
@@ -226,11 +291,15 @@ def live_body_html(message_id: int, blocks: str, tail: str, *, extras: Extras) -
 def delta_html(
     message_id: int, appended: str, tail: str | None, *, extras: Extras | None = None
 ) -> str:
-    """Return newly finished blocks to append, the open tail and changed extras."""
-    return render(
-        "answer_delta",
-        {"message_id": message_id, "appended": appended, "tail": tail, "extras": extras},
-    )
+    """Return newly finished blocks to append, the open tail and changed extras.
+
+    Built by `deltas` without the template engine (the `answer_delta` partial's twin,
+    sent every flush); only changed extras, which have words, go through their partial.
+    """
+    shown = ""
+    if extras is not None:
+        shown = render("answer_extras", {"message_id": message_id, "extras": extras, "oob": True})
+    return deltas.delta_html(message_id, appended, tail, extras_html=shown)
 
 
 def turn_accepted_html(

@@ -16,7 +16,17 @@ from conversations.pipeline.plans import TurnOptions, TurnPlan
 from conversations.pipeline.shutdown import refuse_while_draining
 from conversations.pipeline.starts import SendResult
 
-__all__ = ["ModelUnavailable", "Refused", "edit", "regenerate", "send", "stop", "switch_branch"]
+__all__ = [
+    "ModelUnavailable",
+    "Refused",
+    "edit",
+    "regenerate",
+    "save_send",
+    "send",
+    "start_send",
+    "stop",
+    "switch_branch",
+]
 
 
 async def send(
@@ -29,9 +39,35 @@ async def send(
     options: TurnOptions = TurnOptions(),  # noqa: B008 - frozen, so sharing it is safe
 ) -> SendResult:
     """Save the user's message, start generating the answer, and tell the other tabs."""
+    result = await save_send(
+        user=user,
+        conversation_id=conversation_id,
+        text=text,
+        model_id=model_id,
+        instructions=instructions,
+        options=options,
+    )
+    await start_send(user, result)
+    return result
+
+
+async def save_send(
+    *,
+    user,
+    conversation_id: int | None,
+    text: str,
+    model_id: int | None = None,
+    instructions: str | None = None,
+    options: TurnOptions = TurnOptions(),  # noqa: B008
+) -> SendResult:
+    """Save the user's message and its empty answer; nothing is generated yet.
+
+    Apart from `start_send` so the sending socket can replace the turn it drew from the
+    frame with the saved one before any fragment of the answer can reach the page.
+    """
     refuse_while_draining()
     worker_channel = await get_hub().ensure_worker_channel()
-    result = await in_database_thread(starts.prepare_send)(
+    return await in_database_thread(starts.prepare_send)(
         user=user,
         conversation_id=conversation_id,
         text=text,
@@ -40,9 +76,12 @@ async def send(
         worker_channel=worker_channel,
         options=options,
     )
+
+
+async def start_send(user, result: SendResult) -> None:
+    """Start generating a saved turn's answer and tell the user's tabs."""
     await launch(user, result.plan)
     await broadcast.conversation_changed(user.pk, result.plan.conversation_id)
-    return result
 
 
 async def regenerate(

@@ -6,6 +6,9 @@
  *   sends; the textarea grows; empty input is not sent; a visible length limit; text
  *   that the server refuses is put back; nothing is sent while an answer of the
  *   conversation on screen is still being written.
+ * - A sent message shows at once: the server draws it from the frame ("pending") and
+ *   swaps in the saved one. One it could not save stays, as an error, until it is sent
+ *   again; one the socket closed on before any answer is dropped and its text put back.
  * - The address bar always names the conversation on screen: a new conversation's
  *   address is pushed once, by the tab that created it, while it is still shown.
  * - Rename in place: the title becomes a small form (Enter saves, Esc cancels).
@@ -59,12 +62,34 @@
     socket = event.detail.socketWrapper;
     $("#connection").hidden = true;
     sendWatch();
+    dropUnansweredTurns();
     // After the watch, so a message for a new chat is not followed by a watch of none;
     // right away, so an edit form is read before the transcript is redrawn.
     const form = retryForm;
     retryForm = null;
     if (form && document.contains(form)) form.requestSubmit();
   });
+
+  // Bubbles drawn for a send whose socket closed before the server said how it went.
+  // Left, they would keep the composer waiting: drop them and put their text back. A
+  // turn that was saved all the same comes back with the transcript the watch resyncs.
+  function dropUnansweredTurns() {
+    const unanswered = document.querySelectorAll("#messages [data-pending]:not(.status-failed)");
+    if (!unanswered.length) return;
+    unanswered.forEach((bubble) => bubble.remove());
+    restoreText();
+    updateSendState();
+  }
+
+  // Put the last text sent back in the composer, unless something new was typed since.
+  function restoreText() {
+    const textarea = $("#composer-text");
+    if (textarea && !textarea.value && pendingText) {
+      textarea.value = pendingText;
+      resize(textarea);
+      updateCount(textarea);
+    }
+  }
 
   // The server names its sign-in page and the close codes that lead there (a socket
   // without a session, or one whose access was taken away) on #app.
@@ -107,6 +132,11 @@
     }
     if (event.target.id !== "composer") return;
     const textarea = $("#composer-text");
+    // Sending a message that failed again: its error bubble gives way to the new one.
+    document.querySelectorAll("#messages .status-failed[data-pending]").forEach((bubble) => {
+      const text = bubble.querySelector(".plain-text");
+      if ((text ? text.textContent : "") === textarea.value.trim()) bubble.remove();
+    });
     textarea.value = "";
     resize(textarea);
     updateCount(textarea);
@@ -163,12 +193,7 @@
     }
     if (error && error.dataset.restore) {
       delete error.dataset.restore;
-      const textarea = $("#composer-text");
-      if (textarea && !textarea.value && pendingText) {
-        textarea.value = pendingText;
-        resize(textarea);
-        updateCount(textarea);
-      }
+      restoreText();
       if (pendingEdit && document.contains(pendingEdit)) pendingEdit.hidden = false;
     }
     pendingEdit = null;

@@ -77,7 +77,12 @@ def test_admin_limit_refuses_then_allows_the_users_message(
     user_page.wait_for_function(
         "(text) => document.querySelector('#composer-text').value === text", arg=STORY
     )
-    assert user_page.locator("article.message").count() == 0
+    # The question stays where it was drawn, as an error that keeps its text.
+    failed = user_page.locator("article.message-user.status-failed")
+    assert failed.locator(".message-body").inner_text().strip() == STORY
+    assert "of your 1 token for today" in " ".join(failed.inner_text().split())
+    assert user_page.locator("article.message-assistant").count() == 0
+    assert not user_page.locator(".send-button").is_disabled()
     assert not Message.objects.filter(conversation__owner=user).exists()
     user_page.screenshot(path=str(artifacts_dir / "quota-refused.png"))
 
@@ -89,5 +94,7 @@ def test_admin_limit_refuses_then_allows_the_users_message(
     wait_for_status(user_page, answer, "complete")
     assert user_page.locator("#composer-error .error").count() == 0
     assert user_page.locator("#composer-text").input_value() == ""
+    # Sent again, the message takes the failed one's place: one question, saved.
     assert user_page.locator("article.message-user .message-body").inner_text().strip() == STORY
+    assert user_page.locator("article.message-user.status-failed").count() == 0
     assert Message.objects.get(pk=answer).status == "complete"

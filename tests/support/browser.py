@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -202,10 +201,19 @@ def send_message(page, text: str, *, model: str | None = None) -> None:
 
 
 def latest_answer_id(page, *, timeout: float = 10_000) -> int:
-    """Wait for an answer bubble and return its message id."""
-    article = page.locator("article.message-assistant").last
-    article.wait_for(timeout=timeout)
-    return int(re.fullmatch(r"message-(\d+)", article.get_attribute("id")).group(1))
+    """Wait until the last answer bubble is a saved one and return its message id.
+
+    The bubble drawn before the save has no message id yet (`data-message-id`).
+    """
+    saved = page.wait_for_function(
+        """() => {
+            const answers = document.querySelectorAll("article.message-assistant");
+            const last = answers[answers.length - 1];
+            return last && last.dataset.messageId;
+        }""",
+        timeout=timeout,
+    )
+    return int(saved.json_value())
 
 
 def wait_for_status(page, message_id: int, status: str, *, timeout: float = 15_000) -> None:
