@@ -13,9 +13,27 @@ CONVERSATION = re.compile(r'id="turn-accepted" hidden data-conversation="(\d+)"'
 TAGS = re.compile(r"<[^>]*>")
 SPACE = re.compile(r"\s+")
 
-# The question every load client asks: the simulator answers it with ~142 tokens of
-# Markdown (heading, list, fenced Python code), about 4.7 s at 30 tokens/s.
-QUESTION = "Write a python function to sort numbers for the report"
+# The question every load client asks, numbered: the simulator answers it with 142 tokens
+# of Markdown (heading, list, fenced Python code), about 4.7 s at 30 tokens/s. The number
+# is one of the three words the simulator names the answer's function and heading after,
+# so every turn gets an answer of its own (as users do: no render cache serves one answer
+# from another's), and it has a fixed width, so every answer has the same tokens' lengths
+# and the frames of any answer map back to tokens like the reference answer's.
+QUESTION = "Write a python function to sort numbers for the report{number:06d}"
+# How many questions one scenario may ask: each takes the next block of numbers.
+QUESTIONS_PER_SCENARIO = 10_000
+
+
+def question(number: int) -> str:
+    """Return the load clients' question numbered `number` (six digits, for a fixed width)."""
+    if not 0 <= number < 10**6:
+        raise ValueError(f"question numbers have six digits, not {number}")
+    return QUESTION.format(number=number)
+
+
+def answer_text(reference: str, number: int) -> str:
+    """Return the simulator's answer to question(number), given its answer to question(0)."""
+    return reference.replace(f"report{0:06d}", f"report{number:06d}")
 
 
 def percentile(values: list[float], q: float) -> float | None:

@@ -11,18 +11,20 @@ Every loop has a count and a deadline, and only 127.0.0.1 is ever contacted.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import resource
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
-from bench.common import ASSISTANT, CONVERSATION, QUESTION, frame_text
+from bench.common import ASSISTANT, CONVERSATION, frame_text, question
 from bench.harness import chat_socket
 
 TURN_TIMEOUT = 60.0
@@ -34,6 +36,7 @@ class Turn:
     """One question asked through the app; times are wall-clock (time.time())."""
 
     sent: float
+    question: int  # its number: which answer the simulator gives (bench.common.question)
     first_frame: float | None = None  # first frame of any kind: the turn shown as accepted
     first_fragment: float | None = None  # first frame of the answer's body, text or not
     first_text: float | None = None  # first frame that shows some of the answer's text
@@ -53,29 +56,37 @@ class Direct:
 
 
 class Client:
-    """One logged-in browser tab: a websocket with its user's session cookie."""
+    """One logged-in browser tab: a websocket with its user's session cookie.
 
-    def __init__(self, config: dict, session: str) -> None:
+    `url` is the app process this tab talks to; `numbers` numbers the questions of every
+    client of the scenario, so that no two turns get the same answer.
+    """
+
+    def __init__(self, config: dict, url: str, session: str, numbers: Iterator[int]) -> None:
         self.config = config
+        self.url = url
         self.session = session
+        self.numbers = numbers
         self.conversation = ""
         self.ws = None
 
     async def open(self) -> None:
-        self.ws = await chat_socket(self.config["ws"], self.session, self.config["origin"])
+        origin = "http://" + urlsplit(self.url).netloc
+        self.ws = await chat_socket(self.url, self.session, origin)
 
     async def close(self) -> None:
         if self.ws is not None:
             await self.ws.close()
 
     async def turn(self) -> Turn:
+        number = next(self.numbers)
         frame = {
             "action": "send",
             "conversation": self.conversation,
-            "text": QUESTION,
+            "text": question(number),
             "model": str(self.config["model"]),
         }
-        result = Turn(sent=time.time())
+        result = Turn(sent=time.time(), question=number)
         await self.ws.send(json.dumps(frame))
         blocks = tail = 0
         deadline = result.sent + TURN_TIMEOUT
@@ -115,7 +126,7 @@ class Client:
 async def direct_stream(config: dict, http: httpx.AsyncClient) -> Direct:
     """Ask the simulator directly, as the app does, timing each text delta."""
     result = Direct(sent=time.time())
-    body = {"model": config["sim_model"], "input": QUESTION, "stream": True}
+    body = {"model": config["sim_model"], "input": question(0), "stream": True}
     async with http.stream("POST", "/responses", json=body) as response:
         async for line in response.aiter_lines():
             if not line.startswith("data: "):
@@ -140,12 +151,21 @@ def http_client(config: dict, streams: int) -> httpx.AsyncClient:
 
 
 async def open_clients(config: dict, count: int) -> tuple[list[Client], int]:
-    """Open `count` sockets, CONNECT_PARALLEL handshakes at a time; return them and failures."""
+    """Open `count` sockets, CONNECT_PARALLEL handshakes at a time; return them and failures.
+
+    With several app processes (`config["ws"]` lists one URL each), client i talks to
+    process i modulo their number, as a round-robin load balancer spreads them.
+    """
     if count > len(config["sessions"]):
         raise SystemExit(f"only {len(config['sessions'])} bench users, asked for {count}")
-    assert urlsplit(config["ws"]).hostname == "127.0.0.1"
+    urls = config["ws"]
+    assert all(urlsplit(url).hostname == "127.0.0.1" for url in urls)
     gate = asyncio.Semaphore(CONNECT_PARALLEL)
-    clients = [Client(config, session) for session in config["sessions"][:count]]
+    numbers = itertools.count(config["questions_from"])
+    clients = [
+        Client(config, urls[index % len(urls)], session, numbers)
+        for index, session in enumerate(config["sessions"][:count])
+    ]
 
     async def one(client: Client) -> bool:
         async with gate:

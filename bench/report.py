@@ -183,7 +183,8 @@ def rows(results: dict) -> list[tuple[str, str, dict[str, tuple[str, bool | None
                 f"{value(s, timed)}; {value(s, many)} ({value(s, few)})"
             ),
             lambda s, timed=timed, many=many, few=few, limit=limit: every(
-                at_most(s, timed, limit), median(s, many) == median(s, few)
+                at_most(s, timed, limit),
+                None if median(s, many) is None else median(s, many) == median(s, few),
             ),
         )
     return out
@@ -253,6 +254,54 @@ def limit_table(results: dict, names: list[str]) -> list[str]:
     return lines
 
 
+def two_process_table(results: dict) -> list[str]:
+    """PostgreSQL + Redis on two Daphne processes beside one, same clients, same levels."""
+    s = results["summary"]["postgres"]
+
+    def pair(key: str, a: str, b: str, scale: float = 1.0) -> str:
+        return f"{value(s, f'{key}.{a}', scale)} / {value(s, f'{key}.{b}', scale)}"
+
+    def cpu(key: str) -> str:
+        each = [f"{key}.cpu_percent_{number}" for number in (1, 2)]
+        if all(name in s for name in each):
+            return " + ".join(value(s, name) for name in each)
+        return value(s, f"{key}.cpu_percent")
+
+    figures = (
+        ("added time to first token p50 / p99 ms", lambda k: pair(k, "added_p50", "added_p99", MS)),
+        ("lag behind the simulator p50 / p99 ms", lambda k: pair(k, "lag_p50", "lag_p99", MS)),
+        ("Daphne CPU % (each process)", cpu),
+        (
+            "CPU ms per turn start, all processes, all in",
+            lambda k: value(s, f"{k}.cpu_ms_per_start", digits=1),
+        ),
+        (
+            "answers started / complete / saved in full",
+            lambda k: f"{pair(k, 'started', 'complete')} / {value(s, k + '.saved')}",
+        ),
+    )
+    lines = [
+        "",
+        "## Two app processes (PostgreSQL + Redis)",
+        "",
+        "The steady levels again on two Daphne processes sharing the database and the "
+        "Redis channel layer, the clients spread over them round-robin (as nginx spreads "
+        "connections), beside the same levels on one process. Production runs one process "
+        "per core: each has its own GIL, so two processes can use two cores. CPU % is per "
+        "process (100 % is one core); CPU ms per turn start is the CPU of both processes "
+        "in the steady window divided by the turns started in it, so it shows what "
+        "splitting costs per turn. Here the simulator and the clients share the same two "
+        "cores.",
+        "",
+        "| figure | 1 process | 2 processes |",
+        "|---|---|---|",
+    ]
+    for n in results["plan"]["two_process"]:
+        for figure, cell in figures:
+            lines.append(f"| {n} streams: {figure} | {cell(f'ramp{n}')} | {cell(f'two.ramp{n}')} |")
+    return lines
+
+
 def verdict(checks: list[bool | None]) -> str:
     known = [c for c in checks if c is not None]
     if not known:
@@ -296,6 +345,9 @@ def render(results: dict) -> str:
         )
     if any("limit.burst.started" in results["summary"][n] for n in names):
         lines += limit_table(results, names)
+    two_process = results["plan"].get("two_process", [])
+    if any(f"two.ramp{n}.started" in results["summary"].get("postgres", {}) for n in two_process):
+        lines += two_process_table(results)
     lines += ["", "## Details (medians)", ""]
     for name in names:
         s = results["summary"][name]

@@ -8,8 +8,15 @@ afterwards. The whole suite runs BENCH_RUNS times (3 by default); the report giv
 median of each figure and, as its noise, the lowest and highest value. Then py-spy
 profiles Daphne under load. Everything goes to bench/results/<timestamp>.md (and .json).
 
+On PostgreSQL + Redis the steady levels run again on two Daphne processes (the same
+database, the channel layer on Redis), the clients spread over them round-robin, as
+production runs one process per core behind nginx.
+
 BENCH_QUICK=1 runs a smaller plan once (a few minutes); BENCH_BACKENDS=sqlite,postgres
-picks backends; BENCH_RUNS=n repeats; BENCH_PROFILE=0 skips the profile.
+picks backends; BENCH_RUNS=n repeats; BENCH_PROFILE=0 skips the profile. For a smoke run
+of one part: BENCH_ONLY=two-process (a comma list of PARTS) runs only those parts,
+BENCH_STREAMS=10,20 replaces the stream counts of the steady levels, and
+BENCH_PG_DATABASE / BENCH_REDIS_URL keep it apart from another bench's database.
 """
 
 from __future__ import annotations
@@ -35,7 +42,6 @@ import httpx
 import psutil
 
 from bench import analysis, common, report
-from bench.common import QUESTION
 from bench.harness import free_port, pg_admin, stop, wait_http
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -43,9 +49,25 @@ RESULTS = PROJECT / "bench" / "results"
 PY = sys.executable
 PACE = 30.0
 FIRST_TOKEN_DELAY = 0.3
-PG_DATABASE = "chatweb_bench"
-REDIS_URL = "redis://127.0.0.1:6379/14"
+PG_DATABASE = os.environ.get("BENCH_PG_DATABASE", "chatweb_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
+# What a run measures, in order; BENCH_ONLY picks some of them.
+PARTS = (
+    "markdown",
+    "idle",
+    "writes",
+    "single",
+    "burst",
+    "ramp",
+    "two-process",
+    "limit",
+    "pages",
+    "profile",
+)
+ONLY = {part.strip() for part in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")}
+if unknown := ONLY - set(PARTS):
+    raise SystemExit(f"BENCH_ONLY: unknown parts {sorted(unknown)}; the parts are {PARTS}")
 
 if QUICK:
     PLAN = {
@@ -53,6 +75,7 @@ if QUICK:
         "users": 500,
         "single": 5,
         "ramp": [100, 250],
+        "two_process": [100, 250],
         "duration": 6.0,
         "burst": 200,
         "idle": 500,
@@ -66,6 +89,7 @@ else:
         "users": 1000,
         "single": 10,
         "ramp": [100, 250, 500, 1000],
+        "two_process": [100, 250],
         "duration": 10.0,
         "burst": 200,
         "idle": 1000,
@@ -74,6 +98,8 @@ else:
         "profile_streams": 250,
     }
 PLAN["runs"] = int(os.environ.get("BENCH_RUNS", PLAN["runs"]))
+if os.environ.get("BENCH_STREAMS"):
+    PLAN["ramp"] = PLAN["two_process"] = [int(n) for n in os.environ["BENCH_STREAMS"].split(",")]
 
 
 def log(message: str) -> None:
@@ -84,17 +110,20 @@ def log(message: str) -> None:
 
 
 class Sampler:
-    """Samples one process's CPU time and RSS in a thread."""
+    """Samples the CPU time and RSS of the app's processes (one or more) in a thread.
 
-    def __init__(self, pid: int) -> None:
-        self.process = psutil.Process(pid)
+    CPU is the processes' sum; RSS is the largest single process's peak.
+    """
+
+    def __init__(self, *pids: int) -> None:
+        self.processes = [psutil.Process(pid) for pid in pids]
         self.peak_rss = 0
         self.samples: list[tuple[float, float]] = []  # (wall clock, CPU seconds so far)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> Sampler:
-        self.start_cpu = self._cpu()
+        self.start_cpus = self._cpus()
         self.start_wall = time.perf_counter()
         self._thread.start()
         return self
@@ -102,19 +131,21 @@ class Sampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.cpu_seconds = self._cpu() - self.start_cpu
         self.wall = time.perf_counter() - self.start_wall
+        used = [end - start for end, start in zip(self._cpus(), self.start_cpus, strict=True)]
+        self.cpu_seconds = sum(used)
         self.cpu_percent = 100 * self.cpu_seconds / self.wall
+        self.cpu_percent_each = [100 * seconds / self.wall for seconds in used]
 
-    def _cpu(self) -> float:
-        times = self.process.cpu_times()
-        return times.user + times.system
+    def _cpus(self) -> list[float]:
+        return [cpu_seconds(process) for process in self.processes]
 
     def _run(self) -> None:
         while not self._stop.wait(0.25):
             with contextlib.suppress(psutil.Error):
-                self.samples.append((time.time(), self._cpu()))
-                self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+                self.samples.append((time.time(), sum(self._cpus())))
+                rss = max(process.memory_info().rss for process in self.processes)
+                self.peak_rss = max(self.peak_rss, rss)
 
     def cpu_between(self, start: float, end: float) -> tuple[float, float, float]:
         """Return (CPU seconds, first sample time, last sample time) within [start, end]."""
@@ -122,6 +153,11 @@ class Sampler:
         if len(inside) < 2:
             return 0.0, start, start
         return inside[-1][1] - inside[0][1], inside[0][0], inside[-1][0]
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def rss(pid: int) -> int:
@@ -275,15 +311,30 @@ class Stack:
     emissions: Path
     sessions: list[str]
     model: int
-    tokens: tuple[str, ...] = ()
+    tokens: tuple[str, ...] = ()  # the answer to question(0), as the simulator streams it
     daphne: subprocess.Popen | None = None
     port: int = 0
+    others: list[tuple[subprocess.Popen, int]] = field(default_factory=list)  # more app processes
     emissions_read: int = 0
     relay_log: Path | None = None  # set while the limit relay, not the app, is served
+    scenarios: int = 0
 
     def start_daphne(self) -> None:
         self.daphne, self.port = start_daphne(self.env, self.workdir)
         self.relay_log = None
+
+    def start_daphnes(self, count: int) -> None:
+        """Serve the app on `count` Daphne processes: one database, one channel layer."""
+        self.start_daphne()
+        self.others = [start_daphne(self.env, self.workdir) for _ in range(count - 1)]
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.daphne.pid] + [process.pid for process, _ in self.others]
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.port] + [port for _, port in self.others]
 
     def start_relay(self) -> None:
         """Serve the limit relay (bench.relay) on Daphne, against the same simulator."""
@@ -312,15 +363,21 @@ class Stack:
         return common.raw_visibility(self.tokens) if self.limit else None
 
     def stop_daphne(self) -> None:
+        """Stop every app (or relay) process."""
+        for process, _ in self.others:
+            stop(process)
+        self.others = []
         if self.daphne is not None:
             stop(self.daphne)
             self.daphne = None
 
     def config(self, scenario: str, **extra) -> dict:
+        """Return one scenario's config; its questions are numbered apart from the others'."""
+        self.scenarios += 1
         return {
             "scenario": scenario,
-            "ws": f"ws://127.0.0.1:{self.port}/ws/chat/",
-            "origin": f"http://127.0.0.1:{self.port}",
+            "ws": [f"ws://127.0.0.1:{port}/ws/chat/" for port in self.ports],
+            "questions_from": self.scenarios * common.QUESTIONS_PER_SCENARIO,
             "sim": self.sim_url,
             "api_key": self.api_key,
             "model": self.model,
@@ -356,21 +413,29 @@ class Stack:
         """Return how many of these answers the database holds complete, every word."""
         if self.limit:
             return None  # the relay keeps nothing
-        ids = [t["answer_id"] for t in turns if t["answer_id"] is not None]
-        if not ids:
+        reference = "".join(self.tokens)
+        expected = {
+            t["answer_id"]: common.answer_text(reference, t["question"])
+            for t in turns
+            if t["answer_id"] is not None
+        }
+        if not expected:
             return 0
-        marks = ",".join(["%s"] * len(ids))
+        marks = ",".join(["%s"] * len(expected))
         rows = self.backend.query(
-            "SELECT COUNT(*) FROM conversations_message "
-            f"WHERE id IN ({marks}) AND status = 'complete' AND text = %s",
-            (*ids, "".join(self.tokens)),
+            "SELECT id, text FROM conversations_message "
+            f"WHERE id IN ({marks}) AND status = 'complete'",
+            tuple(expected),
         )
-        return rows[0][0]
+        return sum(text == expected[answer_id] for answer_id, text in rows)
 
 
 def reference_tokens(sim_url: str, api_key: str) -> tuple[str, ...]:
-    """Return the answer's tokens, as the simulator streams them to a direct request."""
-    body = {"model": "sim-chat", "input": QUESTION, "stream": True}
+    """Return the tokens of the answer to question(0), as the simulator streams them.
+
+    Every question's answer has tokens of the same lengths (see bench.common.QUESTION).
+    """
+    body = {"model": "sim-chat", "input": common.question(0), "stream": True}
     headers = {"Authorization": f"Bearer {api_key}"}
     tokens = []
     with httpx.stream("POST", f"{sim_url}/responses", json=body, headers=headers) as response:
@@ -424,58 +489,88 @@ def bench_backend(name: str, workdir: Path) -> dict:
         stack.start_daphne()
         time.sleep(2)
         metrics["idle_rss"] = rss(stack.daphne.pid)
-        log(f"{name}: idle RSS {metrics['idle_rss'] / 2**20:.0f} MiB; {PLAN['idle']} idle sockets")
-        sockets = idle_sockets(stack)
-        metrics["per_socket"] = sockets["per_socket"]
-        details["idle_sockets"] = sockets
+        if "idle" in ONLY:
+            log(f"{name}: idle RSS {metrics['idle_rss'] / 2**20:.0f} MiB; {PLAN['idle']} sockets")
+            sockets = idle_sockets(stack)
+            metrics["per_socket"] = sockets["per_socket"]
+            details["idle_sockets"] = sockets
 
-        if name == "postgres":
+        if name == "postgres" and "writes" in ONLY:
             log(f"{name}: database writes")
             metrics.update(database_writes(stack, details))
 
-        log(f"{name}: one stream at a time, {PLAN['single']} turns")
-        result = run_load(stack.config("single", repeats=PLAN["single"]), workdir)
-        stack.new_streams()
-        single = analysis.first_fragment(result["turns"], result["directs"])
-        metrics.update({f"single.{k}": v for k, v in single.items()})
+        if "single" in ONLY:
+            log(f"{name}: one stream at a time, {PLAN['single']} turns")
+            result = run_load(stack.config("single", repeats=PLAN["single"]), workdir)
+            stack.new_streams()
+            single = analysis.first_fragment(result["turns"], result["directs"])
+            metrics.update({f"single.{k}": v for k, v in single.items()})
 
-        log(f"{name}: burst of {PLAN['burst']}")
-        metrics.update(burst_level(stack, workdir))
+        if "burst" in ONLY:
+            log(f"{name}: burst of {PLAN['burst']}")
+            metrics.update(burst_level(stack, workdir))
 
-        for streams in PLAN["ramp"]:
-            log(f"{name}: {streams} concurrent streams for {PLAN['duration']:.0f} s")
-            metrics.update(ramp_level(stack, streams, workdir))
-            time.sleep(2)
+        if "ramp" in ONLY:
+            for streams in PLAN["ramp"]:
+                log(f"{name}: {streams} concurrent streams for {PLAN['duration']:.0f} s")
+                metrics.update(ramp_level(stack, streams, workdir))
+                time.sleep(2)
 
-        stack.stop_daphne()
-        stack.start_relay()
-        time.sleep(1)
-        log(f"{name}: limit relay, burst of {PLAN['burst']}")
-        metrics.update({f"limit.{k}": v for k, v in burst_level(stack, workdir).items()})
-        for streams in limit_levels():
-            log(f"{name}: limit relay, {streams} concurrent streams")
-            level = ramp_level(stack, streams, workdir)
-            metrics.update({f"limit.{k}": v for k, v in level.items()})
-            time.sleep(2)
+        if name == "postgres" and "two-process" in ONLY:
+            metrics.update(two_process_levels(stack, workdir))
+
+        if "limit" in ONLY:
+            stack.stop_daphne()
+            stack.start_relay()
+            time.sleep(1)
+            log(f"{name}: limit relay, burst of {PLAN['burst']}")
+            metrics.update({f"limit.{k}": v for k, v in burst_level(stack, workdir).items()})
+            for streams in limit_levels():
+                log(f"{name}: limit relay, {streams} concurrent streams")
+                level = ramp_level(stack, streams, workdir)
+                metrics.update({f"limit.{k}": v for k, v in level.items()})
+                time.sleep(2)
     finally:
         stack.stop_daphne()
         stop(stack.simulator)
-    log(f"{name}: pages (in-process)")
-    pages = inprocess(stack.env, "pages", *map(str, PLAN["pages"]))
-    details["pages"] = pages
-    if "error" not in pages:
-        metrics.update(
-            {
-                "page.long_ms": pages["conversation_long"]["ms"],
-                "page.long_queries": pages["conversation_long"]["queries"],
-                "page.short_queries": pages["conversation_short"]["queries"],
-                "sidebar.heavy_ms": pages["sidebar_heavy"]["ms"],
-                "sidebar.heavy_queries": pages["sidebar_heavy"]["queries"],
-                "sidebar.light_queries": pages["sidebar_light"]["queries"],
-            }
-        )
+    if "pages" in ONLY:
+        log(f"{name}: pages (in-process)")
+        pages = inprocess(stack.env, "pages", *map(str, PLAN["pages"]))
+        details["pages"] = pages
+        if "error" not in pages:
+            metrics.update(
+                {
+                    "page.long_ms": pages["conversation_long"]["ms"],
+                    "page.long_queries": pages["conversation_long"]["queries"],
+                    "page.short_queries": pages["conversation_short"]["queries"],
+                    "sidebar.heavy_ms": pages["sidebar_heavy"]["ms"],
+                    "sidebar.heavy_queries": pages["sidebar_heavy"]["queries"],
+                    "sidebar.light_queries": pages["sidebar_light"]["queries"],
+                }
+            )
     drop_backend(stack.backend)
     return {"metrics": metrics, "details": details}
+
+
+def two_process_levels(stack: Stack, workdir: Path) -> dict:
+    """The steady levels again on two Daphne processes, clients spread over them.
+
+    What production does with two cores: one process per core, one GIL each; a socket
+    stays on the process it reached, and the Redis channel layer carries whatever crosses
+    processes. Returns the levels' figures under "two.", CPU the sum of both processes.
+    Leaves no app process running.
+    """
+    metrics = {}
+    stack.stop_daphne()
+    stack.start_daphnes(2)
+    time.sleep(2)
+    for streams in PLAN["two_process"]:
+        log(f"{stack.backend.name}: two processes, {streams} concurrent streams")
+        level = ramp_level(stack, streams, workdir)
+        metrics.update({f"two.{k}": v for k, v in level.items()})
+        time.sleep(2)
+    stack.stop_daphne()
+    return metrics
 
 
 def limit_levels() -> list[int]:
@@ -498,7 +593,7 @@ def burst_level(stack: Stack, workdir: Path, spy_to: Path | None = None) -> dict
                 seconds = int(FIRST_TOKEN_DELAY + len(stack.tokens) / PACE + 6)
                 holder["spy"] = py_spy(stack.daphne.pid, seconds, spy_to)
                 time.sleep(1)  # py-spy attaches before the burst
-            holder["sampler"] = Sampler(stack.daphne.pid).__enter__()
+            holder["sampler"] = Sampler(*stack.pids).__enter__()
             process.stdin.write("GO\n")
             process.stdin.flush()
         elif line == "STOP":
@@ -549,12 +644,16 @@ def py_spy(pid: int, seconds: int, output: Path) -> subprocess.Popen:
 
 
 def ramp_level(stack: Stack, streams: int, workdir: Path) -> dict:
-    """N answers streaming at every moment: latency, lag, CPU, memory, what was saved."""
+    """N answers streaming at every moment: latency, lag, CPU, memory, what was saved.
+
+    On several app processes, CPU % is their sum (cpu_percent_1, _2... each one's) and
+    peak RSS the largest process's.
+    """
     holder: dict = {}
 
     def on_line(line: str, process: subprocess.Popen) -> None:
         if line == "START":
-            holder["sampler"] = Sampler(stack.daphne.pid).__enter__()
+            holder["sampler"] = Sampler(*stack.pids).__enter__()
             holder["start"] = time.time()
         elif line == "STOP":
             holder["sampler"].__exit__(None, None, None)
@@ -576,6 +675,11 @@ def ramp_level(stack: Stack, streams: int, workdir: Path) -> dict:
         **analysis.outcome(turns),
         "saved": stack.saved_in_full(turns),
         "cpu_percent": sampler.cpu_percent,
+        **{
+            f"cpu_percent_{number}": percent
+            for number, percent in enumerate(sampler.cpu_percent_each, 1)
+            if len(sampler.cpu_percent_each) > 1
+        },
         "peak_rss": sampler.peak_rss,
         "client_cpu_percent": result["client_cpu_percent"],
         "connect_failed": result["connect_failed"],
@@ -773,14 +877,15 @@ def main() -> None:
     try:
         for number in range(1, PLAN["runs"] + 1):
             log(f"run {number} of {PLAN['runs']}")
-            run: dict = {"markdown": inprocess(dict(os.environ), "markdown"), "backends": {}}
+            markdown = inprocess(dict(os.environ), "markdown") if "markdown" in ONLY else {}
+            run: dict = {"markdown": markdown, "backends": {}}
             for name in backends:
                 run_dir = workdir / f"run{number}"
                 run_dir.mkdir(exist_ok=True)
                 run["backends"][name] = bench_backend(name, run_dir)
             results["runs"].append(run)
         results["summary"] = aggregate(results["runs"])
-        if os.environ.get("BENCH_PROFILE", "1") == "1":
+        if os.environ.get("BENCH_PROFILE", "1") == "1" and "profile" in ONLY:
             results["profile"] = profile(workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
