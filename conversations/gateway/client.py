@@ -53,7 +53,7 @@ from .errors import (
 )
 from .events import ErrorEvent, Event, ResponseFailed
 from .fields import MalformedField
-from .network import HTTPClient
+from .network import http_client
 from .request import ResponseRequest
 from .response import Response
 from .sse import EventStreamParser
@@ -69,6 +69,8 @@ USER_AGENT = "chatweb-gateway/1"
 # After the terminal event, read the few bytes that close the HTTP body so the
 # connection goes back to the pool, but never wait long for a gateway that lingers.
 DRAIN_SECONDS = 0.5
+# How long an idle gateway connection is kept for reuse.
+KEEPALIVE_SECONDS = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,12 +137,17 @@ class ResponsesClient:
         # default of 100 would queue the 101st answer of a busy process for the pool
         # timeout and then fail it. (aiohttp keeps idle connections for `keepalive_expiry`
         # without a count limit; unlike httpcore it does not scan them per request.)
-        self._http = HTTPClient(
+        # Idle connections go before the 5 s after which uvicorn-served gateways (LiteLLM,
+        # the simulator) close theirs, so few are reset as they are reused; those that
+        # are are asked again (`network`).
+        self._http = http_client(
             base_url=self.base_url,
             headers=default_headers,
             timeout=timeouts.to_httpx(),
             transport=transport,
-            limits=httpx.Limits(max_connections=max_connections),
+            limits=httpx.Limits(
+                max_connections=max_connections, keepalive_expiry=KEEPALIVE_SECONDS
+            ),
         )
 
     def __repr__(self) -> str:

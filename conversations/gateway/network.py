@@ -11,9 +11,8 @@ What this module adds to httpx-aiohttp 0.2:
   error, a refused connection included, into `httpx.ConnectTimeout`, and lets an
   unreadable reply through as an aiohttp exception; the client's retries and its
   mapping to `GatewayError`s rely on the httpx classes.
-- Proxies from the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) go
-  through the same transport: httpx makes one transport per proxy, through
-  `HTTPClient`.
+- Proxies from the environment (HTTP_PROXY, HTTPS_PROXY, NO_PROXY) are aiohttp's to
+  read (`trust_env`): httpx reads none for a transport it is given.
 - aiohttp keeps no cookie jar: httpx keeps the client's cookies, as before.
 - Timeouts mean what they mean to httpx: connect and pool each get their own time.
   (httpx's write timeout has no aiohttp equivalent; request bodies here are small.)
@@ -24,7 +23,6 @@ one client per loop, and close it in that loop.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,7 +30,7 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport as BaseAiohttpTransport
 
-__all__ = ["AiohttpTransport", "HTTPClient", "httpx_error"]
+__all__ = ["AiohttpTransport", "http_client", "httpx_error"]
 
 # httpx's own defaults, for the signatures below; the client always passes its limits.
 _DEFAULT_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -85,7 +83,9 @@ class AiohttpTransport(BaseAiohttpTransport):
             keepalive_timeout=self.limits.keepalive_expiry,
             ssl=self.ssl_context,
         )
-        return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        return aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=True
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
@@ -98,10 +98,28 @@ class AiohttpTransport(BaseAiohttpTransport):
         try:
             response = await super().handle_async_request(request)
         except (httpx.TransportError, aiohttp.ClientError) as exc:
-            error = httpx_error(exc, request)
+            error = _before_the_reply(httpx_error(exc, request), request)
             raise error from error.__cause__
         response.stream = _MappedStream(response.stream)
         return response
+
+
+def _before_the_reply(error: Exception, request: httpx.Request) -> Exception:
+    """Report a connection reset before any byte of the reply as a hang-up.
+
+    It is what a pooled connection does when the gateway's keep-alive ran out just as
+    it was reused: the gateway answered nothing, so the client may ask again, as it
+    does when the connection closes without a reply (httpcore sees that case as a
+    `RemoteProtocolError`; it checks a pooled socket before reusing it, aiohttp does
+    not). A reset mid-reply stays a `ReadError`: the gateway was already answering.
+    """
+    if isinstance(error, httpx.ReadError) and isinstance(error.__cause__, aiohttp.ClientOSError):
+        hang_up = httpx.RemoteProtocolError(
+            f"The connection was reset before the reply ({error})", request=request
+        )
+        hang_up.__cause__ = error.__cause__
+        return hang_up
+    return error
 
 
 class _MappedStream(httpx.AsyncByteStream):
@@ -126,36 +144,16 @@ class _MappedStream(httpx.AsyncByteStream):
             raise error from error.__cause__
 
 
-class HTTPClient(httpx.AsyncClient):
-    """An httpx client whose connections, proxied ones included, go through aiohttp.
+def http_client(
+    *, transport: httpx.AsyncBaseTransport | None = None, **options: Any
+) -> httpx.AsyncClient:
+    """Return an httpx client whose connections go through aiohttp.
 
-    A transport passed in (the in-process simulator's, a test's mock) is used as it is.
+    `options` are `httpx.AsyncClient`'s (base URL, headers, timeout, limits). A
+    transport passed in (the in-process simulator's, a test's mock) is used as it is.
+    httpx reads no proxy from the environment for a transport it is given, so the
+    aiohttp session does (`trust_env`): HTTP_PROXY, HTTPS_PROXY and NO_PROXY.
     """
-
-    def _init_transport(
-        self,
-        verify: ssl.SSLContext | str | bool = True,
-        cert: Any = None,
-        trust_env: bool = True,
-        http1: bool = True,
-        http2: bool = False,
-        limits: httpx.Limits = _DEFAULT_LIMITS,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> httpx.AsyncBaseTransport:
-        if transport is not None:
-            return transport
-        return AiohttpTransport(verify=verify, cert=cert, trust_env=trust_env, limits=limits)
-
-    def _init_proxy_transport(
-        self,
-        proxy: httpx.Proxy,
-        verify: ssl.SSLContext | str | bool = True,
-        cert: Any = None,
-        trust_env: bool = True,
-        http1: bool = True,
-        http2: bool = False,
-        limits: httpx.Limits = _DEFAULT_LIMITS,
-    ) -> httpx.AsyncBaseTransport:
-        return AiohttpTransport(
-            verify=verify, cert=cert, trust_env=trust_env, limits=limits, proxy=proxy
-        )
+    if transport is None:
+        transport = AiohttpTransport(limits=options.get("limits", _DEFAULT_LIMITS))
+    return httpx.AsyncClient(transport=transport, **options)

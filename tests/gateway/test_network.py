@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -18,7 +19,7 @@ import pytest
 from conversations.gateway.client import Backoff, ResponsesClient, Timeouts
 from conversations.gateway.errors import GatewayTimeoutError, StreamBrokenError, UnavailableError
 from conversations.gateway.events import OutputTextDelta
-from conversations.gateway.network import HTTPClient
+from conversations.gateway.network import http_client
 from conversations.gateway.request import ResponseRequest
 from tests.gateway.helpers import collect, make_client
 
@@ -28,6 +29,11 @@ DELTA = (
     b"event: response.output_text.delta\n"
     b'data: {"type":"response.output_text.delta","item_id":"m","output_index":0,'
     b'"content_index":0,"delta":"Hi"}\n\n'
+)
+COMPLETED = (
+    b"event: response.completed\n"
+    b'data: {"type":"response.completed","response":{"id":"resp_1","status":"completed",'
+    b'"output":[]}}\n\n'
 )
 
 
@@ -74,7 +80,7 @@ async def event_stream_then(writer: asyncio.StreamWriter, *chunks: bytes) -> Non
 
 
 async def test_refused_connection_is_a_connect_error_not_a_timeout():
-    async with HTTPClient() as http:
+    async with http_client() as http:
         with pytest.raises(httpx.ConnectError):
             await http.get(f"http://127.0.0.1:{closed_port()}/")
 
@@ -85,7 +91,7 @@ async def test_connection_closed_before_the_reply_is_a_protocol_error_and_retrie
 
     async with raw_server(hang_up) as server:
         url = server.url
-        async with HTTPClient() as http:
+        async with http_client() as http:
             with pytest.raises(httpx.RemoteProtocolError):
                 await http.post(f"{url}/v1/responses", json={})
         async with client_for(url) as client:
@@ -95,12 +101,34 @@ async def test_connection_closed_before_the_reply_is_a_protocol_error_and_retrie
     assert len(server.requests) == 1 + 3
 
 
+async def test_connection_reset_before_the_reply_is_retried():
+    """A pooled connection the gateway reset (its keep-alive ran out as ours reused it)
+    is asked again: nothing was answered, so the answer need not fail."""
+    resets = 0
+
+    async def reset_once_then_answer(reader, writer):
+        nonlocal resets
+        if resets == 0:
+            resets += 1
+            # Linger 0: closing sends a reset, not an orderly end.
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+            return
+        await event_stream_then(writer, EVENT, DELTA, COMPLETED, b"")
+
+    async with raw_server(reset_once_then_answer) as server, client_for(server.url) as client:
+        events = await collect(client, ResponseRequest(model="m", input="Hi"))
+    assert any(isinstance(event, OutputTextDelta) for event in events)
+    assert len(server.requests) == 2
+
+
 async def test_a_reply_that_is_not_http_is_a_protocol_error():
     async def babble(reader, writer):
         writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
         await writer.drain()
 
-    async with raw_server(babble) as server, HTTPClient() as http:
+    async with raw_server(babble) as server, http_client() as http:
         with pytest.raises(httpx.RemoteProtocolError):
             await http.get(f"{server.url}/v1/models")
 
@@ -112,7 +140,7 @@ async def test_connection_lost_mid_stream_is_stream_broken():
 
     async with raw_server(cut) as server:
         url = server.url
-        async with HTTPClient() as http, http.stream("GET", f"{url}/") as response:
+        async with http_client() as http, http.stream("GET", f"{url}/") as response:
             with pytest.raises(httpx.RemoteProtocolError):
                 await response.aread()
         received = []
@@ -130,7 +158,7 @@ async def test_silence_mid_stream_is_a_read_timeout():
 
     async with (
         raw_server(stall) as server,
-        HTTPClient(timeout=0.2) as http,
+        http_client(timeout=0.2) as http,
         http.stream("GET", f"{server.url}/") as response,
     ):
         with pytest.raises(httpx.ReadTimeout):
@@ -146,7 +174,7 @@ async def test_proxy_from_the_environment_carries_the_request(monkeypatch):
         monkeypatch.setenv("HTTP_PROXY", server.url)
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        async with HTTPClient() as http:
+        async with http_client() as http:
             response = await http.get("http://gateway.invalid/v1/models")
     assert response.text == "ok"
     assert server.requests[0].startswith(b"GET http://gateway.invalid/v1/models HTTP/1.1")
@@ -165,7 +193,7 @@ async def test_cookies_are_sent_once():
                 return
 
     # The cookie jars (httpx's, and aiohttp's by default) keep no cookie of a bare IP.
-    async with raw_server(set_cookie_then_answer) as server, HTTPClient() as http:
+    async with raw_server(set_cookie_then_answer) as server, http_client() as http:
         url = server.url.replace("127.0.0.1", "localhost")
         await http.get(f"{url}/one")
         await http.get(f"{url}/two")
