@@ -29,24 +29,13 @@ __all__ = [
 ]
 
 
-async def send(
-    *,
-    user,
-    conversation_id: int | None,
-    text: str,
-    model_id: int | None = None,
-    instructions: str | None = None,
-    options: TurnOptions = TurnOptions(),  # noqa: B008 - frozen, so sharing it is safe
-) -> SendResult:
-    """Save the user's message, start generating the answer, and tell the other tabs."""
-    result = await save_send(
-        user=user,
-        conversation_id=conversation_id,
-        text=text,
-        model_id=model_id,
-        instructions=instructions,
-        options=options,
-    )
+async def send(*, user, **turn) -> SendResult:
+    """Save the user's message, start generating the answer, and tell the other tabs.
+
+    `turn` is what `save_send` takes; a socket calls the two halves itself, to show the
+    saved turn in between.
+    """
+    result = await save_send(user=user, **turn)
     await start_send(user, result)
     return result
 
