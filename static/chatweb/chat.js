@@ -56,6 +56,18 @@
     });
   }
 
+  // Back or Forward pressed while this page was still loading: htmx, not listening
+  // yet, missed the history event, and the address names another conversation than
+  // the one shown. Load the address, as htmx does for an entry it keeps no copy of.
+  // Checked when this script runs and again once the document is parsed, when htmx
+  // (whose listener comes first) has started listening.
+  function loadTheAddressIfNotShown() {
+    const app = $("#app");
+    if (app && app.dataset.path && app.dataset.path !== location.pathname) location.reload();
+  }
+  loadTheAddressIfNotShown();
+  document.addEventListener("DOMContentLoaded", loadTheAddressIfNotShown, { once: true });
+
   // --- Socket lifecycle -------------------------------------------------------------
 
   document.addEventListener("htmx:wsOpen", (event) => {

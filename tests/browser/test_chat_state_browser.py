@@ -180,6 +180,36 @@ def test_address_bar_stays_on_the_conversation_on_screen(chat):
     assert chat.console.errors == []
 
 
+def test_forward_pressed_while_the_page_loads_shows_the_address(chat):
+    """Forward taken before htmx listens (its script still on the way) is not lost:
+    the page loads the conversation its address names instead of keeping the other."""
+    first = conversation_of("ming", "First chat", "The first question")
+    second = conversation_of("ming", "Second chat", "The second question")
+    base = re.match(r"^https?://[^/]+", chat.url).group(0)
+    chat.goto(f"{base}/c/{first.pk}/")
+    wait_for_socket(chat)
+    chat.locator(f"#conversation-link-{second.pk}").click()
+    chat.wait_for_url(re.compile(rf"/c/{second.pk}/$"))
+    chat.locator("article.message-user", has_text="The second question").wait_for()
+
+    held = []
+
+    def hold(route):
+        held.append(route)
+
+    chat.route(re.compile(r"/htmx[^/]*\.js$"), hold)
+    chat.go_back()  # htmx reloads the first chat, whose own htmx is now held back
+    chat.locator("article.message-user", has_text="The first question").wait_for()
+    chat.go_forward(wait_until="commit")  # the page's load waits for the held script
+    chat.wait_for_url(re.compile(rf"/c/{second.pk}/$"), wait_until="commit")
+    for route in held:
+        route.continue_()
+    chat.unroute(re.compile(r"/htmx[^/]*\.js$"))
+
+    chat.locator("article.message-user", has_text="The second question").wait_for()
+    assert path_of(chat) == f"/c/{second.pk}/"
+
+
 def test_back_after_a_search_hit_shows_the_conversation_of_the_address(chat, live_server_ws):
     first = conversation_of("ming", "Tea notes", "How do I brew oolong?")
     second = conversation_of("ming", "Pasta notes", "How long do I boil penne?")
