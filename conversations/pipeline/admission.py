@@ -51,15 +51,14 @@ def checked_text(text: str, *, images: bool) -> str:
     text = text.strip()
     if not text and not images:
         raise Refused(_("Type a message first."))
-    limit = settings.CHAT_MAX_MESSAGE_CHARS
-    if len(text) > limit:
-        raise Refused(
-            _(
-                "This message is %(length)s characters long; the limit is %(limit)s. "
-                "Shorten it or split it into several messages."
-            )
-            % {"length": f"{len(text):,}", "limit": f"{limit:,}"}
-        )
+    refuse_longer_than(
+        settings.CHAT_MAX_MESSAGE_CHARS,
+        text,
+        _(
+            "This message is %(length)s characters long; the limit is %(limit)s. "
+            "Shorten it or split it into several messages."
+        ),
+    )
     return text
 
 
@@ -70,16 +69,21 @@ def checked_instructions(instructions: str) -> str:
     cost its length in tokens each time.
     """
     instructions = instructions.strip()
-    limit = settings.CHAT_MAX_INSTRUCTIONS_CHARS
-    if len(instructions) > limit:
-        raise Refused(
-            _(
-                "These instructions are %(length)s characters long; the limit is %(limit)s. "
-                "Shorten them and send again."
-            )
-            % {"length": f"{len(instructions):,}", "limit": f"{limit:,}"}
-        )
+    refuse_longer_than(
+        settings.CHAT_MAX_INSTRUCTIONS_CHARS,
+        instructions,
+        _(
+            "These instructions are %(length)s characters long; the limit is %(limit)s. "
+            "Shorten them and send again."
+        ),
+    )
     return instructions
+
+
+def refuse_longer_than(limit: int, text: str, message: str) -> None:
+    """Refuse `text` past `limit` characters, with `message` naming its length and the limit."""
+    if len(text) > limit:
+        raise Refused(message % {"length": f"{len(text):,}", "limit": f"{limit:,}"})
 
 
 def owned_conversation(user, conversation_id: int) -> Conversation:

@@ -169,16 +169,7 @@ def prepare_regenerate(
             raise Refused(_("This answer is still being generated."))
         conversation, policy = admit_turn(user, old.conversation_id)
         model, notices = choose_model(user, conversation, model_id)
-        question = old.parent
-        plan, _answer = start_answer(
-            user,
-            conversation,
-            branch_ending_at(question),
-            model,
-            worker_channel,
-            options,
-            policy=policy,
-        )
+        plan = answer_again(user, conversation, old.parent, model, worker_channel, options, policy)
     return replace(plan, notices=tuple(notices))
 
 
@@ -209,16 +200,22 @@ def prepare_edit(
             **stored.columns(role=Message.Role.USER, text=text),
         )
         carry_images(question, images, model)
-        plan, _answer = start_answer(
-            user,
-            conversation,
-            branch_ending_at(question),
-            model,
-            worker_channel,
-            options,
-            policy=policy,
-        )
+        plan = answer_again(user, conversation, question, model, worker_channel, options, policy)
     return replace(plan, user_message_id=question.pk, notices=tuple(notices))
+
+
+def answer_again(user, conversation, question, model, worker_channel, options, policy) -> TurnPlan:
+    """Start a new answer to `question` on a branch of its own (a regeneration, an edit)."""
+    plan, _answer = start_answer(
+        user,
+        conversation,
+        branch_ending_at(question),
+        model,
+        worker_channel,
+        options,
+        policy=policy,
+    )
+    return plan
 
 
 def switch_branch(*, user, message_id: int) -> int:
