@@ -2,10 +2,14 @@
 
     python -m bench.inprocess pages <messages> <conversations>
     python -m bench.inprocess markdown
+    python -m bench.inprocess turnstarts <sends>
 
 `pages` builds its data in whatever DATABASE_URL names (the backend's bench database)
 and uses Django's test client, counting queries with connection.execute_wrapper.
-`markdown` needs no database.
+`markdown` needs no database. `turnstarts` times the CPU (and the wall time, database
+included) of a send on a conversation of three turns through the three-statement path
+(`pipeline.quicksend`) and through the ORM path (`starts.prepare_send`), and counts
+their statements, in DATABASE_URL's database.
 Each prints one JSON line.
 """
 
@@ -16,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from functools import partial
 
 REPEATS = 7
 CODE_ANSWER = (
@@ -200,9 +205,95 @@ def markdown() -> dict:
     }
 
 
+def counting(counted: list[str], execute, sql, *rest):
+    """An execute wrapper that notes each statement in `counted`."""
+    counted.append(sql)
+    return execute(sql, *rest)
+
+
+def turn_starts(sends: int) -> dict:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatweb.settings")
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from conversations.gateway.response import Usage
+    from conversations.models import ModelChoice, Quota, TurnGate
+    from conversations.pipeline import endings, quicksend, starts
+    from conversations.pipeline.answer import AnswerState, Outcome
+    from conversations.pipeline.plans import TurnOptions
+
+    user = get_user_model().objects.create(username=f"bench-turn-starts-{os.getpid()}")
+    Quota.objects.create(user=user, tokens_per_day=10**12, tokens_per_month=10**13)
+    model = ModelChoice.objects.default()
+
+    def send(path, conversation_id, text):
+        return path(
+            user=user,
+            conversation_id=conversation_id,
+            text=text,
+            model_id=model.pk,
+            instructions=None,
+            worker_channel="bench",
+            options=TurnOptions(),
+        )
+
+    def finish(result) -> None:
+        state = AnswerState(
+            text=f"Answer to {result.plan.answer_id}.",
+            response_id=f"resp_{result.plan.answer_id}",
+            usage=Usage(12, 0, 30, 0, 42),
+            outcome=Outcome("complete"),
+        )
+        endings.finish_answer(result.plan, state, previous_id="")
+        # The rate limit is not what is measured here.
+        TurnGate.objects.filter(user=user).update(recent_starts=[])
+
+    def conversation() -> int:
+        conversation_id = None
+        for number in range(3):
+            result = send(quicksend.prepare_send, conversation_id, f"Question {number}")
+            finish(result)
+            conversation_id = result.conversation.pk
+        return conversation_id
+
+    def measure(path) -> dict:
+        spent, waited, statements = [], [], []
+        for number in range(sends):
+            conversation_id = conversation()
+            counted: list[str] = []
+            with connection.execute_wrapper(partial(counting, counted)):
+                start, wall = time.process_time(), time.perf_counter()
+                result = send(path, conversation_id, f"Bench question {number}")
+                spent.append(time.process_time() - start)
+                waited.append(time.perf_counter() - wall)
+            statements.append(len(counted))
+            finish(result)
+        return {
+            "cpu_ms_p50": statistics.median(spent) * 1000,
+            "cpu_ms_mean": statistics.fmean(spent) * 1000,
+            "wall_ms_p50": statistics.median(waited) * 1000,
+            "statements": statistics.median(statements),
+        }
+
+    measure(quicksend.quick_send)  # warm both paths and the process's caches
+    return {
+        "quick": measure(quicksend.quick_send),
+        "orm": measure(starts.prepare_send),
+        "sends": sends,
+        "vendor": connection.vendor,
+    }
+
+
 def main() -> None:
-    pages_wanted = sys.argv[1] == "pages"
-    result = pages(int(sys.argv[2]), int(sys.argv[3])) if pages_wanted else markdown()
+    if sys.argv[1] == "pages":
+        result = pages(int(sys.argv[2]), int(sys.argv[3]))
+    elif sys.argv[1] == "turnstarts":
+        result = turn_starts(int(sys.argv[2]))
+    else:
+        result = markdown()
     print(json.dumps(result))
 
 

@@ -156,6 +156,20 @@ def rows(results: dict) -> list[tuple[str, str, dict[str, tuple[str, bool | None
             else median(s, "writes.transactions") <= 3 + median(s, "writes.stream_seconds")
         ),
     )
+    row(
+        "Turn start (a send on a 3-turn chat): CPU ms p50; statements; wall ms (ORM path)",
+        "≤ 2 ms, ≤ 3 statements",
+        lambda s: (
+            f"{value(s, 'start.quick_cpu_ms', digits=2)}; "
+            f"{value(s, 'start.quick_statements')}; "
+            f"{value(s, 'start.quick_wall_ms', digits=2)} "
+            f"({value(s, 'start.orm_cpu_ms', digits=2)}; {value(s, 'start.orm_statements')}; "
+            f"{value(s, 'start.orm_wall_ms', digits=2)})"
+        ),
+        lambda s: every(
+            at_most(s, "start.quick_cpu_ms", 2), at_most(s, "start.quick_statements", 3)
+        ),
+    )
     pages = (
         (
             f"Conversation of {plan['pages'][0]:,} messages",

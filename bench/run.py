@@ -81,6 +81,7 @@ if QUICK:
         "idle": 500,
         "writes": (10, 2),
         "pages": (1000, 10_000),
+        "turn_starts": 200,
         "profile_streams": 100,
     }
 else:
@@ -95,6 +96,7 @@ else:
         "idle": 1000,
         "writes": (20, 2),
         "pages": (1000, 10_000),
+        "turn_starts": 500,
         "profile_streams": 250,
     }
 PLAN["runs"] = int(os.environ.get("BENCH_RUNS", PLAN["runs"]))
@@ -546,6 +548,20 @@ def bench_backend(name: str, workdir: Path) -> dict:
                     "sidebar.heavy_ms": pages["sidebar_heavy"]["ms"],
                     "sidebar.heavy_queries": pages["sidebar_heavy"]["queries"],
                     "sidebar.light_queries": pages["sidebar_light"]["queries"],
+                }
+            )
+        log(f"{name}: turn starts (in-process)")
+        starts = inprocess(stack.env, "turnstarts", str(PLAN["turn_starts"]))
+        details["turn_starts"] = starts
+        if "error" not in starts:
+            metrics.update(
+                {
+                    "start.quick_cpu_ms": starts["quick"]["cpu_ms_p50"],
+                    "start.quick_statements": starts["quick"]["statements"],
+                    "start.orm_cpu_ms": starts["orm"]["cpu_ms_p50"],
+                    "start.orm_statements": starts["orm"]["statements"],
+                    "start.quick_wall_ms": starts["quick"]["wall_ms_p50"],
+                    "start.orm_wall_ms": starts["orm"]["wall_ms_p50"],
                 }
             )
     drop_backend(stack.backend)

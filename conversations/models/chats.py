@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -111,13 +112,18 @@ class Conversation(models.Model):
         that needs none). `fields` limits the columns loaded, for a caller that reads
         only those: the rows of a long conversation cost more to build than to fetch.
         """
-        children: dict[int | None, list[Message]] = {}
-        by_id: dict[int, Message] = {}
         messages = self.messages.order_by("created_at", "pk")
         if attachments:
             messages = messages.prefetch_related("attachments")
         if fields is not None:
             messages = messages.only("pk", "parent_id", "created_at", *fields)
+        return self.branch_among(messages)
+
+    def branch_among(self, messages: Iterable[Message]) -> Branch:
+        """Return the branch on show among all of this conversation's `messages`, which
+        come oldest first (`branch_on_show` reads them; a caller may have read them)."""
+        children: dict[int | None, list[Message]] = {}
+        by_id: dict[int, Message] = {}
         for message in messages:
             children.setdefault(message.parent_id, []).append(message)
             by_id[message.pk] = message

@@ -30,8 +30,10 @@ __all__ = [
     "held",
     "hold_next_round",
     "hold_quota",
+    "missing_conversation",
     "owned_conversation",
     "owned_message",
+    "refuse_busy",
 ]
 
 
@@ -92,8 +94,13 @@ def owned_conversation(user, conversation_id: int) -> Conversation:
         Conversation.objects.for_user(user).select_for_update().filter(pk=conversation_id).first()
     )
     if conversation is None:
-        raise Refused(_("This conversation does not exist."))
+        raise missing_conversation()
     return conversation
+
+
+def missing_conversation() -> Refused:
+    """Return the refusal of a conversation that is not there or not the user's."""
+    return Refused(_("This conversation does not exist."))
 
 
 def owned_message(user, message_id: int, *, role: str | None = None) -> Message:
@@ -134,6 +141,13 @@ def admit_turn(user, conversation_id: int | None) -> tuple[Conversation, limits.
     else:
         conversation = turn_conversation(user, conversation_id)
         answering, running = conversation.answering, conversation.running
+    refuse_busy(answering=answering, running=running)
+    return conversation, policy
+
+
+def refuse_busy(*, answering: bool, running: int) -> None:
+    """Refuse a turn while its conversation has an answer streaming, or while the user
+    has as many streaming as the concurrency limit allows."""
     if answering:
         raise Refused(
             _(
@@ -150,13 +164,12 @@ def admit_turn(user, conversation_id: int | None) -> tuple[Conversation, limits.
             )
             % {"running": running, "limit": limit}
         )
-    return conversation, policy
 
 
 def running_answers(user):
     """Return the user's answers streaming in a live process."""
     return RunningAnswer.objects.alive().filter(
-        message__conversation__owner=user, message__status=Message.Status.STREAMING
+        owner=user, message__status=Message.Status.STREAMING
     )
 
 
@@ -177,12 +190,12 @@ def turn_conversation(user, conversation_id: int) -> Conversation:
         .first()
     )
     if conversation is None:
-        raise Refused(_("This conversation does not exist."))
+        raise missing_conversation()
     return conversation
 
 
 def choose_model(
-    user, conversation: Conversation, model_id: int | None
+    user, conversation: Conversation, model_id: int | None, *, loaded: ModelChoice | None = None
 ) -> tuple[ModelChoice, list]:
     """Return the model for this turn, and notices to show when it had to change.
 
@@ -194,7 +207,8 @@ def choose_model(
 
     The conversation's model came with it (`turn_conversation`) and what the user may
     use is cached (`catalogue.access`), so a turn on the conversation's model reads
-    nothing; another model is one query, and a fallback reads the enabled entries.
+    nothing; another model is one query unless the caller `loaded` it, and a fallback
+    reads the enabled entries.
     """
     access = catalogue_access.access_for(user)
     current = conversation.model if conversation.model_id is not None else None
@@ -202,6 +216,8 @@ def choose_model(
         catalogue_access.mark(current, access)
     if model_id is not None:
         chosen = current if model_id == conversation.model_id else None
+        if chosen is None and loaded is not None and loaded.pk == model_id:
+            chosen = loaded
         if chosen is None:
             chosen = ModelChoice.objects.filter(pk=model_id).first()
         if chosen is None:

@@ -133,6 +133,24 @@ def prepare_send(
             policy=policy,
             known_images={question.pk: images},
         )
+    return sent(plan, conversation, created, branch, question, answer, model, images, notices)
+
+
+def sent(
+    plan: TurnPlan,
+    conversation: Conversation,
+    created: bool,
+    branch: Sequence[Message],
+    question: Message,
+    answer: Message,
+    model: ModelChoice,
+    images: Sequence[Attachment],
+    notices: Sequence[str],
+) -> SendResult:
+    """Return a saved send: its plan completed, and its two messages ready to show.
+
+    `branch` is what the question was asked below, without it.
+    """
     # The branch on show ends at the parent, so nothing else hangs below it yet.
     shown = (
         reads.MessageView(
@@ -144,7 +162,7 @@ def prepare_send(
         plan,
         user_message_id=question.pk,
         needs_title=not conversation.title and not any(m.role == "assistant" for m in branch),
-        first_user_text=text if not branch else "",
+        first_user_text=question.text if not branch else "",
         notices=tuple(notices),
     )
     return SendResult(plan, conversation, created, messages=shown)
@@ -249,13 +267,30 @@ def start_answer(
     """
     estimate = plans.estimate_input(conversation, branch)
     reservation = hold_quota(user, estimate, model.max_output_tokens, policy)
-    answer = new_answer(conversation, branch[-1], model, options)
+    answer = new_answer(branch[-1], model, options)
     RunningAnswer.objects.create(
-        message=answer, worker_channel=worker_channel, quota_hold=held(reservation, estimate)
+        message=answer,
+        owner_id=conversation.owner_id,
+        worker_channel=worker_channel,
+        quota_hold=held(reservation, estimate),
     )
     conversation.current_leaf = answer
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=["current_leaf", "updated_at", *changed])
+    plan = planned(user, conversation, branch, answer, model, reservation, known_images)
+    return plan, answer
+
+
+def planned(
+    user,
+    conversation: Conversation,
+    branch: Sequence[Message],
+    answer: Message,
+    model: ModelChoice,
+    reservation,
+    known_images: Mapping[int, Sequence[Attachment]] | None = None,
+) -> TurnPlan:
+    """Plan the request for `answer` to the last message of `branch`, within its hold."""
     sent = branch[-1:] if plans.continues_from(branch, model) else branch
     plan = plans.build_plan(
         conversation,
@@ -265,32 +300,32 @@ def start_answer(
         images=image_inputs(sent, known=known_images),
         traits=gateway_traits(),
     )
-    return (
-        replace(
-            plan,
-            reservation=reservation,
-            max_output_tokens=reservation.max_output_tokens,
-            owner_is_staff=user.is_staff,
-        ),
-        answer,
+    return replace(
+        plan,
+        reservation=reservation,
+        max_output_tokens=reservation.max_output_tokens,
+        owner_is_staff=user.is_staff,
     )
 
 
-def new_answer(
-    conversation,
-    question,
-    model,
-    options: TurnOptions = TurnOptions(),  # noqa: B008
-) -> Message:
+def new_answer(question: Message, model: ModelChoice, options: TurnOptions) -> Message:
     """Create the empty answer, with the reasoning and search choices this turn uses."""
+    answer = answer_to(question, model, options)
+    answer.save(force_insert=True)
+    return answer
+
+
+def answer_to(question: Message, model: ModelChoice, options: TurnOptions) -> Message:
+    """Return `question`'s empty answer, not saved yet, with the reasoning and search
+    choices this turn uses."""
     effort = ""
     summary = ""
     if model.accepts_reasoning:
         effort = options.effort if options.effort in model.effort_choices else ""
         effort = effort or model.default_reasoning_effort
         summary = options.summary if options.summary in SUMMARY_MODES else ""
-    return Message.objects.create(
-        conversation=conversation,
+    return Message(
+        conversation_id=question.conversation_id,
         parent=question,
         role=Message.Role.ASSISTANT,
         status=Message.Status.STREAMING,

@@ -7,7 +7,7 @@ user's other sockets. Nothing here knows about websockets or HTML.
 
 from __future__ import annotations
 
-from conversations.pipeline import broadcast, runs, starts
+from conversations.pipeline import broadcast, quicksend, runs, starts
 from conversations.pipeline.admission import ModelUnavailable, Refused
 from conversations.pipeline.dbthreads import in_database_thread
 from conversations.pipeline.generation import Generation
@@ -56,7 +56,7 @@ async def save_send(
     """
     refuse_while_draining()
     worker_channel = await get_hub().ensure_worker_channel()
-    return await in_database_thread(starts.prepare_send)(
+    return await in_database_thread(quicksend.prepare_send)(
         user=user,
         conversation_id=conversation_id,
         text=text,

@@ -42,6 +42,7 @@ and the concurrency cap hold however many arrive at once.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -61,13 +62,16 @@ __all__ = [
     "QuotaExceeded",
     "Reservation",
     "TurnRateExceeded",
+    "WholeAsk",
     "charge",
     "count_turn_start",
+    "counted_starts",
     "release",
     "reserve",
     "reserve_next_round",
     "settle",
     "status",
+    "whole_ask",
 ]
 
 
@@ -228,15 +232,9 @@ def reserve(
     # Nearly every turn fits whole: hold its full ask on the counters this process
     # knows, without reading them first. Only a turn the rows refuse (or rows it does
     # not know) reads them, to shrink its output cap to what is left or to refuse.
-    known = known_counters(user_id, windows)
-    full_ask = unlimited or (max_output_tokens or 0) >= MIN_OUTPUT_TOKENS
-    if known and full_ask:
-        amount = input_estimate + (max_output_tokens or 0)
-        if hold_rows(list(known.values()), caps, amount):
-            ids = tuple(known)
-            return Reservation(
-                user_id, ids, amount, max_output_tokens, asked_output_tokens=max_output_tokens
-            )
+    ask = whole_ask(user_id, windows, caps, input_estimate, max_output_tokens)
+    if ask is not None and hold_rows(ask.rows(user_id, windows), list(caps), ask.amount):
+        return ask.reservation(user_id)
     counters = counters_for(user_id, windows)
     ids = tuple(counters[window.period].pk for window in windows)
     if unlimited:
@@ -327,11 +325,19 @@ def count_turn_start(user_id: int, policy: Policy, *, now: datetime.datetime | N
         # ON CONFLICT DO NOTHING: two first turns of a user race harmlessly.
         TurnGate.objects.bulk_create([TurnGate(user_id=user_id)], ignore_conflicts=True)
         gate = TurnGate.objects.select_for_update().get(user_id=user_id)
-    recent = [at for at in gate.recent_starts if moment - at < RATE_WINDOW_SECONDS]
-    if len(recent) >= policy.turns_per_minute:
-        raise TurnRateExceeded(count=len(recent))
-    gate.recent_starts = [*recent, moment]
+    gate.recent_starts = counted_starts(gate.recent_starts, moment, policy.turns_per_minute)
     gate.save(update_fields=["recent_starts"])
+
+
+def counted_starts(recent_starts: list[float], moment: float, limit: int) -> list[float]:
+    """Return a gate's log of turn starts with this one, or raise TurnRateExceeded.
+
+    The log keeps the POSIX times of the starts in the last minute; older ones drop out.
+    """
+    recent = [at for at in recent_starts if moment - at < RATE_WINDOW_SECONDS]
+    if len(recent) >= limit:
+        raise TurnRateExceeded(count=len(recent))
+    return [*recent, moment]
 
 
 def release(reservation: Reservation) -> None:
@@ -409,18 +415,53 @@ known_ids: dict[tuple[int, str, datetime.date], int] = {}
 KNOWN_COUNTERS = 50_000
 
 
-def known_counters(user_id: int, windows: tuple[Window, ...]) -> dict[int, QuerySet] | None:
-    """Return each window's counter row as a one-row queryset by its id, in the order
-    of `windows`; None if one is unknown."""
-    rows = {}
-    for window in windows:
-        counter_id = known_ids.get((user_id, window.period, window.starts_on))
-        if counter_id is None:
-            return None
-        rows[counter_id] = QuotaCounter.objects.filter(
-            pk=counter_id, user_id=user_id, period=window.period, starts_on=window.starts_on
+@dataclass(frozen=True, slots=True)
+class WholeAsk:
+    """A turn's full ask, to hold on counter rows this process knows without reading them.
+
+    `counter_ids` are in the order of the windows; each row takes `amount` only if its
+    use and holds stay within the window's cap (None: no limit).
+    """
+
+    counter_ids: tuple[int, ...]
+    caps: tuple[int | None, ...]
+    amount: int
+    max_output_tokens: int | None
+
+    def rows(self, user_id: int, windows: tuple[Window, ...]) -> list[QuerySet]:
+        """Return each counter as a one-row queryset, naming its user, period and day
+        as well as its id (an id can be stale: see `known_ids`)."""
+        return [
+            QuotaCounter.objects.filter(
+                pk=counter_id, user_id=user_id, period=window.period, starts_on=window.starts_on
+            )
+            for counter_id, window in zip(self.counter_ids, windows, strict=True)
+        ]
+
+    def reservation(self, user_id: int) -> Reservation:
+        return Reservation(
+            user_id,
+            self.counter_ids,
+            self.amount,
+            self.max_output_tokens,
+            asked_output_tokens=self.max_output_tokens,
         )
-    return rows
+
+
+def whole_ask(
+    user_id: int,
+    windows: tuple[Window, ...],
+    caps: Sequence[int | None],
+    input_estimate: int,
+    max_output_tokens: int | None,
+) -> WholeAsk | None:
+    """Return the turn's full ask on the counters this process knows; None when one is
+    unknown, or when only a shrunk output cap could fit (which needs the rows read)."""
+    ids = tuple(known_ids.get((user_id, window.period, window.starts_on)) for window in windows)
+    unlimited = all(cap is None for cap in caps)
+    if None in ids or not (unlimited or (max_output_tokens or 0) >= MIN_OUTPUT_TOKENS):
+        return None
+    return WholeAsk(ids, tuple(caps), input_estimate + (max_output_tokens or 0), max_output_tokens)
 
 
 def hold(counter_ids: tuple[int, ...], limits: list[int | None], amount: int) -> bool:

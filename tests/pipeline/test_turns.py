@@ -105,6 +105,7 @@ async def test_orphaned_answer_becomes_interrupted_and_gives_back_its_hold(user,
         )
         RunningAnswer.objects.create(
             message=answer,
+            owner=user,
             worker_channel="a-process-that-died",
             quota_hold={
                 "counter_ids": list(reservation.counter_ids),
