@@ -15,6 +15,7 @@ class ConversationsConfig(AppConfig):
         from conversations.attachments import images
         from conversations.catalogue import access as model_access
         from conversations.models import Attachment
+        from conversations.personal import instructions as personal
         from conversations.pipeline import access
         from conversations.sharing import retention
         from conversations.usage import limits
@@ -38,6 +39,8 @@ class ConversationsConfig(AppConfig):
             access.end_sessions_on_password_change, sender=user_model, dispatch_uid="end_pw"
         )
         user_logged_in.connect(preferences.restore_language, dispatch_uid="restore_language")
-        # Turn starts keep limits and model access per user: forget them on every change.
+        # Turn starts keep limits, model access and custom instructions per user: forget
+        # them on every change.
         limits.watch_changes()
         model_access.watch_changes()
+        personal.watch_changes()

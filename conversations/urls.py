@@ -3,6 +3,7 @@ from django.urls import path
 from conversations.attachments import views as attachment_views
 from conversations.history import export_views
 from conversations.history import views as chat_views
+from conversations.personal import views as personal_views
 from conversations.sharing import views as share_views
 from conversations.usage import views as usage_views
 
@@ -20,6 +21,11 @@ urlpatterns = [
     path("sidebar/", chat_views.sidebar, name="sidebar"),
     path("composer/options/", chat_views.composer_options, name="composer_options"),
     path("usage/", usage_views.usage, name="usage"),
+    path(
+        "custom-instructions/",
+        personal_views.custom_instructions,
+        name="custom_instructions",
+    ),
     path("search/", export_views.search, name="search"),
     path("c/<int:pk>/export.md", export_views.export_markdown, name="export_markdown"),
     path("c/<int:pk>/export.json", export_views.export_json, name="export_json"),

@@ -14,8 +14,9 @@ from django.utils import translation
 
 from conversations.catalogue import access
 from conversations.gateway.simulator import Simulator
+from conversations.personal import instructions as personal
 from conversations.pipeline import titles
-from conversations.usage import limits
+from conversations.usage import limits, quotas
 from tests.servers import ARTIFACTS, gateway_env, start_server
 from tests.support.browser import PASSWORD
 from tests.support.litellm import litellm_gateway  # noqa: F401  (registers the fixture)
@@ -65,6 +66,8 @@ def fresh_process_state():
     """
     limits.policies.forget()
     access.accesses.forget()
+    personal.texts.forget()
+    quotas.known_ids.clear()
     titles.title_requests = titles.TitleRequests()
     yield
 

@@ -48,6 +48,11 @@ class Conversation(models.Model):
         ModelChoice, verbose_name=_("model"), on_delete=models.SET_NULL, null=True, blank=True
     )
     instructions = models.TextField(verbose_name=_("instructions"), blank=True)
+    # Whether the owner's custom instructions (`UserPreference.about_me`, `answer_style`)
+    # go with this conversation's turns; the owner can switch them off per conversation.
+    custom_instructions = models.BooleanField(
+        verbose_name=_("use my custom instructions"), default=True
+    )
     archived = models.BooleanField(verbose_name=_("archived"), default=False)
     pinned = models.BooleanField(verbose_name=_("pinned"), default=False)
     # The last message of the branch on show: edits and regenerations fork the tree, and

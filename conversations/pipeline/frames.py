@@ -73,7 +73,21 @@ def turn_options(frame: dict) -> TurnOptions:
         summary=text_field(frame, "summary"),
         web_search=frame.get("web_search") == "on",
         attachment_ids=id_list(frame, "attachments"),
+        custom_instructions=switch(frame, "custom_instructions"),
     )
+
+
+def switch(frame: dict, key: str) -> bool | None:
+    """Return a checkbox sent beside a hidden "off" of the same name (so that unticked it
+    is still sent): on when its last value is "on"; None when the page sent neither."""
+    values = frame.get(key)
+    if values is None:
+        return None
+    if not isinstance(values, list):
+        values = [values]
+    if not values or not all(value in ("on", "off") for value in values):
+        raise Malformed(f"{key} is not on or off")
+    return values[-1] == "on"
 
 
 def id_list(frame: dict, key: str) -> tuple[int, ...]:

@@ -91,6 +91,9 @@ class TurnOptions:
     summary: str = ""
     web_search: bool = False
     attachment_ids: tuple[int, ...] = ()
+    # The conversation's switch for the user's custom instructions, saved with the turn
+    # as its instructions are; None when the page did not send it.
+    custom_instructions: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,15 +307,18 @@ def build_plan(
     *,
     images: Images,
     traits: GatewayTraits,
+    personal: str = "",
 ) -> TurnPlan:
     """Plan the request for `answer`, whose question is the last message of `branch`.
 
     The catalogue entry says how the earlier turns reach the model: continuing from the
     last answer's response upstream (`continues_from`), or replaying the branch (cut to
     the model's context window) in the request itself. `images` holds those of the
-    questions sent: the new one, or the whole branch's when it is replayed.
+    questions sent: the new one, or the whole branch's when it is replayed. `personal`
+    is the owner's custom instructions (`turn_instructions`).
     """
     question = branch[-1]
+    instructions = turn_instructions(conversation, personal)
     previous_id = continues_from(branch, model)
     history = None
     turns_left_out = 0
@@ -321,7 +327,7 @@ def build_plan(
             branch,
             images,
             context_window=model.context_window,
-            instructions=conversation.instructions,
+            instructions=instructions,
             max_output_tokens=model.max_output_tokens,
         )
     replay = model.replays_history
@@ -331,7 +337,7 @@ def build_plan(
         answer_id=answer.pk,
         model=model.upstream_id,
         model_choice_id=model.pk,
-        instructions=conversation.instructions,
+        instructions=instructions,
         replay=replay,
         previous_id=previous_id,
         new_input=(user_message(question.text, images.get(question.pk, ())),),
@@ -349,13 +355,21 @@ def build_plan(
         send_store=traits.store,
         send_stream_options=traits.stream_options,
         model_marked_unknown=model.unknown_to_gateway_at is not None,
-        input_estimate=estimate_input(conversation, branch),
+        input_estimate=estimate_input(instructions, branch),
     )
 
 
-def estimate_input(conversation: Conversation, branch: Sequence[Message]) -> int:
-    """Return the tokens the instructions and the branch amount to, roughly."""
-    return estimate_tokens(conversation.instructions + "".join(message.text for message in branch))
+def estimate_input(instructions: str, branch: Sequence[Message]) -> int:
+    """Return the tokens the turn's instructions and the branch amount to, roughly."""
+    return estimate_tokens(instructions + "".join(message.text for message in branch))
+
+
+def turn_instructions(conversation: Conversation, personal: str) -> str:
+    """Return the instructions a turn sends: the owner's custom instructions (`personal`,
+    unless the conversation leaves them out), then the conversation's own, which come
+    last so they win where the two disagree."""
+    parts = (personal if conversation.custom_instructions else "", conversation.instructions)
+    return "\n\n".join(part for part in parts if part)
 
 
 def tools_of(model: ModelChoice) -> tuple[str, ...]:

@@ -18,10 +18,11 @@ starts that case in three statements:
 The decisions are the ORM path's own functions (`admission`, `quotas`, `plans`,
 `starts`); only the statements differ, and the whole test suite runs through here on
 both databases. `Unsuited` hands a send back to the ORM path: before any statement when
-the case does not apply, and after the read or the write when the counters are unknown
-or a hold matched no row (the quota has no room for the whole ask, or a remembered
-counter id went stale). This transaction is rolled back then, so the ORM path starts
-from where the send began.
+the case does not apply (images, no model named, or the user's first turn in this
+process or of the day, whose counter rows it has not read), and after the write when a
+hold matched no row (the quota has no room for the whole ask, or a remembered counter
+id went stale). This transaction is rolled back then, so the ORM path starts from where
+the send began.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from conversations.models import (
     TurnGate,
 )
 from conversations.models.running import ORPHAN_AFTER
+from conversations.personal.instructions import custom_instructions
 from conversations.pipeline import admission, plans, starts
 from conversations.pipeline.admission import Refused
 from conversations.pipeline.plans import TurnOptions
@@ -117,6 +119,10 @@ def quick_send(
         raise Unsuited
     now = timezone.now()
     windows = current_windows(now)
+    # Counter rows this process has not read yet mean the user's first turn here (or of
+    # the day), whose gate and counters the ORM path creates: go there without a try.
+    if quotas.known_counter_ids(user.pk, windows) is None:
+        raise Unsuited
     policy = limits.policy_for(user)
     period_limits = policy.limits()
     caps = [period_limits[window.period].tokens for window in windows]
@@ -133,8 +139,7 @@ def quick_send(
         conversation = found.conversation
         model, notices = admission.choose_model(user, conversation, model_id, loaded=found.model)
         conversation.model = model
-        if instructions is not None:
-            conversation.instructions = instructions
+        changed = starts.apply_settings(conversation, instructions, options)
         branch = found.branch
         question = Message(
             pk=found.question_id,
@@ -147,7 +152,8 @@ def quick_send(
         answer = starts.answer_to(question, model, options)
         answer.pk = found.answer_id
         asked = [*branch, question]
-        estimate = plans.estimate_input(conversation, asked)
+        personal = custom_instructions(user)
+        estimate = plans.estimate_input(plans.turn_instructions(conversation, personal), asked)
         ask = quotas.whole_ask(user.pk, windows, caps, estimate, model.max_output_tokens)
         if ask is None:
             raise Unsuited
@@ -170,12 +176,12 @@ def quick_send(
             Part(*insert(db, question)),
             Part(*insert(db, answer)),
             Part(*insert(db, running)),
-            None if created else Part(*update_conversation(db, conversation, instructions)),
+            None if created else Part(*update_conversation(db, conversation, changed)),
         ]
         if not write(cursor, [part for part in parts if part is not None]):
             raise Unsuited
         plan = starts.planned(
-            user, conversation, asked, answer, model, reservation, {question.pk: []}
+            user, conversation, asked, answer, model, reservation, personal, {question.pk: []}
         )
     return starts.sent(plan, conversation, created, branch, question, answer, model, [], notices)
 
@@ -400,14 +406,10 @@ def insert(db, instance: models.Model) -> tuple[str, list]:
     )
 
 
-def update_conversation(
-    db, conversation: Conversation, instructions: str | None
-) -> tuple[str, list]:
+def update_conversation(db, conversation: Conversation, changed: list[str]) -> tuple[str, list]:
     """Return the conversation's one UPDATE: its new leaf, activity time and model, and
-    its instructions when the send set them."""
-    names = ["current_leaf", "updated_at", "model"]
-    if instructions is not None:
-        names.append("instructions")
+    the `changed` fields the send set (`starts.apply_settings`)."""
+    names = ["current_leaf", "updated_at", "model", *changed]
     fields = [Conversation._meta.get_field(name) for name in names]
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
     values = [field.get_db_prep_save(getattr(conversation, field.attname), db) for field in fields]

@@ -25,6 +25,7 @@ from conversations.attachments import images as attachments
 from conversations.catalogue.upstream import gateway_traits
 from conversations.history import reads
 from conversations.models import Attachment, Conversation, Message, ModelChoice, RunningAnswer
+from conversations.personal.instructions import custom_instructions
 from conversations.pipeline import plans
 from conversations.pipeline.admission import (
     Refused,
@@ -97,10 +98,7 @@ def prepare_send(
         conversation, policy = admit_turn(user, conversation_id)
         model, notices = choose_model(user, conversation, model_id)
         conversation.model = model
-        changed = ["model"]
-        if instructions is not None:
-            conversation.instructions = instructions
-            changed.append("instructions")
+        changed = ["model", *apply_settings(conversation, instructions, options)]
         if created:
             # The messages need the row; the answer's own update then sets the leaf.
             conversation.save(force_insert=True)
@@ -134,6 +132,19 @@ def prepare_send(
             known_images={question.pk: images},
         )
     return sent(plan, conversation, created, branch, question, answer, model, images, notices)
+
+
+def apply_settings(conversation, instructions: str | None, options: TurnOptions) -> list[str]:
+    """Set the conversation's instructions and custom instructions switch as the page
+    sent them with the turn; return the names of the fields set."""
+    changed = []
+    if instructions is not None:
+        conversation.instructions = instructions
+        changed.append("instructions")
+    if options.custom_instructions is not None:
+        conversation.custom_instructions = options.custom_instructions
+        changed.append("custom_instructions")
+    return changed
 
 
 def sent(
@@ -265,7 +276,8 @@ def start_answer(
     user's limit rows, read by `admit_turn`; `known_images` the images of questions
     the caller just saved (by id), which need no reading back.
     """
-    estimate = plans.estimate_input(conversation, branch)
+    personal = custom_instructions(user)
+    estimate = plans.estimate_input(plans.turn_instructions(conversation, personal), branch)
     reservation = hold_quota(user, estimate, model.max_output_tokens, policy)
     answer = new_answer(branch[-1], model, options)
     RunningAnswer.objects.create(
@@ -277,7 +289,7 @@ def start_answer(
     conversation.current_leaf = answer
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=["current_leaf", "updated_at", *changed])
-    plan = planned(user, conversation, branch, answer, model, reservation, known_images)
+    plan = planned(user, conversation, branch, answer, model, reservation, personal, known_images)
     return plan, answer
 
 
@@ -288,9 +300,11 @@ def planned(
     answer: Message,
     model: ModelChoice,
     reservation,
+    personal: str,
     known_images: Mapping[int, Sequence[Attachment]] | None = None,
 ) -> TurnPlan:
-    """Plan the request for `answer` to the last message of `branch`, within its hold."""
+    """Plan the request for `answer` to the last message of `branch`, within its hold;
+    `personal` is the owner's custom instructions."""
     sent = branch[-1:] if plans.continues_from(branch, model) else branch
     plan = plans.build_plan(
         conversation,
@@ -299,6 +313,7 @@ def planned(
         model,
         images=image_inputs(sent, known=known_images),
         traits=gateway_traits(),
+        personal=personal,
     )
     return replace(
         plan,

@@ -66,6 +66,7 @@ __all__ = [
     "charge",
     "count_turn_start",
     "counted_starts",
+    "known_counter_ids",
     "release",
     "reserve",
     "reserve_next_round",
@@ -457,11 +458,18 @@ def whole_ask(
 ) -> WholeAsk | None:
     """Return the turn's full ask on the counters this process knows; None when one is
     unknown, or when only a shrunk output cap could fit (which needs the rows read)."""
-    ids = tuple(known_ids.get((user_id, window.period, window.starts_on)) for window in windows)
+    ids = known_counter_ids(user_id, windows)
     unlimited = all(cap is None for cap in caps)
-    if None in ids or not (unlimited or (max_output_tokens or 0) >= MIN_OUTPUT_TOKENS):
+    if ids is None or not (unlimited or (max_output_tokens or 0) >= MIN_OUTPUT_TOKENS):
         return None
     return WholeAsk(ids, tuple(caps), input_estimate + (max_output_tokens or 0), max_output_tokens)
+
+
+def known_counter_ids(user_id: int, windows: tuple[Window, ...]) -> tuple[int, ...] | None:
+    """Return the ids of the windows' counter rows this process has read, in the order
+    of `windows`; None if one is unknown."""
+    ids = tuple(known_ids.get((user_id, window.period, window.starts_on)) for window in windows)
+    return None if None in ids else ids
 
 
 def hold(counter_ids: tuple[int, ...], limits: list[int | None], amount: int) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import asdict
 import pytest
 from django.db import connection
 from django.forms.models import model_to_dict
+from django.test.utils import CaptureQueriesContext
 
 from conversations.models import Conversation, Message, Quota, QuotaCounter, RunningAnswer
 from conversations.pipeline import admission, quicksend, starts
@@ -165,3 +166,24 @@ def test_on_postgresql_the_write_is_one_statement(user, catalogue):
     writes = [sql for sql in statements if sql.startswith("WITH part0")]
     assert len(writes) == 1
     assert writes[0].count("INSERT INTO") == 3
+
+
+def test_a_users_first_send_costs_what_the_orm_path_costs(make_user, user, other_user, catalogue):
+    """A first send (no gate, no counters read in this process) wastes no try: the bench's
+    burst of 200 first turns paid for both paths before."""
+    send(make_user("warms-the-process-caches"))
+    turn = {
+        "conversation_id": None,
+        "text": "Hello",
+        "model_id": model().pk,
+        "instructions": None,
+        "worker_channel": "worker-1",
+    }
+    with CaptureQueriesContext(connection) as through_orm:
+        starts.prepare_send(user=other_user, **turn)
+    with CaptureQueriesContext(connection) as dispatched:
+        quicksend.prepare_send(user=user, **turn)
+
+    orm = [query["sql"] for query in through_orm.captured_queries]
+    sent = [query["sql"] for query in dispatched.captured_queries]
+    assert len(sent) == len(orm), "\n".join(sent)

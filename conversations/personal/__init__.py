@@ -1,0 +1,1 @@
+"""A user's own settings for what the models are told: custom instructions."""
