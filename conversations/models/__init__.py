@@ -1,5 +1,17 @@
 """The data a chat keeps, one module per feature; Django finds every model here."""
 
+from conversations.models.assistants import (
+    ASSISTANT_INSTRUCTIONS_CHARS,
+    PROMPT_TEXT_CHARS,
+    STARTER_PROMPT_CHARS,
+    STARTER_PROMPTS,
+    Assistant,
+    AssistantVersion,
+    SavedPrompt,
+    Shared,
+    SharedQuerySet,
+    Visibility,
+)
 from conversations.models.attachments import (
     Attachment,
     attachment_path,
@@ -44,6 +56,16 @@ from conversations.models.usage import (
 )
 
 __all__ = [
+    "ASSISTANT_INSTRUCTIONS_CHARS",
+    "PROMPT_TEXT_CHARS",
+    "STARTER_PROMPTS",
+    "STARTER_PROMPT_CHARS",
+    "Assistant",
+    "AssistantVersion",
+    "SavedPrompt",
+    "Shared",
+    "SharedQuerySet",
+    "Visibility",
     "ORPHAN_AFTER",
     "Attachment",
     "Conversation",

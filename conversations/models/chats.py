@@ -48,6 +48,16 @@ class Conversation(models.Model):
         ModelChoice, verbose_name=_("model"), on_delete=models.SET_NULL, null=True, blank=True
     )
     instructions = models.TextField(verbose_name=_("instructions"), blank=True)
+    # The assistant the conversation was started with: its instructions go with every
+    # turn (`plans.turn_instructions`) while the owner may still use it.
+    assistant = models.ForeignKey(
+        "Assistant",
+        verbose_name=_("assistant"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+    )
     # Whether the owner's custom instructions (`UserPreference.about_me`, `answer_style`)
     # go with this conversation's turns; the owner can switch them off per conversation.
     custom_instructions = models.BooleanField(
@@ -211,6 +221,18 @@ class Message(models.Model):
     # ({"code": "turns_left_out", "count": 3}), translated when displayed.
     notes = models.JSONField(verbose_name=_("notes"), default=list, blank=True)
     model_name = models.CharField(verbose_name=_("model name"), max_length=255, blank=True)
+    # The assistant an answer was written as, and which version of its instructions.
+    assistant = models.ForeignKey(
+        "Assistant",
+        verbose_name=_("assistant"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    assistant_version = models.PositiveIntegerField(
+        verbose_name=_("assistant version"), null=True, blank=True
+    )
     # Gateway ids have no length a gateway cannot exceed (LiteLLM's are ~430 characters).
     response_id = models.TextField(verbose_name=_("response id"), blank=True)
     previous_response_id = models.TextField(verbose_name=_("previous response id"), blank=True)

@@ -56,6 +56,16 @@ class UsageRecord(models.Model):
         related_name="+",
     )
     model_name = models.CharField(verbose_name=_("model name"), max_length=255, blank=True)
+    # The assistant the answer was written as; its name is kept, as the model's is.
+    assistant = models.ForeignKey(
+        "Assistant",
+        verbose_name=_("assistant"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    assistant_name = models.CharField(verbose_name=_("assistant name"), max_length=80, blank=True)
     input_tokens = models.PositiveIntegerField(verbose_name=_("input tokens"), default=0)
     cached_tokens = models.PositiveIntegerField(_("cached input tokens"), default=0)
     output_tokens = models.PositiveIntegerField(verbose_name=_("output tokens"), default=0)
