@@ -211,6 +211,9 @@ SHUTDOWN_GRACE_SECONDS = env_float("SHUTDOWN_GRACE_SECONDS", 60.0)
 CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 32_000, minimum=1)
 # A conversation's instructions are sent with every turn, so they are capped too.
 CHAT_MAX_INSTRUCTIONS_CHARS = env_int("CHAT_MAX_INSTRUCTIONS_CHARS", 8_000, minimum=1)
+# What every turn of every conversation tells the model first (the team's house rules),
+# before an assistant's, the user's custom instructions and the conversation's own.
+CHAT_SITE_INSTRUCTIONS = env_str("CHAT_SITE_INSTRUCTIONS", "")
 CHAT_MAX_CONCURRENT_GENERATIONS = env_int("CHAT_MAX_CONCURRENT_GENERATIONS", 3, minimum=1)
 # Frames one chat socket may send per second, and at once; more are dropped with a notice.
 CHAT_FRAMES_PER_SECOND = env_int("CHAT_FRAMES_PER_SECOND", 10, minimum=1)

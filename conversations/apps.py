@@ -12,6 +12,7 @@ class ConversationsConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
         from conversations import preferences
+        from conversations.assistants import handover
         from conversations.attachments import images
         from conversations.catalogue import access as model_access
         from conversations.models import Attachment
@@ -29,6 +30,12 @@ class ConversationsConfig(AppConfig):
             retention.retain_deleted_users_conversations,
             sender=user_model,
             dispatch_uid="retain_deleted_users_conversations",
+        )
+        # Their assistants and shared prompts pass to a staff member, never lost silently.
+        pre_delete.connect(
+            handover.hand_over_deleted_users_things,
+            sender=user_model,
+            dispatch_uid="hand_over_deleted_users_things",
         )
         post_save.connect(access.revoke_on_deactivate, sender=user_model, dispatch_uid="revoke")
         post_delete.connect(access.revoke_on_delete, sender=user_model, dispatch_uid="revoke_del")

@@ -1,9 +1,12 @@
 from django.urls import path
 
+from conversations.assistants import transfer_views
+from conversations.assistants import views as assistant_views
 from conversations.attachments import views as attachment_views
 from conversations.history import export_views
 from conversations.history import views as chat_views
 from conversations.personal import views as personal_views
+from conversations.prompts import views as prompt_views
 from conversations.sharing import views as share_views
 from conversations.usage import views as usage_views
 
@@ -25,6 +28,27 @@ urlpatterns = [
         "custom-instructions/",
         personal_views.custom_instructions,
         name="custom_instructions",
+    ),
+    path("prompts/", prompt_views.prompts, name="prompts"),
+    path("prompts/new/", prompt_views.new_prompt, name="new_prompt"),
+    path("prompts/menu/", prompt_views.prompt_menu, name="prompt_menu"),
+    path("prompts/<int:pk>/edit/", prompt_views.edit_prompt, name="edit_prompt"),
+    path("prompts/<int:pk>/delete/", prompt_views.delete_prompt, name="delete_prompt"),
+    path("assistants/", assistant_views.assistants, name="assistants"),
+    path("assistants/new/", assistant_views.new_assistant, name="assistant_new"),
+    path("assistants/<int:pk>/edit/", assistant_views.edit_assistant, name="assistant_edit"),
+    path("assistants/<int:pk>/delete/", assistant_views.delete_assistant, name="assistant_delete"),
+    path("assistants/<int:pk>/icon.png", assistant_views.assistant_icon, name="assistant_icon"),
+    path(
+        "c/<int:pk>/without-assistant/",
+        assistant_views.leave_assistant,
+        name="leave_assistant",
+    ),
+    path("assistants/import/", transfer_views.import_assistant, name="assistant_import"),
+    path(
+        "assistants/<int:pk>/export.json",
+        transfer_views.export_assistant,
+        name="assistant_export",
     ),
     path("search/", export_views.search, name="search"),
     path("c/<int:pk>/export.md", export_views.export_markdown, name="export_markdown"),

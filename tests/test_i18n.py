@@ -30,6 +30,7 @@ ALLOWED = {
     "Ctrl",
     "Shift",
     "Enter",
+    "Tab",
     "Esc",
     "Mac",
     "CSV",

@@ -13,8 +13,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
+from conversations.assistants.icons import store_icon
+from conversations.assistants.library import record_version
 from conversations.attachments import images
-from conversations.models import Conversation, Message, ShareLink
+from conversations.models import Assistant, Conversation, Message, SavedPrompt, ShareLink
 from conversations.sharing import links
 
 SECRET = "owner's secret plan"
@@ -22,21 +24,35 @@ SECRET = "owner's secret plan"
 
 @pytest.fixture
 def owned(user):
-    """A conversation of `user` with a message, an image and a share link."""
-    conversation = Conversation.objects.create(owner=user, title=SECRET)
+    """A conversation of `user` with a message, an image and a share link; a private
+    assistant with an icon (the conversation's) and a private saved prompt."""
+    assistant = Assistant(owner=user, name=SECRET, instructions=SECRET)
+    store_icon(assistant, SimpleUploadedFile("i.png", png_bytes()))
+    record_version(assistant)
+    prompt = SavedPrompt.objects.create(owner=user, command="secret", text=SECRET)
+    conversation = Conversation.objects.create(owner=user, title=SECRET, assistant=assistant)
     question = Message.objects.create(conversation=conversation, role="user", text=SECRET)
     answer = Message.objects.create(
         conversation=conversation, parent=question, role="assistant", text=SECRET
     )
-    buffer = io.BytesIO()
-    Image.new("RGB", (8, 8)).save(buffer, "PNG")
-    image = images.store_upload(
-        user=user, uploaded_file=SimpleUploadedFile("a.png", buffer.getvalue())
-    )
+    image = images.store_upload(user=user, uploaded_file=SimpleUploadedFile("a.png", png_bytes()))
     image.message = question
     image.save(update_fields=["message"])
     link = links.create_link(conversation=conversation, visibility="team")
-    return {"c": conversation.pk, "m": answer.pk, "a": image.pk, "s": link.pk}
+    return {
+        "c": conversation.pk,
+        "m": answer.pk,
+        "a": image.pk,
+        "s": link.pk,
+        "as": assistant.pk,
+        "p": prompt.pk,
+    }
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 GETS = [
@@ -48,6 +64,11 @@ GETS = [
     "/c/{c}/share/",
     "/attachments/{a}/",
     "/attachments/{a}/thumb/",
+    "/?assistant={as}",
+    "/assistants/{as}/edit/",
+    "/assistants/{as}/export.json",
+    "/assistants/{as}/icon.png",
+    "/prompts/{p}/edit/",
 ]
 POSTS = [
     "/c/{c}/rename/",
@@ -58,6 +79,11 @@ POSTS = [
     "/attachments/{a}/delete/",
     "/shares/{s}/revoke/",
     "/shares/{s}/update/",
+    "/c/{c}/without-assistant/",
+    "/assistants/{as}/edit/",
+    "/assistants/{as}/delete/",
+    "/prompts/{p}/edit/",
+    "/prompts/{p}/delete/",
 ]
 
 
@@ -75,10 +101,17 @@ def test_another_user_gets_404_reading(url, client, owned, other_user):
 def test_another_user_gets_404_changing(url, client, owned, other_user):
     client.force_login(other_user)
 
-    response = client.post(url.format(**owned), {"visibility": "public"})
+    response = client.post(
+        url.format(**owned),
+        {"visibility": "public", "name": "Mine now", "command": "mine", "text": "Mine now"},
+    )
 
     assert response.status_code == 404
+    assistant = Assistant.objects.get(pk=owned["as"])
+    assert (assistant.name, assistant.visibility) == (SECRET, "private")
+    assert SavedPrompt.objects.get(pk=owned["p"]).text == SECRET
     conversation = Conversation.objects.get(pk=owned["c"])
+    assert conversation.assistant_id == owned["as"]
     assert (conversation.title, conversation.pinned, conversation.archived) == (
         SECRET,
         False,

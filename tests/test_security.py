@@ -59,7 +59,20 @@ def test_each_response_gets_a_fresh_nonce(client, user):
     assert first != second
 
 
-@pytest.mark.parametrize("name", ["chat", "usage", "shares", "search"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "chat",
+        "usage",
+        "shares",
+        "search",
+        "assistants",
+        "assistant_new",
+        "assistant_import",
+        "prompts",
+        "new_prompt",
+    ],
+)
 def test_pages_need_no_inline_style_or_eval(client, user, name):
     """Style attributes would need style-src-attr 'unsafe-inline'; hx-on needs eval."""
     client.force_login(user)

@@ -1,6 +1,8 @@
 """The admin, one module per feature; Django's autodiscovery imports this package.
 
 - `catalogue`: the models people may chat with, checked against the gateway.
+- `assistants`: every assistant, to feature, disable, review its versions and export.
+- `prompts`: every saved prompt, whoever may use it.
 - `quotas`: users' and groups' token limits, and the site's default.
 - `usage`: the usage report (records, totals, daily chart, CSV).
 - `sharing`: the sharing switch, every share link, and admin review of conversations.
@@ -13,9 +15,27 @@ conversations by the review permission (`mixins.ReviewPermissionMixin`).
 
 from django.utils.translation import gettext_noop
 
-from conversations.admin import audit, catalogue, quotas, retention, sharing, usage
+from conversations.admin import (
+    assistants,
+    audit,
+    catalogue,
+    prompts,
+    quotas,
+    retention,
+    sharing,
+    usage,
+)
 
-__all__ = ["audit", "catalogue", "quotas", "retention", "sharing", "usage"]
+__all__ = [
+    "assistants",
+    "audit",
+    "catalogue",
+    "prompts",
+    "quotas",
+    "retention",
+    "sharing",
+    "usage",
+]
 
 # Labels of Django's own admin templates that its Simplified Chinese catalogue lacks (new
 # in Django 5.1); marked here so our catalogue, which takes precedence, translates them.

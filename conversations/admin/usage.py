@@ -1,7 +1,10 @@
-"""The usage report: every recorded response, totals per user and model, a daily chart.
+"""The usage report: every recorded response, totals per user, model and assistant, a
+daily chart.
 
 The list is Django's changelist of `UsageRecord`; the report above it sums whatever
-the filters select, and Export CSV writes the same rows.
+the filters select, and Export CSV writes the same rows. Assistants are told apart by
+the name each record kept, as models are by theirs: the report still names an
+assistant after it is renamed away or deleted.
 """
 
 from __future__ import annotations
@@ -36,6 +39,27 @@ TOTALS_ORDER = "totals"
 CHART_DAYS = 30
 
 
+class AssistantFilter(admin.SimpleListFilter):
+    """The assistants named in the records, and "No assistant" (the empty name)."""
+
+    title = _("assistant")
+    parameter_name = "assistant"
+
+    def lookups(self, request, model_admin):
+        named = (
+            UsageRecord.objects.exclude(assistant_name="")
+            .order_by("assistant_name")
+            .values_list("assistant_name", flat=True)
+            .distinct()
+        )
+        return [("", _("No assistant")), *((name, name) for name in named)]
+
+    def queryset(self, request, queryset):
+        # "" is a choice of its own (no assistant); only a missing parameter means all.
+        name = self.value()
+        return queryset if name is None else queryset.filter(assistant_name=name)
+
+
 class GroupFilter(admin.SimpleListFilter):
     title = _("group")
     parameter_name = "group"
@@ -53,6 +77,7 @@ CSV_HEADER = (
     "time",
     "user",
     "model",
+    "assistant",
     "purpose",
     "input_tokens",
     "cached_tokens",
@@ -71,6 +96,7 @@ def csv_row(record: UsageRecord) -> tuple:
         local_time(record.created_at),
         spreadsheet_safe(record.user.get_username()),
         spreadsheet_safe(record.model_name),
+        spreadsheet_safe(record.assistant_name),
         record.purpose,
         record.input_tokens,
         record.cached_tokens,
@@ -86,10 +112,10 @@ def csv_row(record: UsageRecord) -> tuple:
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(ReadOnlyExportAdmin):
-    """The usage report: records, totals per user and model, a daily chart, CSV."""
+    """The usage report: records, totals per user, model and assistant, a daily chart, CSV."""
 
-    # Cached and reasoning tokens are in the detail view and the CSV; the token counts
-    # share one column so the list fits beside the filters at 1280 px.
+    # Cached and reasoning tokens and the assistant are in the detail view and the CSV;
+    # the token counts share one column so the list fits beside the filters at 1280 px.
     list_display = (
         "created_at",
         "user",
@@ -104,11 +130,12 @@ class UsageRecordAdmin(ReadOnlyExportAdmin):
         ("user", admin.RelatedOnlyFieldListFilter),
         GroupFilter,
         ("model", admin.RelatedOnlyFieldListFilter),
+        AssistantFilter,
         "purpose",
         "estimated",
     )
     list_select_related = ("user", "model")
-    search_fields = ("user__username", "model_name")
+    search_fields = ("user__username", "model_name", "assistant_name")
     list_per_page = 50
 
     @admin.display(description=_("model"), ordering="model_name")
@@ -153,7 +180,8 @@ def totals_order_removed(request) -> str:
 
 
 def report(changelist, order: str) -> dict:
-    """Return totals, per-user and per-model sums and a daily chart of what is filtered."""
+    """Return totals, per-user, per-model and per-assistant sums and a daily chart of what
+    is filtered."""
     records = changelist.queryset
     date_filter = next(
         spec for spec in changelist.filter_specs if isinstance(spec, CreatedBetweenFilter)
@@ -174,6 +202,11 @@ def report(changelist, order: str) -> dict:
                 _("Per model"),
                 with_model_labels(totals_by(records, "model_name", order=order)),
                 "model",
+            ),
+            (
+                _("Per assistant"),
+                totals_by(records, "assistant_name", order=order)[:25],
+                "assistant",
             ),
         ],
         "report_order": order,

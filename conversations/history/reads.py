@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from conversations.models import Attachment, Conversation, Message, ModelChoice
+from conversations.models import Assistant, Attachment, Conversation, Message, ModelChoice
 from conversations.rendering import stored
 
 __all__ = [
@@ -56,6 +56,8 @@ class MessageView:
     alternatives: tuple[int, ...] = ()
     model_label: str = ""
     images: tuple[Attachment, ...] = ()
+    # The assistant an answer spoke as (name, emoji, icon), while it exists.
+    assistant: Assistant | None = None
 
 
 def message_views(
@@ -78,6 +80,7 @@ def message_views(
     """
     messages = list(messages)
     labels = model_labels(messages, known=labels)
+    assistants = assistants_of(messages)
     alternatives = alternatives or {}
     finished = [m for m in messages if not m.is_streaming]
     html = dict(zip([m.pk for m in finished], stored.html_of(finished), strict=True))
@@ -87,6 +90,7 @@ def message_views(
             html=html.get(message.pk, ""),
             alternatives=tuple(alternatives.get(message.pk, ())),
             model_label=labels.get(message.model_name, message.model_name),
+            assistant=assistants.get(message.assistant_id),
             images=(
                 tuple(message.attachments.all())
                 if images and message.role == Message.Role.USER
@@ -95,6 +99,16 @@ def message_views(
         )
         for message in messages
     ]
+
+
+def assistants_of(messages: Sequence[Message]) -> dict[int, Assistant]:
+    """Return the assistants the answers among `messages` spoke as, by id: what their
+    bubbles show (one query, none when no answer had one). Messages loaded without the
+    column (planning reads only what it needs) are skipped rather than read one by one."""
+    ids = {m.__dict__.get("assistant_id") for m in messages} - {None}
+    if not ids:
+        return {}
+    return Assistant.objects.only("name", "emoji", "icon").in_bulk(ids)
 
 
 def model_labels(
@@ -162,7 +176,9 @@ TRANSCRIPT_PAGE_SIZE = 100
 
 def conversation(user, conversation_id: int) -> Conversation | None:
     return (
-        Conversation.objects.for_user(user).select_related("model").filter(pk=conversation_id)
+        Conversation.objects.for_user(user)
+        .select_related("model", "assistant")
+        .filter(pk=conversation_id)
     ).first()
 
 

@@ -12,21 +12,29 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseLocation
 
+from conversations.assistants.library import usable_assistant, usable_assistants
 from conversations.history import reads
 from conversations.models import Conversation, ModelChoice, preferred
 from conversations.params import form_text, query_id, query_text
 from conversations.pipeline import broadcast, consumers, fragments
 
 PAGE = "conversations/chat.html"
+# How many assistants a new chat offers to start from; the Assistants page has them all.
+ASSISTANT_PICKS = 6
 
 
-def chat_context(request, view: reads.TranscriptView | None) -> dict:
+def chat_context(request, view: reads.TranscriptView | None, assistant=None) -> dict:
+    """What the conversation panel shows: `view`'s conversation, or a new chat (with
+    `assistant`, when one was picked for it)."""
     conversation = view.conversation if view else None
     models = reads.model_choices(request.user)
     # A conversation on a model the user can no longer use shows their default; the
     # next turn then says the conversation continues there (admission.choose_model).
     selected = next((m for m in models if conversation and m.pk == conversation.model_id), None)
+    if conversation is None and assistant is not None:
+        selected = next((m for m in models if m.pk == assistant.model_id), None)
     return {
+        **assistant_context(request.user, conversation, assistant),
         "conversation": conversation,
         "items": fragments.bubbles(view.shown) if view else [],
         "view": view,
@@ -35,6 +43,23 @@ def chat_context(request, view: reads.TranscriptView | None) -> dict:
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "max_instructions_chars": settings.CHAT_MAX_INSTRUCTIONS_CHARS,
         "active_id": conversation.pk if conversation else None,
+    }
+
+
+def assistant_context(user, conversation, assistant) -> dict:
+    """The assistant the panel shows and presets, whether the user lost it, and, on a
+    plain new chat, the assistants to start from instead."""
+    if conversation is not None:
+        assistant = conversation.assistant
+        lost = assistant is not None and usable_assistant(user, assistant.pk) is None
+        return {"assistant": assistant, "assistant_lost": lost, "options_locked": False}
+    if assistant is None:
+        return {"assistant_picks": list(usable_assistants(user)[:ASSISTANT_PICKS])}
+    return {
+        "assistant": assistant,
+        "options_locked": assistant.lock_options,
+        "preset_effort": assistant.reasoning_effort,
+        "preset_web_search": assistant.web_search,
     }
 
 
@@ -50,8 +75,8 @@ def page_context(request) -> dict:
     }
 
 
-def render_chat(request, view: reads.TranscriptView | None):
-    context = chat_context(request, view)
+def render_chat(request, view: reads.TranscriptView | None, assistant=None):
+    context = chat_context(request, view, assistant)
     if request.htmx and request.htmx.target == "chat-main":
         return render(request, f"{PAGE}#conversation_panel", context)
     return render(request, PAGE, {**context, **page_context(request)})
@@ -68,8 +93,14 @@ def render_panel(request, partial: str, context: dict):
 
 @require_GET
 def chat(request):
-    """A new, empty chat: the conversation is created when the first message is sent."""
-    return render_chat(request, None)
+    """A new, empty chat: the conversation is created when the first message is sent,
+    bound to the assistant picked for it (`?assistant=`) if the user may use it."""
+    assistant = None
+    if "assistant" in request.GET:
+        assistant = usable_assistant(request.user, request.GET["assistant"])
+        if assistant is None:
+            raise Http404("No such assistant.")
+    return render_chat(request, None, assistant)
 
 
 @require_GET

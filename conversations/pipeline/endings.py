@@ -115,6 +115,7 @@ def write_ending(plan: TurnPlan, state: AnswerState, fields: dict) -> reads.Mess
             message=message,
             model_choice=model_choice,
             model_name=plan.model,
+            assistant_name=plan.assistant_name,
         )
         learn_about_model(plan, state, message.status)
     # The final bubble: its switcher needs its alternatives, and its label is the

@@ -15,7 +15,14 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from conversations.history.reads import MessageView, TranscriptView
-from conversations.models import Attachment, Conversation, Message, ModelChoice, preferred
+from conversations.models import (
+    Assistant,
+    Attachment,
+    Conversation,
+    Message,
+    ModelChoice,
+    preferred,
+)
 from conversations.pipeline import deltas
 from conversations.pipeline.answer import AnswerState
 from conversations.rendering.citations import number_citations
@@ -127,6 +134,8 @@ class Bubble:
     model_label: str = ""
     branches: Branches | None = None
     images: tuple[Image, ...] = ()
+    # The assistant an answer spoke as, while it exists (`reads.MessageView.assistant`).
+    assistant: Assistant | None = None
 
 
 def render(partial: str, context: dict) -> str:
@@ -148,6 +157,7 @@ def bubbles(views: Sequence[MessageView], *, image_url: ImageUrl = owner_image_u
             model_label=view.model_label or view.message.model_name,
             branches=branches_of(view.message.pk, view.alternatives),
             images=tuple(image_of(image, image_url) for image in view.images),
+            assistant=view.assistant,
         )
         for view in views
     ]

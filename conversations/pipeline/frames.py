@@ -4,7 +4,7 @@ Frames from the page are JSON objects with an `action`:
 
     {"action": "watch", "conversation": "12"}
     {"action": "send", "conversation": "12" or "", "text": "...", "model": "3",
-     "instructions": "..."}
+     "instructions": "...", "assistant": "5" (a new conversation's)}
     {"action": "stop", "message": "45"}
     {"action": "regenerate", "message": "45", "model": "3"}   (also "retry")
     {"action": "edit", "message": "44", "text": "..."}
@@ -74,6 +74,7 @@ def turn_options(frame: dict) -> TurnOptions:
         web_search=frame.get("web_search") == "on",
         attachment_ids=id_list(frame, "attachments"),
         custom_instructions=switch(frame, "custom_instructions"),
+        assistant_id=optional_id(frame, "assistant"),
     )
 
 

@@ -20,6 +20,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+
 from conversations.gateway.request import (
     Reasoning,
     ResponseRequest,
@@ -27,7 +29,7 @@ from conversations.gateway.request import (
     assistant_message,
     user_message,
 )
-from conversations.models import Conversation, Message, ModelChoice
+from conversations.models import Assistant, Conversation, Message, ModelChoice
 from conversations.tools import get_tool, to_function_tool
 from conversations.usage.ledger import estimate_tokens
 from conversations.usage.quotas import Reservation
@@ -94,6 +96,8 @@ class TurnOptions:
     # The conversation's switch for the user's custom instructions, saved with the turn
     # as its instructions are; None when the page did not send it.
     custom_instructions: bool | None = None
+    # The assistant a new conversation starts with (`assistance.turn_assistant`).
+    assistant_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,9 @@ class TurnPlan:
     # Tokens the history and instructions amount to, for estimates when usage is missing.
     input_estimate: int = 0
     reservation: Reservation | None = None
+    # The assistant the answer speaks as, for its usage records.
+    assistant_id: int | None = None
+    assistant_name: str = ""
 
     def request(
         self, *, history: Sequence[dict] | None = None, dropped: Collection[str] = ()
@@ -308,6 +315,7 @@ def build_plan(
     images: Images,
     traits: GatewayTraits,
     personal: str = "",
+    assistant: Assistant | None = None,
 ) -> TurnPlan:
     """Plan the request for `answer`, whose question is the last message of `branch`.
 
@@ -315,10 +323,11 @@ def build_plan(
     last answer's response upstream (`continues_from`), or replaying the branch (cut to
     the model's context window) in the request itself. `images` holds those of the
     questions sent: the new one, or the whole branch's when it is replayed. `personal`
-    is the owner's custom instructions (`turn_instructions`).
+    is the owner's custom instructions and `assistant` the one the conversation is bound
+    to (`turn_instructions`); the assistant also picks which of the model's tools are on.
     """
     question = branch[-1]
-    instructions = turn_instructions(conversation, personal)
+    instructions = turn_instructions(conversation, personal, assistant)
     previous_id = continues_from(branch, model)
     history = None
     turns_left_out = 0
@@ -349,13 +358,15 @@ def build_plan(
         reasoning_effort=answer.reasoning_effort,
         reasoning_summary=answer.reasoning_summary_mode,
         reasoning_model=model.accepts_reasoning,
-        tools=tools_of(model),
+        tools=tools_of(model, assistant),
         web_search=answer.web_search,
         unsupported=frozenset(model.unsupported_params or ()),
         send_store=traits.store,
         send_stream_options=traits.stream_options,
         model_marked_unknown=model.unknown_to_gateway_at is not None,
         input_estimate=estimate_input(instructions, branch),
+        assistant_id=assistant.pk if assistant else None,
+        assistant_name=assistant.name if assistant else "",
     )
 
 
@@ -364,19 +375,32 @@ def estimate_input(instructions: str, branch: Sequence[Message]) -> int:
     return estimate_tokens(instructions + "".join(message.text for message in branch))
 
 
-def turn_instructions(conversation: Conversation, personal: str) -> str:
-    """Return the instructions a turn sends: the owner's custom instructions (`personal`,
-    unless the conversation leaves them out), then the conversation's own, which come
-    last so they win where the two disagree."""
-    parts = (personal if conversation.custom_instructions else "", conversation.instructions)
+def turn_instructions(
+    conversation: Conversation, personal: str, assistant: Assistant | None = None
+) -> str:
+    """Return the instructions a turn sends, from the widest to the narrowest: the site's
+    (`CHAT_SITE_INSTRUCTIONS`), the assistant's, the owner's custom instructions
+    (`personal`, unless the conversation leaves them out), then the conversation's own.
+    The later ones come last so that they win where two disagree."""
+    parts = (
+        settings.CHAT_SITE_INSTRUCTIONS,
+        assistant.instructions if assistant is not None else "",
+        personal if conversation.custom_instructions else "",
+        conversation.instructions,
+    )
     return "\n\n".join(part for part in parts if part)
 
 
-def tools_of(model: ModelChoice) -> tuple[str, ...]:
-    """Return the registered tools the admin enabled for the model."""
+def tools_of(model: ModelChoice, assistant: Assistant | None = None) -> tuple[str, ...]:
+    """Return the registered tools the admin enabled for the model; with an assistant,
+    those of them its owner turned on."""
     if not model.accepts_function_tools:
         return ()
-    return tuple(name for name in model.tools if get_tool(name) is not None)
+    return tuple(
+        name
+        for name in model.tools
+        if get_tool(name) is not None and (assistant is None or name in assistant.tools)
+    )
 
 
 def fitted_history(

@@ -46,7 +46,7 @@ from conversations.models import (
 )
 from conversations.models.running import ORPHAN_AFTER
 from conversations.personal.instructions import custom_instructions
-from conversations.pipeline import admission, plans, starts
+from conversations.pipeline import admission, assistance, plans, starts
 from conversations.pipeline.admission import Refused
 from conversations.pipeline.plans import TurnOptions
 from conversations.rendering import stored
@@ -137,7 +137,11 @@ def quick_send(
         found = read_turn(cursor, user, conversation_id, model_id, now)
         admission.refuse_busy(answering=found.answering, running=found.running)
         conversation = found.conversation
-        model, notices = admission.choose_model(user, conversation, model_id, loaded=found.model)
+        assistant = assistance.turn_assistant(user, conversation, options, created=created)
+        options = assistance.locked_options(assistant, options)
+        model, notices = assistance.turn_model(
+            user, conversation, model_id, assistant, loaded=found.model
+        )
         conversation.model = model
         changed = starts.apply_settings(conversation, instructions, options)
         branch = found.branch
@@ -149,11 +153,13 @@ def quick_send(
             text=text,
             **stored.columns(role=Message.Role.USER, text=text),
         )
-        answer = starts.answer_to(question, model, options)
+        answer = starts.answer_to(question, model, options, assistant)
         answer.pk = found.answer_id
         asked = [*branch, question]
         personal = custom_instructions(user)
-        estimate = plans.estimate_input(plans.turn_instructions(conversation, personal), asked)
+        estimate = plans.estimate_input(
+            plans.turn_instructions(conversation, personal, assistant), asked
+        )
         ask = quotas.whole_ask(user.pk, windows, caps, estimate, model.max_output_tokens)
         if ask is None:
             raise Unsuited
@@ -181,7 +187,15 @@ def quick_send(
         if not write(cursor, [part for part in parts if part is not None]):
             raise Unsuited
         plan = starts.planned(
-            user, conversation, asked, answer, model, reservation, personal, {question.pk: []}
+            user,
+            conversation,
+            asked,
+            answer,
+            model,
+            reservation,
+            personal,
+            {question.pk: []},
+            assistant,
         )
     return starts.sent(plan, conversation, created, branch, question, answer, model, [], notices)
 

@@ -24,15 +24,21 @@ from django.utils.translation import gettext as _
 from conversations.attachments import images as attachments
 from conversations.catalogue.upstream import gateway_traits
 from conversations.history import reads
-from conversations.models import Attachment, Conversation, Message, ModelChoice, RunningAnswer
+from conversations.models import (
+    Assistant,
+    Attachment,
+    Conversation,
+    Message,
+    ModelChoice,
+    RunningAnswer,
+)
 from conversations.personal.instructions import custom_instructions
-from conversations.pipeline import plans
+from conversations.pipeline import assistance, plans
 from conversations.pipeline.admission import (
     Refused,
     admit_turn,
     checked_instructions,
     checked_text,
-    choose_model,
     held,
     hold_quota,
     owned_conversation,
@@ -96,7 +102,9 @@ def prepare_send(
     with transaction.atomic():
         created = conversation_id is None
         conversation, policy = admit_turn(user, conversation_id)
-        model, notices = choose_model(user, conversation, model_id)
+        assistant = assistance.turn_assistant(user, conversation, options, created=created)
+        options = assistance.locked_options(assistant, options)
+        model, notices = assistance.turn_model(user, conversation, model_id, assistant)
         conversation.model = model
         changed = ["model", *apply_settings(conversation, instructions, options)]
         if created:
@@ -130,6 +138,7 @@ def prepare_send(
             changed,
             policy=policy,
             known_images={question.pk: images},
+            assistant=assistant,
         )
     return sent(plan, conversation, created, branch, question, answer, model, images, notices)
 
@@ -167,7 +176,13 @@ def sent(
         reads.MessageView(
             question, question.rendered_html, alternatives=(question.pk,), images=tuple(images)
         ),
-        reads.MessageView(answer, "", alternatives=(answer.pk,), model_label=model.label),
+        reads.MessageView(
+            answer,
+            "",
+            alternatives=(answer.pk,),
+            model_label=model.label,
+            assistant=answer.assistant,
+        ),
     )
     plan = replace(
         plan,
@@ -197,8 +212,12 @@ def prepare_regenerate(
         if old.is_streaming:
             raise Refused(_("This answer is still being generated."))
         conversation, policy = admit_turn(user, old.conversation_id)
-        model, notices = choose_model(user, conversation, model_id)
-        plan = answer_again(user, conversation, old.parent, model, worker_channel, options, policy)
+        assistant = assistance.turn_assistant(user, conversation, options, created=False)
+        options = assistance.locked_options(assistant, options)
+        model, notices = assistance.turn_model(user, conversation, model_id, assistant)
+        plan = answer_again(
+            user, conversation, old.parent, model, worker_channel, options, policy, assistant
+        )
     return replace(plan, notices=tuple(notices))
 
 
@@ -220,7 +239,9 @@ def prepare_edit(
         images = list(old.attachments.all())
         text = checked_text(text, images=bool(images))
         conversation, policy = admit_turn(user, old.conversation_id)
-        model, notices = choose_model(user, conversation, None)
+        assistant = assistance.turn_assistant(user, conversation, options, created=False)
+        options = assistance.locked_options(assistant, options)
+        model, notices = assistance.turn_model(user, conversation, None, assistant)
         question = Message.objects.create(
             conversation=conversation,
             parent=old.parent,
@@ -229,11 +250,15 @@ def prepare_edit(
             **stored.columns(role=Message.Role.USER, text=text),
         )
         carry_images(question, images, model)
-        plan = answer_again(user, conversation, question, model, worker_channel, options, policy)
+        plan = answer_again(
+            user, conversation, question, model, worker_channel, options, policy, assistant
+        )
     return replace(plan, user_message_id=question.pk, notices=tuple(notices))
 
 
-def answer_again(user, conversation, question, model, worker_channel, options, policy) -> TurnPlan:
+def answer_again(
+    user, conversation, question, model, worker_channel, options, policy, assistant
+) -> TurnPlan:
     """Start a new answer to `question` on a branch of its own (a regeneration, an edit)."""
     plan, _answer = start_answer(
         user,
@@ -243,6 +268,7 @@ def answer_again(user, conversation, question, model, worker_channel, options, p
         worker_channel,
         options,
         policy=policy,
+        assistant=assistant,
     )
     return plan
 
@@ -268,6 +294,7 @@ def start_answer(
     *,
     policy: limits.Policy | None = None,
     known_images: Mapping[int, Sequence[Attachment]] | None = None,
+    assistant: Assistant | None = None,
 ) -> tuple[TurnPlan, Message]:
     """Hold the quota, create the empty answer to the last message of `branch`, show it.
 
@@ -277,9 +304,11 @@ def start_answer(
     the caller just saved (by id), which need no reading back.
     """
     personal = custom_instructions(user)
-    estimate = plans.estimate_input(plans.turn_instructions(conversation, personal), branch)
+    estimate = plans.estimate_input(
+        plans.turn_instructions(conversation, personal, assistant), branch
+    )
     reservation = hold_quota(user, estimate, model.max_output_tokens, policy)
-    answer = new_answer(branch[-1], model, options)
+    answer = new_answer(branch[-1], model, options, assistant)
     RunningAnswer.objects.create(
         message=answer,
         owner_id=conversation.owner_id,
@@ -289,7 +318,9 @@ def start_answer(
     conversation.current_leaf = answer
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=["current_leaf", "updated_at", *changed])
-    plan = planned(user, conversation, branch, answer, model, reservation, personal, known_images)
+    plan = planned(
+        user, conversation, branch, answer, model, reservation, personal, known_images, assistant
+    )
     return plan, answer
 
 
@@ -302,9 +333,10 @@ def planned(
     reservation,
     personal: str,
     known_images: Mapping[int, Sequence[Attachment]] | None = None,
+    assistant: Assistant | None = None,
 ) -> TurnPlan:
     """Plan the request for `answer` to the last message of `branch`, within its hold;
-    `personal` is the owner's custom instructions."""
+    `personal` is the owner's custom instructions, `assistant` the one it speaks as."""
     sent = branch[-1:] if plans.continues_from(branch, model) else branch
     plan = plans.build_plan(
         conversation,
@@ -314,6 +346,7 @@ def planned(
         images=image_inputs(sent, known=known_images),
         traits=gateway_traits(),
         personal=personal,
+        assistant=assistant,
     )
     return replace(
         plan,
@@ -323,16 +356,26 @@ def planned(
     )
 
 
-def new_answer(question: Message, model: ModelChoice, options: TurnOptions) -> Message:
+def new_answer(
+    question: Message,
+    model: ModelChoice,
+    options: TurnOptions,
+    assistant: Assistant | None = None,
+) -> Message:
     """Create the empty answer, with the reasoning and search choices this turn uses."""
-    answer = answer_to(question, model, options)
+    answer = answer_to(question, model, options, assistant)
     answer.save(force_insert=True)
     return answer
 
 
-def answer_to(question: Message, model: ModelChoice, options: TurnOptions) -> Message:
+def answer_to(
+    question: Message,
+    model: ModelChoice,
+    options: TurnOptions,
+    assistant: Assistant | None = None,
+) -> Message:
     """Return `question`'s empty answer, not saved yet, with the reasoning and search
-    choices this turn uses."""
+    choices this turn uses and the version of the assistant it speaks as."""
     effort = ""
     summary = ""
     if model.accepts_reasoning:
@@ -348,6 +391,8 @@ def answer_to(question: Message, model: ModelChoice, options: TurnOptions) -> Me
         reasoning_effort=effort,
         reasoning_summary_mode=summary,
         web_search=options.web_search and model.accepts_web_search,
+        assistant=assistant,
+        assistant_version=assistant.version if assistant is not None else None,
     )
 
 

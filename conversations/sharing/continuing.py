@@ -2,7 +2,9 @@
 
 The copies carry no response ids, so the first turn replays the whole history: the
 owner's ids name responses in the owner's gateway session. Instructions are not copied
-(the transcript never showed them), and images become the reader's own files.
+(the transcript never showed them), and images become the reader's own files. The new
+chat keeps the assistant only if the reader may use it themselves; its instructions
+then come from the assistant at each turn, never copied into the chat's own.
 """
 
 from __future__ import annotations
@@ -10,15 +12,26 @@ from __future__ import annotations
 from django.core.files import File
 from django.db import transaction
 
+from conversations.assistants.library import usable_assistant
 from conversations.attachments.images import save_with_file
-from conversations.models import Attachment, Conversation, Message, ShareLink
+from conversations.models import Assistant, Attachment, Conversation, Message, ShareLink
 from conversations.sharing.links import snapshot_messages
 
 __all__ = ["continue_in_new_chat"]
 
 
-def copy_message(message: Message, *, conversation: Conversation, parent: Message | None):
-    """Copy what the reader saw; response ids and usage stay with the owner."""
+def copy_message(
+    message: Message,
+    *,
+    conversation: Conversation,
+    parent: Message | None,
+    assistant: Assistant | None,
+):
+    """Copy what the reader saw; response ids and usage stay with the owner.
+
+    An answer names its assistant only if it is the one the reader may use (`assistant`).
+    """
+    same = assistant is not None and message.assistant_id == assistant.pk
     return Message.objects.create(
         conversation=conversation,
         parent=parent,
@@ -33,6 +46,8 @@ def copy_message(message: Message, *, conversation: Conversation, parent: Messag
         citations=message.citations,
         tool_calls=message.tool_calls,
         web_searches=message.web_searches,
+        assistant=assistant if same else None,
+        assistant_version=message.assistant_version if same else None,
         created_at=message.created_at,
     )
 
@@ -60,10 +75,15 @@ def continue_in_new_chat(*, link: ShareLink, user) -> Conversation:
     try:
         with transaction.atomic():
             model = source.model if source.model and source.model.enabled else None
-            conversation = Conversation.objects.create(owner=user, title=source.title, model=model)
+            assistant = usable_assistant(user, source.assistant_id)
+            conversation = Conversation.objects.create(
+                owner=user, title=source.title, model=model, assistant=assistant
+            )
             parent = None
             for message in messages:
-                parent = copy_message(message, conversation=conversation, parent=parent)
+                parent = copy_message(
+                    message, conversation=conversation, parent=parent, assistant=assistant
+                )
                 for image in message.attachments.all():
                     copied_files.append(copy_image(image, owner=user, message=parent))
     except BaseException:

@@ -28,12 +28,12 @@ def rendered_messages(
 
     `image_url` points the images at a route with this page's own permission check.
     `error_details` adds what the gateway said beside a failed answer: only for the
-    admin's review, never for a shared link.
+    admin's review, never for a shared link. Assistants show their emoji or initial,
+    not their uploaded icon, which the page's readers may not be allowed to fetch.
     """
+    context = {"error_details": error_details, "plain_icons": True}
     return [
-        render_to_string(
-            f"{fragments.PAGE}#message", {"bubble": bubble, "error_details": error_details}
-        )
+        render_to_string(f"{fragments.PAGE}#message", {**context, "bubble": bubble})
         for bubble in fragments.bubbles(transcript.messages, image_url=image_url)
     ]
 

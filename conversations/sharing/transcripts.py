@@ -12,12 +12,13 @@ import datetime
 from dataclasses import dataclass, field
 
 from conversations.history import reads
-from conversations.models import Conversation, Message, RetainedTranscript, ShareLink
+from conversations.models import Assistant, Conversation, Message, RetainedTranscript, ShareLink
 from conversations.sharing.links import snapshot_messages
 
 __all__ = [
     "Transcript",
     "Version",
+    "assistant_name",
     "model_label",
     "owner_name",
     "review_transcript",
@@ -45,7 +46,8 @@ class Transcript:
 
     `messages` are read with what their bubbles show (model labels, images); `versions`
     labels the ones that have alternatives, by message id: only admin review shows more
-    than one branch.
+    than one branch. `assistant_name` names the assistant the answers came from, and
+    nothing more of it: its instructions are its owner's, whoever reads the transcript.
     """
 
     title: str
@@ -55,6 +57,7 @@ class Transcript:
     as_of: datetime.datetime | None
     messages: list[reads.MessageView]
     versions: dict[int, Version] = field(default_factory=dict)
+    assistant_name: str = ""
 
 
 def owner_name(user) -> str:
@@ -71,6 +74,21 @@ def model_label(conversation: Conversation, messages: list[reads.MessageView]) -
         if shown.message.role == Message.Role.ASSISTANT and shown.message.model_name
     ]
     return answers[-1] if answers else ""
+
+
+def assistant_name(conversation: Conversation, messages: list[Message]) -> str:
+    """Return the name of the conversation's assistant, else of the last answer's.
+
+    An answer keeps its assistant when the conversation no longer names one; an
+    assistant since deleted leaves no name to show.
+    """
+    if conversation.assistant_id is not None:
+        return conversation.assistant.name
+    answered_as = [message.assistant_id for message in messages if message.assistant_id]
+    if not answered_as:
+        return ""
+    found = Assistant.objects.filter(pk=answered_as[-1]).values_list("name", flat=True)
+    return found.first() or ""
 
 
 def transcript(
@@ -92,10 +110,12 @@ def transcript(
     if conversation is not None:
         title, owner = str(conversation), owner_name(conversation.owner)
         label, started_at = model_label(conversation, shown), conversation.created_at
+        assistant = assistant_name(conversation, messages)
     else:
         assert retained is not None, "a transcript is of a conversation or a retained copy"
         title, owner = str(retained), retained.owner_name
         label, started_at = retained.model_label, retained.conversation_created_at
+        assistant = ""
     return Transcript(
         title=title,
         owner_name=owner,
@@ -104,6 +124,7 @@ def transcript(
         as_of=as_of,
         messages=shown,
         versions=versions or {},
+        assistant_name=assistant,
     )
 
 

@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from conversations.gateway.response import Usage
-from conversations.models import ModelChoice, UsageRecord
+from conversations.models import Assistant, ModelChoice, UsageRecord
 from conversations.usage import quotas
 from conversations.usage.periods import local_midnight
 
@@ -92,8 +92,10 @@ def record_usage(
     total_tokens: int,
     estimated: bool,
     purpose: str = UsageRecord.Purpose.ANSWER,
+    assistant_name: str = "",
 ) -> UsageRecord:
-    """Save one gateway response's usage, priced now.
+    """Save one gateway response's usage, priced now, under the assistant the answer
+    (`message`) spoke as, if any: the caller may know its name (`assistant_name`).
 
     Without a catalogue entry the model name is looked up in the catalogue, so a
     response from a known model is priced even when the caller had only its name.
@@ -101,12 +103,19 @@ def record_usage(
     """
     if model_choice is None and model_name:
         model_choice = ModelChoice.objects.filter(upstream_id=model_name).first()
+    assistant_id = getattr(message, "assistant_id", None)
+    if assistant_id is not None and not assistant_name:
+        assistant_name = (
+            Assistant.objects.filter(pk=assistant_id).values_list("name", flat=True).first() or ""
+        )
     return UsageRecord.objects.create(
         user_id=user_id,
         conversation_id=conversation_id,
         message=message,
         model=model_choice,
         model_name=model_name or (model_choice.upstream_id if model_choice else ""),
+        assistant_id=assistant_id,
+        assistant_name=assistant_name,
         input_tokens=input_tokens,
         cached_tokens=cached_tokens,
         output_tokens=output_tokens,
@@ -147,6 +156,7 @@ def record_spending(
     message,
     model_choice: ModelChoice | None,
     model_name: str,
+    assistant_name: str = "",
 ) -> int:
     """Record what each response cost, settle the quota hold on the total, return it.
 
@@ -169,6 +179,7 @@ def record_spending(
             total_tokens=spent.usage.total_tokens,
             estimated=spent.estimated,
             purpose=spent.purpose,
+            assistant_name=assistant_name,
         )
     total = sum(spent.usage.total_tokens for spent in responses)
     if reservation is not None:

@@ -82,6 +82,15 @@
     });
   });
 
+  // Plain forms that destroy something ask first (no inline handlers: the CSP forbids them).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (form instanceof HTMLFormElement && form.hasAttribute("data-confirm")
+        && !window.confirm(form.getAttribute("data-confirm"))) {
+      event.preventDefault();
+    }
+  });
+
   document.addEventListener("htmx:load", function (event) { setUp(event.detail.elt); });
   document.addEventListener("htmx:oobAfterSwap", function (event) { dismissToasts(event.detail.target); });
   if (document.readyState === "loading") {

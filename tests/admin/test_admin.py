@@ -270,8 +270,9 @@ def test_csv_export_refuses_staff_without_view_permission(client, staff, user):
 def test_csv_export_writes_header_and_rows(admin_client, user, model):
     record(user, tokens=1_000)
     rows = csv_rows(admin_client.get(EXPORT))
-    assert rows[0][:3] == ["time", "user", "model"]
-    assert rows[1][1:4] == ["ming", "sim-chat", "answer"] and rows[1][8:10] == ["1000", "0.008000"]
+    assert rows[0][:4] == ["time", "user", "model", "assistant"]
+    assert rows[1][1:5] == ["ming", "sim-chat", "", "answer"]
+    assert rows[1][9:11] == ["1000", "0.008000"]
 
 
 def test_csv_export_follows_the_filters(admin_client, user, other_user, db):
@@ -288,7 +289,7 @@ def test_csv_export_rejects_unknown_filters(admin_client, db):
 def test_csv_action_exports_the_selected_records(admin_client, user):
     chosen, _other = record(user, tokens=10), record(user, tokens=20)
     response = admin_client.post(REPORT, {"action": "export_csv", "_selected_action": [chosen.pk]})
-    assert [row[8] for row in csv_rows(response)[1:]] == ["10"]
+    assert [row[9] for row in csv_rows(response)[1:]] == ["10"]
 
 
 def test_csv_quotes_cells_a_spreadsheet_would_run(admin_client, make_user):

@@ -10,7 +10,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
+from conversations.assistants.library import record_version
 from conversations.models import (
+    Assistant,
     Conversation,
     DefaultQuota,
     GroupQuota,
@@ -26,6 +28,7 @@ from conversations.usage.ledger import record_usage
 EXPECTED = {
     "auth.user",
     "auth.group",
+    "conversations.assistant",
     "conversations.modelchoice",
     "conversations.defaultquota",
     "conversations.usagerecord",
@@ -47,7 +50,10 @@ def site_with_one_of_everything(settings, client, make_user, user):
     Quota.objects.create(user=user, tokens_per_day=1_000)
     DefaultQuota.objects.create(pk=1, tokens_per_day=2_000)
     SharingPolicy.load()
-    conversation = Conversation.objects.create(owner=user, title="Trip plans", model=model)
+    helper = record_version(Assistant(owner=user, name="Planner", model=model))
+    conversation = Conversation.objects.create(
+        owner=user, title="Trip plans", model=model, assistant=helper
+    )
     question = Message.objects.create(conversation=conversation, role="user", text="Where?")
     Message.objects.create(
         conversation=conversation, parent=question, role="assistant", text="The coast."
