@@ -7,13 +7,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseLocation
 
 from conversations.assistants import rules
 from conversations.assistants.icons import IconError, store_icon
@@ -255,7 +253,8 @@ def leave_assistant(request, pk: int):
     conversation = get_object_or_404(Conversation.objects.for_user(request.user), pk=pk)
     conversation.assistant = None
     conversation.save(update_fields=["assistant"])
-    url = reverse("conversation", args=[pk])
     if request.htmx:
-        return HttpResponseLocation(url, target="#chat-main")
-    return redirect(url)
+        # The notice goes (the button's target) and the header's badge with it; the
+        # composer stays as it is, with whatever the user had typed.
+        return HttpResponse('<div hx-swap-oob="delete:#chat-assistant-badge"></div>')
+    return redirect("conversation", pk)

@@ -51,10 +51,12 @@ def assistant_context(user, conversation, assistant) -> dict:
     plain new chat, the assistants to start from instead."""
     if conversation is not None:
         assistant = conversation.assistant
-        lost = assistant is not None and usable_assistant(user, assistant.pk) is None
-        return {"assistant": assistant, "assistant_lost": lost, "options_locked": False}
-    if assistant is None:
+        if assistant is not None and usable_assistant(user, assistant.pk) is None:
+            return {"assistant": assistant, "assistant_lost": True}
+    elif assistant is None:
         return {"assistant_picks": list(usable_assistants(user)[:ASSISTANT_PICKS])}
+    if assistant is None:
+        return {}
     return {
         "assistant": assistant,
         "options_locked": assistant.lock_options,

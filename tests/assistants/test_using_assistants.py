@@ -490,3 +490,19 @@ def test_an_uploaded_icon_is_stored_as_a_small_png_and_served(client, user, cata
         "PNG",
         (128, 128),
     )
+
+
+@pytest.mark.django_db
+def test_a_locked_assistants_conversation_keeps_its_picker_locked(client, team, catalogue):
+    owner, member, _stranger, _group = team
+    assistant = make_assistant(
+        owner, visibility=Visibility.TEAM, model=model("sim-reasoner"), lock_options=True
+    )
+    result = ask(starts.prepare_send, member, assistant_id=assistant.pk)
+    finish(result.plan)
+    client.force_login(member)
+
+    page = client.get(reverse("conversation", args=[result.conversation.pk])).text
+
+    assert 'id="composer-model" name="model" class="model-picker" disabled' in page
+    assert 'name="assistant"' not in page  # bound already: only a new chat sends it

@@ -57,8 +57,11 @@ def test_a_picked_assistant_answers_its_starter_prompt(chat, artifacts_dir):
     assistant.save()
     page.reload()
     wait_for_socket(page)
+    page.locator("#composer-text").fill("还有一句")
     page.get_by_role("button", name="Continue without the assistant").click()
     page.locator(".assistant-lost").wait_for(state="detached")
+    assert page.locator("#chat-assistant-badge").count() == 0
+    assert page.locator("#composer-text").input_value() == "还有一句"  # nothing typed is lost
     conversation.refresh_from_db()
     assert conversation.assistant is None
     assert "翻译助手" in page.locator(f"article#message-{answer} .message-meta").inner_text()

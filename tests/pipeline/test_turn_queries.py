@@ -12,9 +12,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from conversations.assistants.library import record_version
 from conversations.gateway.response import Usage
 from conversations.history import reads
 from conversations.models import (
+    Assistant,
     Conversation,
     Message,
     ModelChoice,
@@ -62,6 +64,21 @@ def test_send_on_an_existing_conversation_takes_a_fixed_number_of_statements(use
     assert len(statements) == SEND_STATEMENTS, "\n".join(statements)
     # The conversation is written once per turn, with its new leaf.
     assert sum(sql.count('UPDATE "conversations_conversation"') for sql in statements) == 1
+
+
+def test_a_send_with_an_assistant_costs_one_statement_more(user, catalogue):
+    """Its assistant is read fresh each turn: a disabled or unshared one stops at once."""
+    Quota.objects.create(user=user, tokens_per_day=1_000_000, tokens_per_month=10_000_000)
+    assistant = Assistant(owner=user, name="Reviewer", instructions="Review.")
+    record_version(assistant)
+    conversation_id = conversation_with_turns(user)
+    Conversation.objects.filter(pk=conversation_id).update(assistant=assistant)
+
+    result, statements = send_counting_statements(user, conversation_id)
+
+    assert len(statements) == SEND_STATEMENTS + 1, "\n".join(statements)
+    assert result.plan.instructions == "Review."
+    assert Message.objects.get(pk=result.plan.answer_id).assistant_version == 1
 
 
 def test_regenerate_takes_a_fixed_number_of_statements(user, catalogue):
