@@ -69,6 +69,14 @@ class ModelChoice(models.Model):
     supports_web_search = models.BooleanField(_("web search"), default=False)
     supports_images = models.BooleanField(_("image input"), default=False)
     supports_function_tools = models.BooleanField(_("function tools"), default=False)
+    supports_files = models.BooleanField(
+        _("file input"),
+        default=False,
+        help_text=_(
+            "Send PDFs as files (input_file), billed by the gateway. Otherwise, or when the "
+            "gateway refuses them, their text is sent."
+        ),
+    )
     reasoning_efforts = models.CharField(
         verbose_name=_("reasoning efforts"),
         max_length=100,

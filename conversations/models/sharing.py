@@ -93,6 +93,11 @@ class ShareLink(models.Model):
         choices=Visibility.choices,
         default=Visibility.TEAM,
     )
+    allow_downloads = models.BooleanField(
+        verbose_name=_("readers may download files"),
+        default=False,
+        help_text=_("Otherwise the transcript shows attached files by name only."),
+    )
     message_ids = models.JSONField(
         _("snapshot"), default=list, help_text=_("Message ids, root first.")
     )

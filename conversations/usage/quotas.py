@@ -72,6 +72,7 @@ __all__ = [
     "reserve_next_round",
     "settle",
     "status",
+    "tokens_left",
     "whole_ask",
 ]
 
@@ -370,6 +371,13 @@ def status(user, *, now: datetime.datetime | None = None) -> list[PeriodStatus]:
         )
         for window in windows
     ]
+
+
+def tokens_left(user, *, now: datetime.datetime | None = None) -> int | None:
+    """Return the tokens the user may still use before a limit stops them (the smaller
+    of the day's and the month's room), or None without a limit."""
+    left = [period.remaining for period in status(user, now=now) if period.remaining is not None]
+    return min(left, default=None)
 
 
 def room(counter: QuotaCounter, limit: int) -> int:
