@@ -262,6 +262,7 @@ class ReviewedConversationAdmin(ReviewPermissionMixin, ReadOnlyAdminMixin, admin
             request,
             review_transcript(conversation),
             image_url=image_url,
+            downloads=True,
             error_details=True,  # what the gateway said, beside each failed answer
             review_back=back,
         )

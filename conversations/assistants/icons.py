@@ -42,8 +42,8 @@ def store_icon(assistant: Assistant, uploaded) -> None:
     size = uploaded.size
     if size > ICON_MAX_BYTES:
         raise IconError(
-            _("This icon is %(size)s; the limit is %(limit)s.")
-            % {"size": describe_bytes(size), "limit": describe_bytes(ICON_MAX_BYTES)}
+            _("This icon is larger than %(limit)s. Choose a smaller image.")
+            % {"limit": describe_bytes(ICON_MAX_BYTES)}
         )
     try:
         validate_image(uploaded)

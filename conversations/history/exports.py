@@ -1,4 +1,4 @@
-"""Export conversations: Markdown to read, versioned JSON to keep, zips with the images.
+"""Export conversations: Markdown to read, versioned JSON to keep, zips with the files.
 
 The JSON document is the complete record: every message of the tree (edits and retries
 included, each naming its parent), token usage, reasoning summaries, citations, tool
@@ -40,13 +40,13 @@ __all__ = [
     "Bundle",
     "ExportTooLarge",
     "account_zip",
+    "attachment_name",
     "bundles",
     "content_disposition",
     "conversation_document",
     "conversation_json",
     "conversation_markdown",
     "conversation_zip",
-    "image_name",
 ]
 
 logger = logging.getLogger(__name__)
@@ -104,20 +104,31 @@ def iso(value: datetime.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def image_name(attachment: Attachment) -> str:
-    """Return the image's path inside an export zip, e.g. images/12.png."""
+def attachment_name(attachment: Attachment) -> str:
+    """Return the attachment's path inside an export zip: images/12.png for an image,
+    files/13/report.pdf for a document, under the name it was uploaded with."""
+    if attachment.is_document:
+        return f"files/{attachment.pk}/{safe_file_name(attachment.original_name)}"
     return f"images/{attachment.pk}.{EXTENSIONS.get(attachment.content_type, 'bin')}"
+
+
+def safe_file_name(name: str) -> str:
+    """Return the last part of an uploaded name, never a path out of its folder."""
+    last = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+    return last or "file"
 
 
 def attachment_entry(attachment: Attachment, missing: frozenset[int]) -> dict[str, Any]:
     return {
         "id": attachment.pk,
-        "file": None if attachment.pk in missing else image_name(attachment),
+        "kind": attachment.kind,
+        "file": None if attachment.pk in missing else attachment_name(attachment),
         "name": attachment.original_name,
         "content_type": attachment.content_type,
         "size": attachment.size,
         "width": attachment.width,
         "height": attachment.height,
+        "pages": attachment.pages,
     }
 
 
@@ -252,11 +263,14 @@ def message_markdown(message: Message) -> str:
     text, sources = number_citations(message.text, message.citations)
     if text:
         parts.append(text)
-    images = [
-        f"![{link_text(str(image))}]({image_name(image)})" for image in message.attachments.all()
+    attachments = [
+        f"[{link_text(str(attachment))}]({attachment_name(attachment)})"
+        if attachment.is_document
+        else f"![{link_text(str(attachment))}]({attachment_name(attachment)})"
+        for attachment in message.attachments.all()
     ]
-    if images:
-        parts.append("\n".join(images))
+    if attachments:
+        parts.append("\n".join(attachments))
     if sources:
         listed = "\n".join(
             f"{s['number']}. [{link_text(s['title'])}]({s['url']}) ({s['domain']})" for s in sources
@@ -294,32 +308,35 @@ def check_size(attachments: Iterable[Attachment]) -> None:
     total = sum(attachment.size for attachment in attachments)
     if total > MAX_IMAGE_BYTES:
         raise ExportTooLarge(
-            f"The images come to {total // (1024 * 1024)} MB, more than one export may "
+            f"The attachments come to {total // (1024 * 1024)} MB, more than one export may "
             f"carry ({MAX_IMAGE_BYTES // (1024 * 1024)} MB)."
         )
 
 
 def write_images(archive: zipfile.ZipFile, attachments: Iterable[Attachment]) -> frozenset[int]:
-    """Copy each image into the zip; return the ids of those missing from storage."""
+    """Copy each attachment into the zip; return the ids of those missing from storage."""
     missing = set()
     for attachment in attachments:
         try:
             with (
                 attachment.file.storage.open(attachment.file.name, "rb") as stored,
-                archive.open(image_entry(attachment), "w") as target,
+                archive.open(zip_entry(attachment), "w") as target,
             ):
                 while chunk := stored.read(1024 * 1024):
                     target.write(chunk)
         except OSError:
-            logger.warning("Export: image %s is missing from storage", attachment.pk)
+            logger.warning("Export: attachment %s is missing from storage", attachment.pk)
             missing.add(attachment.pk)
     return frozenset(missing)
 
 
-def image_entry(attachment: Attachment) -> zipfile.ZipInfo:
-    # Stored, not deflated: the images are compressed already.
+def zip_entry(attachment: Attachment) -> zipfile.ZipInfo:
     uploaded = timezone.localtime(attachment.created_at).timetuple()[:6]
-    return zipfile.ZipInfo(image_name(attachment), date_time=uploaded)
+    entry = zipfile.ZipInfo(attachment_name(attachment), date_time=uploaded)
+    # Images are stored as they are (compressed already); documents are deflated.
+    if attachment.is_document:
+        entry.compress_type = zipfile.ZIP_DEFLATED
+    return entry
 
 
 def new_zip() -> tuple[IO[bytes], zipfile.ZipFile]:

@@ -32,6 +32,7 @@ from conversations.rendering.stored import rendered
 
 __all__ = [
     "Bubble",
+    "File",
     "ImageUrl",
     "PendingTurn",
     "accepted_turn_html",
@@ -120,12 +121,24 @@ class Image:
 
 
 @dataclass(frozen=True)
+class File:
+    """A document a question carries: what its chip says, and where to download it
+    (None where the page's readers may not: a share link that does not allow it)."""
+
+    name: str
+    size: int
+    pages: int | None
+    url: str | None
+    no_text: bool
+
+
+@dataclass(frozen=True)
 class Bubble:
     """Everything the `message` partial shows about one message, built by `bubbles`.
 
     `body` is the text's sanitised HTML; `branches` the switcher between versions (None
     without alternatives); `images` the question's images at the URLs of the page
-    drawing it (the owner's chat, a share link, admin review).
+    drawing it (the owner's chat, a share link, admin review), and `files` its documents.
     """
 
     message: Message
@@ -134,6 +147,7 @@ class Bubble:
     model_label: str = ""
     branches: Branches | None = None
     images: tuple[Image, ...] = ()
+    files: tuple[File, ...] = ()
     # The assistant an answer spoke as, while it exists (`reads.MessageView.assistant`).
     assistant: Assistant | None = None
 
@@ -142,12 +156,18 @@ def render(partial: str, context: dict) -> str:
     return render_to_string(f"{PAGE}#{partial}", context)
 
 
-def bubbles(views: Sequence[MessageView], *, image_url: ImageUrl = owner_image_url) -> list[Bubble]:
+def bubbles(
+    views: Sequence[MessageView],
+    *,
+    image_url: ImageUrl = owner_image_url,
+    downloads: bool = True,
+) -> list[Bubble]:
     """Return the bubbles of messages read with what they show (`reads.MessageView`).
 
     Finished messages show the HTML stored with them; a streaming answer is rendered
     as it stands. Reads nothing from the database: callable on the event loop.
-    `image_url` says where the drawing page serves the questions' images.
+    `image_url` says where the drawing page serves the questions' attachments (a
+    document at its full-size URL); `downloads` false shows documents by name only.
     """
     return [
         Bubble(
@@ -156,7 +176,14 @@ def bubbles(views: Sequence[MessageView], *, image_url: ImageUrl = owner_image_u
             extras=extras_of(view.message),
             model_label=view.model_label or view.message.model_name,
             branches=branches_of(view.message.pk, view.alternatives),
-            images=tuple(image_of(image, image_url) for image in view.images),
+            images=tuple(
+                image_of(image, image_url) for image in view.images if not image.is_document
+            ),
+            files=tuple(
+                file_of(document, image_url if downloads else None)
+                for document in view.images
+                if document.is_document
+            ),
             assistant=view.assistant,
         )
         for view in views
@@ -191,6 +218,16 @@ def image_of(image: Attachment, image_url: ImageUrl) -> Image:
         name=image.original_name,
         width=image.width,
         height=image.height,
+    )
+
+
+def file_of(document: Attachment, image_url: ImageUrl | None) -> File:
+    return File(
+        name=document.original_name,
+        size=document.size,
+        pages=document.pages,
+        url=image_url(document.pk, False) if image_url else None,
+        no_text=document.extraction_note == "no_text",
     )
 
 

@@ -2,8 +2,9 @@
 
 The copies carry no response ids, so the first turn replays the whole history: the
 owner's ids name responses in the owner's gateway session. Instructions are not copied
-(the transcript never showed them), and images become the reader's own files. The new
-chat keeps the assistant only if the reader may use it themselves; its instructions
+(the transcript never showed them), and images become the reader's own files, as
+documents do where the link lets readers download them (otherwise the reader never had
+them, and the copy would hand them over). The new chat keeps the assistant only if the reader may use it themselves; its instructions
 then come from the assistant at each turn, never copied into the chat's own.
 """
 
@@ -52,18 +53,31 @@ def copy_message(
     )
 
 
-def copy_image(image: Attachment, *, owner, message: Message) -> Attachment:
-    """Store a new file with the image's bytes, owned by `owner`."""
+# What a copy of an attachment keeps besides its file, its owner and its message: an
+# image's size, a document's pages and extracted text (read once, at upload).
+COPIED_FIELDS = (
+    "kind",
+    "content_type",
+    "original_name",
+    "size",
+    "width",
+    "height",
+    "pages",
+    "extracted_text",
+    "extraction_note",
+    "token_estimate",
+)
+
+
+def copy_attachment(attachment: Attachment, *, owner, message: Message) -> Attachment:
+    """Store a new file with the attachment's bytes (an image or a document), owned by
+    `owner`."""
     copy = Attachment(
         owner=owner,
         message=message,
-        content_type=image.content_type,
-        original_name=image.original_name,
-        size=image.size,
-        width=image.width,
-        height=image.height,
+        **{name: getattr(attachment, name) for name in COPIED_FIELDS},
     )
-    with image.file.storage.open(image.file.name, "rb") as source:
+    with attachment.file.storage.open(attachment.file.name, "rb") as source:
         return save_with_file(copy, File(source))
 
 
@@ -84,8 +98,10 @@ def continue_in_new_chat(*, link: ShareLink, user) -> Conversation:
                 parent = copy_message(
                     message, conversation=conversation, parent=parent, assistant=assistant
                 )
-                for image in message.attachments.all():
-                    copied_files.append(copy_image(image, owner=user, message=parent))
+                for attachment in message.attachments.all():
+                    if attachment.is_document and not link.allow_downloads:
+                        continue
+                    copied_files.append(copy_attachment(attachment, owner=user, message=parent))
     except BaseException:
         # The rows rolled back; the files they pointed at are not in any transaction.
         for image in copied_files:

@@ -79,8 +79,18 @@ def snapshot_ids(conversation: Conversation) -> list[int]:
     return [message.pk for message in branch if not message.is_streaming]
 
 
-def create_link(*, conversation: Conversation, visibility: str, expires: str = "") -> ShareLink:
-    """Share the conversation as it stands now; refuse what the site policy forbids."""
+def create_link(
+    *,
+    conversation: Conversation,
+    visibility: str,
+    expires: str = "",
+    allow_downloads: bool = False,
+) -> ShareLink:
+    """Share the conversation as it stands now; refuse what the site policy forbids.
+
+    `allow_downloads`: readers may download the files attached to its questions (the
+    owner chooses; by default the transcript names them only).
+    """
     mode = SharingPolicy.load().mode
     if mode == SharingPolicy.Mode.OFF:
         raise SharingError(str(SHARING_OFF))
@@ -102,6 +112,7 @@ def create_link(*, conversation: Conversation, visibility: str, expires: str = "
         snapshot_at=now,
         created_at=now,
         expires_at=now + lifetime if lifetime else None,
+        allow_downloads=allow_downloads,
     )
 
 
@@ -183,5 +194,9 @@ def snapshot_messages(link: ShareLink) -> list[Message]:
 
 
 def shared_image(link: ShareLink, user, attachment_id: int) -> Attachment | None:
-    """Return the image if it belongs to a message of the link's snapshot."""
-    return attachments.viewable(user, attachment_id, shown_messages=link.message_ids)
+    """Return the image (or the document, if the link allows downloads) if it belongs
+    to a message of the link's snapshot."""
+    found = attachments.viewable(user, attachment_id, shown_messages=link.message_ids)
+    if found is not None and found.is_document and not link.allow_downloads:
+        return None
+    return found

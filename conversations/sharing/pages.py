@@ -22,11 +22,16 @@ NOINDEX = "noindex, nofollow"
 
 
 def rendered_messages(
-    transcript: Transcript, image_url: fragments.ImageUrl, *, error_details: bool
+    transcript: Transcript,
+    image_url: fragments.ImageUrl,
+    *,
+    error_details: bool,
+    downloads: bool = False,
 ) -> list[str]:
     """Render each message with the chat's own partial, so it looks as it does there.
 
-    `image_url` points the images at a route with this page's own permission check.
+    `image_url` points the images at a route with this page's own permission check;
+    `downloads` links the documents there too (else they are named only).
     `error_details` adds what the gateway said beside a failed answer: only for the
     admin's review, never for a shared link. Assistants show their emoji or initial,
     not their uploaded icon, which the page's readers may not be allowed to fetch.
@@ -34,7 +39,9 @@ def rendered_messages(
     context = {"error_details": error_details, "plain_icons": True}
     return [
         render_to_string(f"{fragments.PAGE}#message", {**context, "bubble": bubble})
-        for bubble in fragments.bubbles(transcript.messages, image_url=image_url)
+        for bubble in fragments.bubbles(
+            transcript.messages, image_url=image_url, downloads=downloads
+        )
     ]
 
 
@@ -44,15 +51,20 @@ def render_transcript(
     *,
     image_url: fragments.ImageUrl | None,
     error_details: bool = False,
+    downloads: bool = False,
     **context,
 ) -> HttpResponse:
     """Render the read-only transcript page (shared links and admin review alike).
 
     `image_url` is None for a transcript without images (a retained copy's were
     deleted with the account), which then never links to the owner's own URLs.
+    `downloads`: the readers may download attached documents (the link allows it).
     """
     rendered = rendered_messages(
-        transcript, image_url or fragments.owner_image_url, error_details=error_details
+        transcript,
+        image_url or fragments.owner_image_url,
+        error_details=error_details,
+        downloads=downloads and image_url is not None,
     )
     context = {
         "transcript": transcript,

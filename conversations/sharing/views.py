@@ -59,6 +59,7 @@ def share_conversation(request, pk: int):
             conversation=conversation,
             visibility=form_text(request, "visibility"),
             expires=form_text(request, "expires"),
+            allow_downloads=request.POST.get("allow_downloads") == "on",
         )
     except sharing.SharingError as error:
         context = dialog_context(conversation, error=error.user_message)
@@ -161,6 +162,7 @@ def shared_transcript(request, link: ShareLink):
         request,
         transcripts.shared_transcript(link),
         image_url=link_image_url(link),
+        downloads=link.allow_downloads,
         link=link,
     )
 

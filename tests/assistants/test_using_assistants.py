@@ -506,3 +506,23 @@ def test_a_locked_assistants_conversation_keeps_its_picker_locked(client, team, 
 
     assert 'id="composer-model" name="model" class="model-picker" disabled' in page
     assert 'name="assistant"' not in page  # bound already: only a new chat sends it
+
+
+@pytest.mark.django_db
+def test_an_oversized_icon_is_refused_with_its_size_and_the_limit(client, user, catalogue):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    client.force_login(user)
+
+    response = client.post(
+        reverse("assistant_new"),
+        {
+            "name": "Big face",
+            "visibility": Visibility.PRIVATE,
+            "icon_upload": SimpleUploadedFile("big.png", b"\x89PNG" + b"0" * (1024 * 1024 + 1)),
+        },
+    )
+
+    assert "This icon is larger than 1 MB. Choose a smaller image." in response.text
+    assert 'value="Big face"' in response.text  # what was typed stays
+    assert not Assistant.objects.exists()
