@@ -4,8 +4,9 @@ The copies carry no response ids, so the first turn replays the whole history: t
 owner's ids name responses in the owner's gateway session. Instructions are not copied
 (the transcript never showed them), and images become the reader's own files, as
 documents do where the link lets readers download them (otherwise the reader never had
-them, and the copy would hand them over). The new chat keeps the assistant only if the reader may use it themselves; its instructions
-then come from the assistant at each turn, never copied into the chat's own.
+them, and the copy would hand them over). The new chat keeps the assistant only if the
+reader may use it themselves; its instructions then come from the assistant at each
+turn, never copied into the chat's own.
 """
 
 from __future__ import annotations
