@@ -227,15 +227,31 @@ CHAT_SOCKET_BACKLOG_BYTES = env_int("CHAT_SOCKET_BACKLOG_BYTES", 4 * 1024 * 1024
 CHAT_TURNS_PER_MINUTE = env_int("CHAT_TURNS_PER_MINUTE", 20, minimum=1)
 # Requests a turn may send back with tool results before the app stops the model.
 CHAT_MAX_TOOL_ROUNDS = env_int("CHAT_MAX_TOOL_ROUNDS", 8, minimum=1)
+# Tokens the text of one message's documents may take together when sent as text to a
+# model whose catalogue entry has no context window (with one: half of it,
+# pipeline/inputs.py FILE_TEXT_SHARE); longer text is cut, and the answer says so.
+CHAT_FILE_TEXT_TOKENS = env_int("CHAT_FILE_TEXT_TOKENS", 60_000, minimum=1)
 CHAT_MAX_IMAGE_BYTES = env_int("CHAT_MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1)
 # 16 MP is more than any model looks at (they scale images down to ~1-2 MP) and caps
 # what one decode costs: 64 MB for RGBA. A 154 KB PNG can claim 40 MP and cost 160 MB.
 CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 16_000_000, minimum=1)
 # Images one process decodes at once (uploads, thumbnails); the rest wait their turn.
 CHAT_IMAGE_DECODES = env_int("CHAT_IMAGE_DECODES", 2, minimum=1)
-# Images one user may upload per minute (across processes when Redis is the cache).
+# Files (images and documents) one user may upload per minute (across processes when
+# Redis is the cache).
 CHAT_UPLOADS_PER_MINUTE = env_int("CHAT_UPLOADS_PER_MINUTE", 30, minimum=1)
 CHAT_MAX_IMAGES_PER_MESSAGE = env_int("CHAT_MAX_IMAGES_PER_MESSAGE", 4, minimum=1)
+# Documents (PDF, Word, text and code files): the largest file, the most PDF pages and
+# documents one message may carry, and the most characters of text kept from one file
+# (beyond it the text is cut and the cut noted). Their text is read in a separate
+# process, at most CHAT_EXTRACT_WORKERS at once per app process, each stopped after
+# CHAT_EXTRACT_SECONDS (a hostile PDF can make a parser spin).
+CHAT_MAX_FILE_BYTES = env_int("CHAT_MAX_FILE_BYTES", 20 * 1024 * 1024, minimum=1)
+CHAT_MAX_PDF_PAGES = env_int("CHAT_MAX_PDF_PAGES", 300, minimum=1)
+CHAT_MAX_FILES_PER_MESSAGE = env_int("CHAT_MAX_FILES_PER_MESSAGE", 5, minimum=1)
+CHAT_MAX_EXTRACTED_CHARS = env_int("CHAT_MAX_EXTRACTED_CHARS", 2_000_000, minimum=1_000)
+CHAT_EXTRACT_WORKERS = env_int("CHAT_EXTRACT_WORKERS", 2, minimum=1)
+CHAT_EXTRACT_SECONDS = env_int("CHAT_EXTRACT_SECONDS", 15, minimum=1)
 # Deleting a user deletes their conversations and share links; when this is on, a frozen
 # copy of each conversation is kept for admin review (conversations/sharing.py).
 RETAIN_DELETED_USER_CONVERSATIONS = env_bool("RETAIN_DELETED_USER_CONVERSATIONS", default=False)
@@ -303,7 +319,8 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# The whole body of a non-file POST; uploaded files are capped by CHAT_MAX_IMAGE_BYTES.
+# The whole body of a non-file POST; uploaded files are capped by CHAT_MAX_IMAGE_BYTES
+# and CHAT_MAX_FILE_BYTES (nginx: client_max_body_size 25m).
 DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = 10

@@ -43,6 +43,8 @@ ALLOWED = {
     "JPEG",
     "WebP",
     "GIF",
+    "PDF",
+    "Word",
     "MB",
     "ms",
     "UTC",

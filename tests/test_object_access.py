@@ -15,7 +15,7 @@ from PIL import Image
 
 from conversations.assistants.icons import store_icon
 from conversations.assistants.library import record_version
-from conversations.attachments import images
+from conversations.attachments import images, uploads
 from conversations.models import Assistant, Conversation, Message, SavedPrompt, ShareLink
 from conversations.sharing import links
 
@@ -24,8 +24,8 @@ SECRET = "owner's secret plan"
 
 @pytest.fixture
 def owned(user):
-    """A conversation of `user` with a message, an image and a share link; a private
-    assistant with an icon (the conversation's) and a private saved prompt."""
+    """A conversation of `user` with a message, an image, a document and a share link; a
+    private assistant with an icon (the conversation's) and a private saved prompt."""
     assistant = Assistant(owner=user, name=SECRET, instructions=SECRET)
     store_icon(assistant, SimpleUploadedFile("i.png", png_bytes()))
     record_version(assistant)
@@ -38,11 +38,17 @@ def owned(user):
     image = images.store_upload(user=user, uploaded_file=SimpleUploadedFile("a.png", png_bytes()))
     image.message = question
     image.save(update_fields=["message"])
+    document = uploads.store_upload(
+        user=user, uploaded_file=SimpleUploadedFile("plan.txt", SECRET.encode())
+    )
+    document.message = question
+    document.save(update_fields=["message"])
     link = links.create_link(conversation=conversation, visibility="team")
     return {
         "c": conversation.pk,
         "m": answer.pk,
         "a": image.pk,
+        "d": document.pk,
         "s": link.pk,
         "as": assistant.pk,
         "p": prompt.pk,
@@ -64,6 +70,8 @@ GETS = [
     "/c/{c}/share/",
     "/attachments/{a}/",
     "/attachments/{a}/thumb/",
+    "/attachments/{d}/",
+    "/attachments/{d}/thumb/",
     "/?assistant={as}",
     "/assistants/{as}/edit/",
     "/assistants/{as}/export.json",
@@ -77,6 +85,7 @@ POSTS = [
     "/c/{c}/archive/",
     "/c/{c}/share/",
     "/attachments/{a}/delete/",
+    "/attachments/{d}/delete/",
     "/shares/{s}/revoke/",
     "/shares/{s}/update/",
     "/c/{c}/without-assistant/",

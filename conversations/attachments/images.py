@@ -1,14 +1,16 @@
-"""Images people attach to messages: validated by content, stored privately, thumbnailed.
+"""Images people attach to messages: validated by content, stored privately, thumbnailed;
+and what every attachment shares, images and documents (`documents`) alike.
 
 An upload is checked with Pillow, never by the name or content type the browser sent,
 and stored under a random name (see `models.attachment_path`). It belongs to its
-uploader until a turn claims it for a message; from then on whoever may see the
-conversation may see the image. `can_view` is the one permission check.
+uploader until a turn claims it for a message (`claim`, which counts images and
+documents against their own limits); from then on whoever may see the conversation may
+see the attachment. `can_view` is the one permission check.
 
 Decoding is what costs memory: a 154 KB PNG may claim 6,300 by 6,300 pixels and take
 160 MB once decoded. So the pixel count is read from the header before anything is
 decoded, every decode in the process waits for one of `CHAT_IMAGE_DECODES` slots
-(`DECODES`), and each user may upload `CHAT_UPLOADS_PER_MINUTE` images a minute. The
+(`DECODES`), and each user may upload `CHAT_UPLOADS_PER_MINUTE` files a minute. The
 views that decode are synchronous, so Django runs them in threads, off the event loop.
 """
 
@@ -50,6 +52,7 @@ __all__ = [
     "discard",
     "image_input",
     "save_with_file",
+    "store_image",
     "store_upload",
     "thumbnail_bytes",
     "thumbnail_name",
@@ -87,7 +90,7 @@ class AttachmentError(Exception):
 
 
 class UploadRateLimited(AttachmentError):
-    """The user uploaded their images for this minute; `retry_after` is in seconds."""
+    """The user uploaded their files for this minute; `retry_after` is in seconds."""
 
     def __init__(self, user_message: str, retry_after: int) -> None:
         super().__init__(user_message)
@@ -134,8 +137,8 @@ def upload_count_key(user) -> str:
 def check_upload_rate(user) -> None:
     """Count an upload of `user`'s; raise UploadRateLimited past the minute's allowance.
 
-    Every attempt counts, refused ones too: decoding a hostile file is the cost this
-    limits. The count lives in the cache (Redis, shared by every process, when REDIS_URL
+    Every attempt counts, refused ones too: decoding or reading a hostile file is the
+    cost this limits. The count lives in the cache (Redis, shared by every process, when REDIS_URL
     is set) for a minute from the first upload; incrementing keeps that expiry.
     """
     limit = settings.CHAT_UPLOADS_PER_MINUTE
@@ -149,8 +152,8 @@ def check_upload_rate(user) -> None:
     if count > limit:
         raise UploadRateLimited(
             ngettext(
-                "You can attach %(limit)d image a minute. Wait a minute, then attach it again.",
-                "You can attach %(limit)d images a minute. Wait a minute, then attach it again.",
+                "You can attach %(limit)d file a minute. Wait a minute, then attach it again.",
+                "You can attach %(limit)d files a minute. Wait a minute, then attach it again.",
                 limit,
             )
             % {"limit": limit},
@@ -262,8 +265,13 @@ def without_metadata(uploaded_file, info: ImageInfo):
 
 
 def store_upload(*, user, uploaded_file) -> Attachment:
-    """Validate and store an upload, without its metadata, as the user's unsent image."""
+    """Count the upload against the user's minute, then store it as an image."""
     check_upload_rate(user)
+    return store_image(user=user, uploaded_file=uploaded_file)
+
+
+def store_image(*, user, uploaded_file) -> Attachment:
+    """Validate and store an upload, without its metadata, as the user's unsent image."""
     info = validate_image(uploaded_file)
     content, width, height = without_metadata(uploaded_file, info)
     attachment = Attachment(
@@ -302,7 +310,7 @@ def parse_ids(ids: Iterable[int | str]) -> list[int]:
         except ValueError:
             value = None
         if value is None:
-            raise AttachmentError(_("An attached image is not valid; attach it again."))
+            raise AttachmentError(_("An attached file is not valid; attach it again."))
         if value not in parsed:
             parsed.append(value)
     return parsed
@@ -311,19 +319,18 @@ def parse_ids(ids: Iterable[int | str]) -> list[int]:
 def claim(*, user, ids: Iterable[int | str]) -> list[Attachment]:
     """Return the user's unsent attachments with these ids, in the order given.
 
-    Call it inside the turn's transaction and set `message` on the result: the rows are
-    locked (on PostgreSQL) so two sends cannot both take the same image.
+    Images and documents each have their own limit per message
+    (`CHAT_MAX_IMAGES_PER_MESSAGE`, `CHAT_MAX_FILES_PER_MESSAGE`). Call it inside the
+    turn's transaction and set `message` on the result: the rows are locked (on
+    PostgreSQL) so two sends cannot both take the same file.
     """
     wanted = parse_ids(ids)
-    limit = settings.CHAT_MAX_IMAGES_PER_MESSAGE
-    if len(wanted) > limit:
+    most_images = settings.CHAT_MAX_IMAGES_PER_MESSAGE
+    most_documents = settings.CHAT_MAX_FILES_PER_MESSAGE
+    if len(wanted) > most_images + most_documents:  # too many whatever they are
         raise AttachmentError(
-            ngettext(
-                "A message can carry at most %(limit)d image.",
-                "A message can carry at most %(limit)d images.",
-                limit,
-            )
-            % {"limit": limit}
+            _("A message can carry at most %(images)d images and %(files)d files.")
+            % {"images": most_images, "files": most_documents}
         )
     if not wanted:
         return []
@@ -335,16 +342,38 @@ def claim(*, user, ids: Iterable[int | str]) -> list[Attachment]:
     }
     if len(found) != len(wanted):
         raise AttachmentError(
-            _("An attached image is no longer available; remove it and attach it again.")
+            _("An attached file is no longer available; remove it and attach it again.")
         )
-    return [found[pk] for pk in wanted]
+    claimed = [found[pk] for pk in wanted]
+    documents = sum(1 for attachment in claimed if attachment.is_document)
+    if len(claimed) - documents > most_images:
+        raise too_many(most_images, documents=False)
+    if documents > most_documents:
+        raise too_many(most_documents, documents=True)
+    return claimed
+
+
+def too_many(limit: int, *, documents: bool) -> AttachmentError:
+    if documents:
+        text = ngettext(
+            "A message can carry at most %(limit)d file.",
+            "A message can carry at most %(limit)d files.",
+            limit,
+        )
+    else:
+        text = ngettext(
+            "A message can carry at most %(limit)d image.",
+            "A message can carry at most %(limit)d images.",
+            limit,
+        )
+    return AttachmentError(text % {"limit": limit})
 
 
 def can_view(user, attachment: Attachment, *, shown_messages: Collection[int] = ()) -> bool:
-    """Return whether `user` may see the image: the one permission check for attachments.
+    """Return whether `user` may see the attachment: the one permission check for them.
 
     `shown_messages` are messages the caller has already let this reader see (a share
-    link's snapshot, a transcript under admin review); their images go with them.
+    link's snapshot, a transcript under admin review); their attachments go with them.
     """
     if attachment.message_id is not None and attachment.message_id in shown_messages:
         return True

@@ -108,6 +108,14 @@ _CONTENT_PHRASES = (
 )
 _UNSUPPORTED_PHRASES = (
     "unsupportedparamserror",  # LiteLLM's class name
+    # A model that reads no files: OpenAI-style "File inputs are not supported by model
+    # 'x'", the chat form "file is only supported by certain models", and a relay's list
+    # of the part types it takes ("Invalid value: file. Supported values are: 'text', ...").
+    "file inputs are not supported",
+    "file is only supported by certain models",
+    "invalid value: file.",
+    "invalid value: 'input_file'",
+    "invalid value: 'file'",
     "unsupported params error",
     "does not support parameters",
     "unrecognized request argument",  # Azure
@@ -130,6 +138,12 @@ _PARAM_IN_MESSAGE = (
     re.compile(r"does not support parameters:\s*\[([^\]]*)\]", re.IGNORECASE),  # LiteLLM
     re.compile(r"unrecognized request arguments? supplied:\s*([\w.\[\], ]+)", re.IGNORECASE),
     re.compile(r"(?:unsupported|unknown) (?:parameter|value):\s*'([^']+)'", re.IGNORECASE),
+)
+# A refusal that is about a file part: its param or words name the part or its data.
+_FILE_REFUSAL = re.compile(
+    r"input_file|file_data|\bfile inputs?\b|\bfile is only supported\b"
+    r"|invalid value: '?file\b|\.file\b|\bcontent\[\d+\]\.file",
+    re.IGNORECASE,
 )
 _STATUS_CODE = re.compile(r"[1-5]\d\d")
 _TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
@@ -246,8 +260,12 @@ def app_param(param: str | None, message: str) -> str | None:
     """Return the request body key the app should drop, from the gateway's param or words.
 
     LiteLLM's ['reasoning_effort'] and OpenAI's "reasoning.effort" both mean the app's
-    `reasoning`; a refused web_search tool means `tools.web_search`. None when unclear.
+    `reasoning`; a refused web_search tool means `tools.web_search`; a refused file part
+    (`input[0].content[1]` with words about files) means `input_file`, which the app
+    sends again as text. None when unclear.
     """
+    if _FILE_REFUSAL.search(f"{param or ''} {message}"):
+        return "input_file"
     candidates = [param] if param else []
     for pattern in _PARAM_IN_MESSAGE:
         if match := pattern.search(message):

@@ -2,14 +2,17 @@
 
 `ResponseRequest.to_body()` produces exactly the JSON the Responses API documents, with
 tools in the flat Responses format (the Chat Completions nested format is rejected by
-real gateways). The helper functions build input items for a user turn (text + images),
+real gateways). The helper functions build input items for a user turn (text, documents, images),
 and for replaying earlier turns when the gateway cannot remember them (`store=False`
-or a lost `previous_response_id`).
+or a lost `previous_response_id`). A document goes either as a file (`input_file`, for
+models that read files) or as its text, framed so the model sees where the file
+begins and ends and what was left out (`document_text_part`).
 """
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +21,14 @@ from .response import FunctionCallItem, MessageItem, OutputItem, ReasoningItem
 
 __all__ = [
     "FunctionTool",
+    "LeftOut",
     "Reasoning",
     "ResponseRequest",
     "Tool",
     "WebSearchTool",
     "assistant_message",
+    "document_text_part",
+    "file_part",
     "function_call_item",
     "function_call_output",
     "image_part",
@@ -140,9 +146,78 @@ def image_part(mime_type: str, data: bytes, *, detail: str = "auto") -> dict[str
     }
 
 
-def user_message(text: str, images: Iterable[tuple[str, bytes]] = ()) -> dict[str, Any]:
-    """Return a user message item with text and any images as (mime type, bytes)."""
+def file_part(filename: str, mime_type: str, data: bytes) -> dict[str, Any]:
+    """Return an `input_file` part carrying the file inline as a data URL."""
+    encoded = base64.b64encode(data).decode("ascii")
+    return {
+        "type": "input_file",
+        "filename": filename,
+        "file_data": f"data:{mime_type};base64,{encoded}",
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class LeftOut:
+    """What a document sent as text lost to fit the model: `count` of `total` `unit`s
+    ("lines" or "characters"), from the end."""
+
+    count: int
+    total: int
+    unit: str
+
+
+_BACKTICKS = re.compile("`+")
+NO_TEXT = "No text could be extracted from this file (it may be a scanned document)."
+
+
+def document_text_part(
+    filename: str,
+    text: str,
+    *,
+    pages: int | None = None,
+    left_out: LeftOut | None = None,
+    no_text: bool = False,
+    partial: bool = False,
+) -> dict[str, Any]:
+    """Return an `input_text` part with a document's text, framed by its name.
+
+    The text sits in a fence longer than any run of backticks inside it, so nothing in
+    the file can end it early. After the fence comes the end of the file, or what was
+    cut off to fit the model (`left_out`), or that `text` is only the start of the file
+    (`partial`: the extraction kept no more).
+    """
+    name = " ".join(filename.split()) or "unnamed"
+    about = f" ({pages} {'page' if pages == 1 else 'pages'})" if pages else ""
+    heading = f"File: {name}{about}"
+    if no_text:
+        return {"type": "input_text", "text": f"{heading}\n{NO_TEXT}"}
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)
+    if left_out is not None and left_out.count:
+        ending = (
+            f"[Left out: the last {left_out.count:,} of {left_out.total:,} {left_out.unit} "
+            f"of {name} to fit the model's context.]"
+        )
+    elif partial:
+        ending = f"[Left out: the rest of {name}, past the text extracted from it.]"
+    else:
+        ending = f"End of file: {name}"
+    body = text.rstrip("\n")
+    return {"type": "input_text", "text": f"{heading}\n{fence}\n{body}\n{fence}\n{ending}"}
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+
+
+def user_message(
+    text: str,
+    images: Iterable[tuple[str, bytes]] = (),
+    documents: Iterable[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """Return a user message item: the text, then the documents (`file_part` or
+    `document_text_part` parts), then any images as (mime type, bytes)."""
     content: list[dict[str, Any]] = [{"type": "input_text", "text": text}]
+    content.extend(dict(part) for part in documents)
     content.extend(image_part(mime_type, data) for mime_type, data in images)
     return {"type": "message", "role": "user", "content": content}
 

@@ -1,8 +1,8 @@
 """Sending an answer's requests so that the gateway in front of the model accepts them.
 
-Gateways differ, and say so only by failing: a model refuses a parameter, the gateway
-has forgotten the response chain (expired, another account, store=false), or a relay
-keeps no state at all and answers as if the conversation had just begun. Each time the
+Gateways differ, and say so only by failing: a model refuses a parameter or a file,
+the gateway has forgotten the response chain (expired, another account, store=false),
+or a relay keeps no state at all and answers as if the conversation had just begun. Each time the
 answer learns it before any of its text was shown, it sends the request again without
 what was refused, or with the conversation replayed, and the user never sees the
 failure; what it learned is recorded for the model so the next turn starts right.
@@ -29,7 +29,7 @@ from conversations.gateway.request import ResponseRequest
 from conversations.gateway.response import Usage
 from conversations.pipeline import endings, starts
 from conversations.pipeline.dbthreads import in_database_thread
-from conversations.pipeline.plans import DROPPABLE_PARAMS
+from conversations.pipeline.plans import DROPPABLE_PARAMS, files_as_text
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ __all__ = [
     "StatelessGatewayError",
     "check_continued",
     "sends",
+    "sends_files",
 ]
 
 
@@ -91,6 +92,9 @@ class GatewayAdaptation:
             self.previous_id = ""
             return True
         param = getattr(error, "unsupported_param", None)
+        if param == "input_file" and "input_file" not in self.dropped and sends_files(request):
+            await self._send_files_as_text(error)
+            return True
         if (
             isinstance(error, UnsupportedParameterError)
             and param in DROPPABLE_PARAMS
@@ -110,6 +114,25 @@ class GatewayAdaptation:
             )
             return True
         return False
+
+    async def _send_files_as_text(self, error: GatewayError) -> None:
+        """Send the documents as their text from now on: the gateway refused a file.
+
+        Once per answer; the catalogue entry records it, so later turns send text at once.
+        """
+        logger.warning(
+            "model %s rejected input_file; sending the documents as text (%s)",
+            self.plan.model,
+            error.detail_for_staff(),
+        )
+        self.dropped.add("input_file")
+        self.notes.append({"code": "files_as_text"})
+        await in_database_thread(endings.record_unsupported_param)(
+            self.plan.model_choice_id, "input_file", error.detail_for_staff()
+        )
+        self.plan = files_as_text(self.plan)
+        # The history, if any, is read again with the files as text.
+        self._replay = None
 
     async def _replay_from_now_on(self, stateless: StatelessGatewayError) -> None:
         """Record that the gateway keeps no state for this model, and replay from now on.
@@ -201,6 +224,17 @@ def check_continued(response, sent: str) -> None:
         f"the response ({response.id[:80]!r}) echoed {shown}."
     )
     raise StatelessGatewayError(evidence, response.usage)
+
+
+def sends_files(request: ResponseRequest) -> bool:
+    """Return whether `request` carries a file (an `input_file` part)."""
+    items = request.input if not isinstance(request.input, str) else ()
+    return any(
+        isinstance(part, dict) and part.get("type") == "input_file"
+        for item in items
+        if isinstance(item.get("content"), list)
+        for part in item["content"]
+    )
 
 
 def sends(request: ResponseRequest, param: str) -> bool:

@@ -274,7 +274,7 @@ class Generation(GatewayAdaptation, FanOut):
 
     def _final_notes(self) -> list[dict]:
         """Return what the bubble says about how the answer was made, beyond its words."""
-        notes = list(self.notes)
+        notes = [*self.notes, *self.plan.file_notes]
         if self.turns_left_out:
             notes.append({"code": "turns_left_out", "count": self.turns_left_out})
         finished = self.state.outcome is not None and self.state.outcome.status == "complete"

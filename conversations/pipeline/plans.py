@@ -1,35 +1,44 @@
 """What one turn will ask the gateway for, decided before the gateway is called.
 
 A `TurnPlan` is plain data. The functions here decide it from rows already loaded
-(`starts` loads them: the branch, the model, the images' bytes) and touch no database,
-so the generation never touches the ORM to decide what to send, and tests can read
-exactly what a turn would request.
+(`starts` loads them: the branch, the model, the questions' images and documents as
+request parts, `inputs.QuestionInputs`) and touch no database, so the generation never
+touches the ORM to decide what to send, and tests can read exactly what a turn would
+request.
 
 How earlier turns reach the model is the catalogue entry's context mode: continue
-upstream with `previous_response_id`, or replay the branch as input items. Replayed
-history is cut from its oldest turns to fit the model's context window (`fit_history`).
-Optional request fields are sent only while the gateway has not rejected them for the
-model (`ModelChoice.unsupported_params`); a rejection in this turn drops them too
-(`TurnPlan.request(..., dropped=...)`).
+upstream with `previous_response_id`, or replay the branch as input items (`replays`,
+whose functions are named here too), cut from its oldest turns to fit the model's
+context window. Optional request fields are sent only while the gateway has not
+rejected them for the model (`ModelChoice.unsupported_params`); a rejection in this
+turn drops them too (`TurnPlan.request(..., dropped=...)`), and a refused file has the
+question sent again with its documents as text (`files_as_text`).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from conversations.gateway.request import (
-    Reasoning,
-    ResponseRequest,
-    WebSearchTool,
-    assistant_message,
-    user_message,
-)
+from conversations.gateway.request import Reasoning, ResponseRequest, WebSearchTool
 from conversations.models import Assistant, Conversation, Message, ModelChoice
+from conversations.pipeline.inputs import (
+    NO_INPUTS,
+    FileSending,
+    Inputs,
+    QuestionInputs,
+    prepare_question,
+)
+from conversations.pipeline.replays import (
+    fit_history,
+    fitted_history,
+    history_budget,
+    history_items,
+    paired_tool_items,
+)
 from conversations.tools import get_tool, to_function_tool
 from conversations.usage.ledger import estimate_tokens
 from conversations.usage.quotas import Reservation
@@ -39,12 +48,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DROPPABLE_PARAMS",
-    "Images",
     "TurnOptions",
     "TurnPlan",
     "build_plan",
     "continues_from",
     "estimate_input",
+    "files_as_text",
     "fit_history",
     "fitted_history",
     "history_budget",
@@ -52,9 +61,6 @@ __all__ = [
     "paired_tool_items",
     "tools_of",
 ]
-
-# The images of the questions a plan sends, by message id, as (mime type, bytes).
-Images = Mapping[int, Sequence[tuple[str, bytes]]]
 
 SUMMARY_MODES = ("auto", "concise", "detailed")
 # Request fields the app adds on its own and can leave out when a gateway rejects them,
@@ -72,17 +78,8 @@ DROPPABLE_PARAMS = frozenset(
         "instructions",
     }
 )
-# What an image costs in the context window, roughly (a tiled 1024 px image is ~800).
-IMAGE_TOKENS = 1000
 # Answers whose text is in the model's own memory upstream, so we can continue from them.
 CONTINUABLE = {Message.Status.COMPLETE, Message.Status.INCOMPLETE}
-REPLAYABLE = {
-    Message.Status.COMPLETE,
-    Message.Status.INCOMPLETE,
-    Message.Status.CANCELLED,
-    Message.Status.INTERRUPTED,
-    Message.Status.FAILED,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +112,12 @@ class TurnPlan:
     previous_id: str
     # Only the new user input, sent with previous_id.
     new_input: tuple[dict[str, Any], ...]
+    # How documents go (PDFs as files, or all as text within a budget), and the new
+    # question's words and attachments, to send it again with its documents as text
+    # when the gateway refuses files (`files_as_text`).
+    file_sending: FileSending = field(default_factory=FileSending)
+    question_text: str = ""
+    question_inputs: QuestionInputs = NO_INPUTS
     # The whole branch as input items: built up front only when there is no previous_id;
     # otherwise `starts.replay_history` builds it if the gateway forgot the chain.
     history: tuple[dict[str, Any], ...] | None = None
@@ -122,6 +125,8 @@ class TurnPlan:
     detect_stateless: bool = False
     # Earlier turns `fit_history` left out of `history`.
     turns_left_out: int = 0
+    # Notes for the answer: the question's documents cut to fit the model.
+    file_notes: tuple[dict, ...] = ()
     context_window: int | None = None
     max_output_tokens: int | None = None
     reasoning_effort: str = ""
@@ -224,70 +229,6 @@ class TurnPlan:
         )
 
 
-def paired_tool_items(items: Sequence[dict]) -> list[dict]:
-    """Return `items` without function calls that lack an output, or outputs without a call.
-
-    The Responses API refuses a replay with either: a call the app never answered (the
-    turn was stopped mid-tool) or an output whose question is missing.
-    """
-    calls = {item.get("call_id") for item in items if item.get("type") == "function_call"}
-    outputs = {item.get("call_id") for item in items if item.get("type") == "function_call_output"}
-    answered = calls & outputs
-    return [
-        item
-        for item in items
-        if item.get("type") not in ("function_call", "function_call_output")
-        or item.get("call_id") in answered
-    ]
-
-
-def fit_history(items: Sequence[dict], *, budget: int | None) -> tuple[list[dict], int]:
-    """Return the newest turns of `items` that fit in `budget` tokens, and how many were cut.
-
-    A turn starts at each user message and holds everything up to the next one (the
-    answer, its tool calls and their outputs), so a cut never separates a tool output
-    from the call that asked for it. The last turn (the new question) is always kept.
-    """
-    turns: list[list[dict]] = []
-    for item in items:
-        if not turns or item.get("role") == "user":
-            turns.append([])
-        turns[-1].append(item)
-    if budget is None or not turns:
-        return list(items), 0
-    kept: list[list[dict]] = []
-    used = 0
-    for turn in reversed(turns):
-        cost = sum(item_tokens(item) for item in turn)
-        if kept and used + cost > budget:
-            break
-        kept.append(turn)
-        used += cost
-    left_out = len(turns) - len(kept)
-    return [item for turn in reversed(kept) for item in turn], left_out
-
-
-def history_budget(
-    context_window: int | None, instructions: str, max_output_tokens: int | None
-) -> int | None:
-    """Return the tokens replayed history may take: the window less instructions and output."""
-    if not context_window:
-        return None
-    reserved = estimate_tokens(instructions) + (max_output_tokens or 0)
-    return max(0, context_window - reserved)
-
-
-def item_tokens(item: dict) -> int:
-    """Return roughly what one input item costs in the context window."""
-    content = item.get("content")
-    images = 0
-    if isinstance(content, list):
-        images = sum(1 for part in content if part.get("type") == "input_image")
-        content = [part for part in content if part.get("type") != "input_image"]
-    text = json.dumps({**item, "content": content}, ensure_ascii=False)
-    return estimate_tokens(text) + images * IMAGE_TOKENS
-
-
 def continues_from(branch: Sequence[Message], model: ModelChoice) -> str:
     """Return the response id the new question of `branch` continues from upstream.
 
@@ -312,7 +253,7 @@ def build_plan(
     answer: Message,
     model: ModelChoice,
     *,
-    images: Images,
+    inputs: Inputs,
     traits: GatewayTraits,
     personal: str = "",
     assistant: Assistant | None = None,
@@ -321,12 +262,14 @@ def build_plan(
 
     The catalogue entry says how the earlier turns reach the model: continuing from the
     last answer's response upstream (`continues_from`), or replaying the branch (cut to
-    the model's context window) in the request itself. `images` holds those of the
-    questions sent: the new one, or the whole branch's when it is replayed. `personal`
-    is the owner's custom instructions and `assistant` the one the conversation is bound
-    to (`turn_instructions`); the assistant also picks which of the model's tools are on.
+    the model's context window) in the request itself. `inputs` holds the attachments
+    of the questions sent (`inputs.prepare`): the new one, or the whole branch's when it
+    is replayed. `personal` is the owner's custom instructions and `assistant` the one
+    the conversation is bound to (`turn_instructions`); the assistant also picks which
+    of the model's tools are on.
     """
     question = branch[-1]
+    attached = inputs.get(question.pk, NO_INPUTS)
     instructions = turn_instructions(conversation, personal, assistant)
     previous_id = continues_from(branch, model)
     history = None
@@ -334,7 +277,7 @@ def build_plan(
     if not previous_id:
         history, turns_left_out = fitted_history(
             branch,
-            images,
+            inputs,
             context_window=model.context_window,
             instructions=instructions,
             max_output_tokens=model.max_output_tokens,
@@ -349,10 +292,14 @@ def build_plan(
         instructions=instructions,
         replay=replay,
         previous_id=previous_id,
-        new_input=(user_message(question.text, images.get(question.pk, ())),),
+        new_input=(attached.message(question.text),),
+        file_sending=FileSending.for_model(model),
+        question_text=question.text,
+        question_inputs=attached,
         history=tuple(history) if history is not None else None,
         detect_stateless=model.context_mode == ModelChoice.ContextMode.AUTO and not replay,
         turns_left_out=turns_left_out,
+        file_notes=attached.cuts,
         context_window=model.context_window,
         max_output_tokens=model.max_output_tokens,
         reasoning_effort=answer.reasoning_effort,
@@ -364,15 +311,38 @@ def build_plan(
         send_store=traits.store,
         send_stream_options=traits.stream_options,
         model_marked_unknown=model.unknown_to_gateway_at is not None,
-        input_estimate=estimate_input(instructions, branch),
+        input_estimate=estimate_input(instructions, branch, inputs),
         assistant_id=assistant.pk if assistant else None,
         assistant_name=assistant.name if assistant else "",
     )
 
 
-def estimate_input(instructions: str, branch: Sequence[Message]) -> int:
-    """Return the tokens the turn's instructions and the branch amount to, roughly."""
-    return estimate_tokens(instructions + "".join(message.text for message in branch))
+def files_as_text(plan: TurnPlan) -> TurnPlan:
+    """Return `plan` sending its documents as text: the gateway refused a file.
+
+    The new question is built again here; a history to replay is read again
+    (`starts.replay_history`), since earlier questions may carry files too.
+    """
+    sending = replace(plan.file_sending, as_files=False)
+    attached = prepare_question(plan.question_inputs.sources, sending)
+    return replace(
+        plan,
+        file_sending=sending,
+        new_input=(attached.message(plan.question_text),),
+        question_inputs=attached,
+        file_notes=attached.cuts,
+        history=None,
+        unsupported=plan.unsupported | {"input_file"},
+    )
+
+
+def estimate_input(
+    instructions: str, branch: Sequence[Message], inputs: Inputs | None = None
+) -> int:
+    """Return the tokens the turn's instructions, the branch and the attachments sent
+    (`inputs`: their parts as sent, so a document cut to fit counts as cut) amount to."""
+    words = estimate_tokens(instructions + "".join(message.text for message in branch))
+    return words + sum(attached.tokens for attached in (inputs or {}).values())
 
 
 def turn_instructions(
@@ -401,36 +371,3 @@ def tools_of(model: ModelChoice, assistant: Assistant | None = None) -> tuple[st
         for name in model.tools
         if get_tool(name) is not None and (assistant is None or name in assistant.tools)
     )
-
-
-def fitted_history(
-    branch: Sequence[Message],
-    images: Images,
-    *,
-    context_window: int | None,
-    instructions: str,
-    max_output_tokens: int | None,
-) -> tuple[list[dict], int]:
-    """Return `branch` as input items cut to fit the model's context window, and how
-    many earlier turns were left out."""
-    budget = history_budget(context_window, instructions, max_output_tokens)
-    return fit_history(history_items(branch, images), budget=budget)
-
-
-def history_items(branch: Sequence[Message], images: Images) -> list[dict]:
-    """Return the branch as input items, for a turn that cannot continue upstream.
-
-    Questions carry their text and images; a finished answer replays its own output
-    (function calls with their outputs, in order, and encrypted reasoning) where it was
-    kept, and otherwise its text as an assistant message.
-    """
-    items: list[dict] = []
-    for message in branch:
-        if message.role == Message.Role.USER:
-            items.append(user_message(message.text, images.get(message.pk, ())))
-        elif message.status in REPLAYABLE and (message.text or message.replay_items):
-            if message.replay_items and message.status == Message.Status.COMPLETE:
-                items.extend(paired_tool_items(message.replay_items))
-            elif message.text:
-                items.append(assistant_message(message.text))
-    return items

@@ -2,7 +2,7 @@
 
 `starts.prepare_send` goes through the ORM: ten statements and 6 to 12 ms of CPU, most
 of it spent building SQL, on the one core a process has. Nearly every send is one case:
-a question without images, on a model the page names, by an active user whose quota
+a question without attachments, on a model the page names, by an active user whose quota
 counters this process knows and whose quota has room for the whole ask. This module
 starts that case in three statements:
 
@@ -18,7 +18,7 @@ starts that case in three statements:
 The decisions are the ORM path's own functions (`admission`, `quotas`, `plans`,
 `starts`); only the statements differ, and the whole test suite runs through here on
 both databases. `Unsuited` hands a send back to the ORM path: before any statement when
-the case does not apply (images, no model named, or the user's first turn in this
+the case does not apply (attachments, no model named, or the user's first turn in this
 process or of the day, whose counter rows it has not read), and after the write when a
 hold matched no row (the quota has no room for the whole ask, or a remembered counter
 id went stale). This transaction is rolled back then, so the ORM path starts from where
@@ -46,7 +46,7 @@ from conversations.models import (
 )
 from conversations.models.running import ORPHAN_AFTER
 from conversations.personal.instructions import custom_instructions
-from conversations.pipeline import admission, assistance, plans, starts
+from conversations.pipeline import admission, assistance, attaching, plans, starts
 from conversations.pipeline.admission import Refused
 from conversations.pipeline.plans import TurnOptions
 from conversations.rendering import stored
@@ -157,8 +157,10 @@ def quick_send(
         answer.pk = found.answer_id
         asked = [*branch, question]
         personal = custom_instructions(user)
+        # No attachments of its own; a replayed branch's earlier ones count in the hold.
+        inputs = attaching.turn_inputs(asked, model, known={question.pk: []})
         estimate = plans.estimate_input(
-            plans.turn_instructions(conversation, personal, assistant), asked
+            plans.turn_instructions(conversation, personal, assistant), asked, inputs
         )
         ask = quotas.whole_ask(user.pk, windows, caps, estimate, model.max_output_tokens)
         if ask is None:
@@ -194,7 +196,7 @@ def quick_send(
             model,
             reservation,
             personal,
-            {question.pk: []},
+            inputs,
             assistant,
         )
     return starts.sent(plan, conversation, created, branch, question, answer, model, [], notices)

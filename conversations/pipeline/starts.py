@@ -17,11 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from django.db import transaction
-from django.db.models import prefetch_related_objects
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from conversations.attachments import images as attachments
 from conversations.catalogue.upstream import gateway_traits
 from conversations.history import reads
 from conversations.models import (
@@ -44,6 +42,13 @@ from conversations.pipeline.admission import (
     owned_conversation,
     owned_message,
 )
+from conversations.pipeline.attaching import (
+    attach_files,
+    carry_attachments,
+    load_inputs,
+    turn_inputs,
+)
+from conversations.pipeline.inputs import Inputs, prepare
 from conversations.pipeline.plans import SUMMARY_MODES, TurnOptions, TurnPlan
 from conversations.rendering import stored
 from conversations.usage import limits
@@ -58,7 +63,7 @@ __all__ = [
 ]
 
 # What planning a turn reads of the messages before it (`plans.build_plan`,
-# `plans.estimate_input`, `plans.history_items`); a send loads only these of a
+# `plans.estimate_input`, `replays.history_items`); a send loads only these of a
 # conversation's earlier messages.
 PLANNED_FIELDS = (
     "conversation_id",
@@ -112,8 +117,8 @@ def prepare_send(
             conversation.save(force_insert=True)
             changed = []
 
-        # The plan replays the branch's images only when it cannot continue upstream;
-        # start_answer loads them then.
+        # The plan replays the branch's attachments only when it cannot continue
+        # upstream; start_answer loads them then.
         branch = (
             conversation.visible_branch(attachments=False, fields=PLANNED_FIELDS)
             if not created
@@ -127,7 +132,7 @@ def prepare_send(
             text=text,
             **stored.columns(role=Message.Role.USER, text=text),
         )
-        images = attach_images(user, question, model, options.attachment_ids)
+        attached = attach_files(user, question, model, options.attachment_ids)
         plan, answer = start_answer(
             user,
             conversation,
@@ -137,10 +142,10 @@ def prepare_send(
             options,
             changed,
             policy=policy,
-            known_images={question.pk: images},
+            known={question.pk: attached},
             assistant=assistant,
         )
-    return sent(plan, conversation, created, branch, question, answer, model, images, notices)
+    return sent(plan, conversation, created, branch, question, answer, model, attached, notices)
 
 
 def apply_settings(conversation, instructions: str | None, options: TurnOptions) -> list[str]:
@@ -164,7 +169,7 @@ def sent(
     question: Message,
     answer: Message,
     model: ModelChoice,
-    images: Sequence[Attachment],
+    attached: Sequence[Attachment],
     notices: Sequence[str],
 ) -> SendResult:
     """Return a saved send: its plan completed, and its two messages ready to show.
@@ -174,7 +179,7 @@ def sent(
     # The branch on show ends at the parent, so nothing else hangs below it yet.
     shown = (
         reads.MessageView(
-            question, question.rendered_html, alternatives=(question.pk,), images=tuple(images)
+            question, question.rendered_html, alternatives=(question.pk,), images=tuple(attached)
         ),
         reads.MessageView(
             answer,
@@ -231,13 +236,13 @@ def prepare_edit(
 ) -> TurnPlan:
     """Save an edited question as a sibling of `message_id` and answer it afresh.
 
-    The edited question keeps the images of the one it replaces: the user changed the
-    words, not the pictures, and the model must see them again.
+    The edited question keeps the images and documents of the one it replaces: the
+    user changed the words, not the files, and the model must see them again.
     """
     with transaction.atomic():
         old = owned_message(user, message_id, role=Message.Role.USER)
-        images = list(old.attachments.all())
-        text = checked_text(text, images=bool(images))
+        attached = list(old.attachments.all())
+        text = checked_text(text, images=bool(attached))
         conversation, policy = admit_turn(user, old.conversation_id)
         assistant = assistance.turn_assistant(user, conversation, options, created=False)
         options = assistance.locked_options(assistant, options)
@@ -249,7 +254,7 @@ def prepare_edit(
             text=text,
             **stored.columns(role=Message.Role.USER, text=text),
         )
-        carry_images(question, images, model)
+        carry_attachments(question, attached, model)
         plan = answer_again(
             user, conversation, question, model, worker_channel, options, policy, assistant
         )
@@ -293,19 +298,21 @@ def start_answer(
     changed: Sequence[str] = (),
     *,
     policy: limits.Policy | None = None,
-    known_images: Mapping[int, Sequence[Attachment]] | None = None,
+    known: Mapping[int, Sequence[Attachment]] | None = None,
     assistant: Assistant | None = None,
 ) -> tuple[TurnPlan, Message]:
     """Hold the quota, create the empty answer to the last message of `branch`, show it.
 
     The conversation is written once, here: its new leaf and activity time, together
     with the `changed` fields the caller set (model, instructions). `policy` is the
-    user's limit rows, read by `admit_turn`; `known_images` the images of questions
-    the caller just saved (by id), which need no reading back.
+    user's limit rows, read by `admit_turn`; `known` the attachments of questions the
+    caller just saved (by id), which need no reading back. The hold counts the
+    attachments as they will be sent (`inputs.prepare`), before any request.
     """
     personal = custom_instructions(user)
+    inputs = turn_inputs(branch, model, known=known)
     estimate = plans.estimate_input(
-        plans.turn_instructions(conversation, personal, assistant), branch
+        plans.turn_instructions(conversation, personal, assistant), branch, inputs
     )
     reservation = hold_quota(user, estimate, model.max_output_tokens, policy)
     answer = new_answer(branch[-1], model, options, assistant)
@@ -319,7 +326,7 @@ def start_answer(
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=["current_leaf", "updated_at", *changed])
     plan = planned(
-        user, conversation, branch, answer, model, reservation, personal, known_images, assistant
+        user, conversation, branch, answer, model, reservation, personal, inputs, assistant
     )
     return plan, answer
 
@@ -332,18 +339,18 @@ def planned(
     model: ModelChoice,
     reservation,
     personal: str,
-    known_images: Mapping[int, Sequence[Attachment]] | None = None,
+    inputs: Inputs,
     assistant: Assistant | None = None,
 ) -> TurnPlan:
     """Plan the request for `answer` to the last message of `branch`, within its hold;
-    `personal` is the owner's custom instructions, `assistant` the one it speaks as."""
-    sent = branch[-1:] if plans.continues_from(branch, model) else branch
+    `personal` is the owner's custom instructions, `inputs` the attachments sent
+    (`turn_inputs`), `assistant` the one it speaks as."""
     plan = plans.build_plan(
         conversation,
         branch,
         answer,
         model,
-        images=image_inputs(sent, known=known_images),
+        inputs=inputs,
         traits=gateway_traits(),
         personal=personal,
         assistant=assistant,
@@ -414,85 +421,8 @@ def replay_history(plan: TurnPlan) -> tuple[list[dict], int]:
     branch = branch_ending_at(question)
     return plans.fitted_history(
         branch,
-        image_inputs(branch),
+        prepare(load_inputs(branch, plan.file_sending), plan.file_sending),
         context_window=plan.context_window,
         instructions=plan.instructions,
         max_output_tokens=plan.max_output_tokens,
     )
-
-
-def image_inputs(
-    messages: Sequence[Message], *, known: Mapping[int, Sequence[Attachment]] | None = None
-) -> plans.Images:
-    """Return the images of the questions among `messages`, read from storage.
-
-    Their rows are loaded in one query, for the questions not loaded yet and not in
-    `known` (a question's images by its id, as the caller saved them): only questions
-    carry images (`attach_images`); answers never need the query.
-    """
-    known = known or {}
-    questions = [m for m in messages if m.role == Message.Role.USER]
-    unknown = [question for question in questions if question.pk not in known]
-    if unknown:
-        prefetch_related_objects(unknown, "attachments")
-    return {
-        question.pk: [
-            attachments.image_input(image)
-            for image in (
-                known[question.pk] if question.pk in known else question.attachments.all()
-            )
-        ]
-        for question in questions
-    }
-
-
-def attach_images(
-    user, question: Message, model: ModelChoice, ids: tuple[int, ...]
-) -> list[Attachment]:
-    """Give the question the images the user uploaded for it, if the model takes images.
-
-    Returns them, in order, for the plan and the page; none without a query.
-    """
-    if not ids:
-        return []
-    refuse_images_unless_accepted(model)
-    try:
-        claimed = attachments.claim(user=user, ids=list(ids))
-    except attachments.AttachmentError as error:
-        raise Refused(error.user_message) from None
-    Attachment.objects.filter(pk__in=[a.pk for a in claimed]).update(message=question)
-    prefetch_related_objects([question], "attachments")
-    return list(question.attachments.all())
-
-
-def carry_images(question: Message, images: list[Attachment], model: ModelChoice) -> None:
-    """Give an edited question the images of the question it replaces.
-
-    The new rows share the stored files; a file goes only with the last row using it
-    (`attachments.delete_files`). Leaves the question's `attachments` loaded.
-    """
-    if not images:
-        return
-    refuse_images_unless_accepted(model)
-    Attachment.objects.bulk_create(
-        Attachment(
-            owner_id=image.owner_id,
-            message=question,
-            file=image.file.name,
-            content_type=image.content_type,
-            original_name=image.original_name,
-            size=image.size,
-            width=image.width,
-            height=image.height,
-        )
-        for image in images
-    )
-    prefetch_related_objects([question], "attachments")
-
-
-def refuse_images_unless_accepted(model: ModelChoice) -> None:
-    if not model.supports_images:
-        raise Refused(
-            _("%(model)s does not accept images. Remove them or pick another model.")
-            % {"model": model.label}
-        )

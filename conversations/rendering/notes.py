@@ -7,6 +7,7 @@ the bubble is rendered. A code it does not know (from a newer version) is left o
 
 from __future__ import annotations
 
+from django.utils.formats import number_format
 from django.utils.translation import gettext, gettext_lazy, ngettext
 
 __all__ = ["note_texts"]
@@ -58,4 +59,38 @@ def note_text(note: dict) -> str:
         )
     if code == "no_web_search":
         return gettext("Web search was on, but the model service ran no search for this answer.")
+    if code == "file_text_cut":
+        return file_text_cut(note)
+    if code == "files_as_text":
+        return gettext(
+            "The model service does not accept files for this model, so the text of the "
+            "attached PDFs was sent instead."
+        )
     return ""
+
+
+def file_text_cut(note: dict) -> str:
+    """Return the sentence for a document sent as text and cut to fit the model."""
+    count = int(note.get("count") or 0)
+    values = {
+        "name": str(note.get("name") or ""),
+        "count": number_format(count, force_grouping=True),
+        "total": number_format(int(note.get("total") or 0), force_grouping=True),
+    }
+    if note.get("unit") == "characters":
+        text = ngettext(
+            "%(name)s was too long for the model: its last %(count)s character of "
+            "%(total)s was left out.",
+            "%(name)s was too long for the model: its last %(count)s characters of "
+            "%(total)s were left out.",
+            count,
+        )
+    else:
+        text = ngettext(
+            "%(name)s was too long for the model: its last %(count)s line of %(total)s "
+            "was left out.",
+            "%(name)s was too long for the model: its last %(count)s lines of %(total)s "
+            "were left out.",
+            count,
+        )
+    return text % values

@@ -1,28 +1,35 @@
-/* chatweb composer images: attach by button, paste or drag-and-drop, with previews.
+/* chatweb composer attachments: images and documents (PDF, Word, text and code files),
+ * attached by button, paste or drag-and-drop, with preview chips.
  *
- * Each file is uploaded on its own; the server checks it (type by content, size,
- * pixels) and answers with a preview card carrying a hidden "attachments" input, or
- * with {"error": "..."} in words. The checks here only spare a pointless upload.
+ * Each file is uploaded on its own; the server checks it (kind by content, size,
+ * pixels or pages, the user's token quota) and answers with a preview chip carrying a
+ * hidden "attachments" input, or with {"error": "..."} in words. The checks here only
+ * spare a pointless upload: a file over the size limit is refused before it is sent.
  *
  * Hooks in the composer (chat.html): form#composer[data-upload-url][data-images],
- * #composer-attachments, [data-attach], input#composer-file, #composer-text,
- * #composer-error. Optional: data-max-images and data-max-image-bytes on the form.
- * The composer is replaced when the conversation changes, so every listener is
- * delegated from the document.
+ * #composer-attachments, [data-attach], #composer-text, #composer-error, and
+ * input#composer-file with the limits: data-max-image-bytes, data-max-file-bytes,
+ * data-max-images, data-max-files. Images go only to models that take them
+ * (data-images); documents go to every model. The composer is replaced when the
+ * conversation changes, so every listener is delegated from the document.
  */
 (function () {
   "use strict";
 
   const TYPES = ["image/png", "image/jpeg", "image/webp", "image/gif"];
+  // Names the server also sends to the image checks (documents.IMAGE_EXTENSIONS).
+  const IMAGE_NAME = /\.(png|jpe?g|jpe|gif|webp|bmp|tiff?|heic|heif|avif|ico)$/i;
   // Django's JavaScript catalogue (/jsi18n/, loaded first) translates; English without it.
   const gettext = window.gettext || ((text) => text);
   const ngettext = window.ngettext || ((one, many, count) => (count === 1 ? one : many));
   const interpolate =
     window.interpolate || ((text, values) => text.replace(/%\((\w+)\)s/g, (_, key) => values[key]));
   const NO_IMAGES = gettext("This model does not accept images. Pick another model to attach them.");
+  const DROP_FILES = gettext("Drop files to attach");
+  const DROP_REFUSED = gettext("This model does not accept images");
 
   // Previews taken off the composer by a send, kept until the server answers it, so a
-  // refused send (which puts the text back) puts the images back too.
+  // refused send (which puts the text back) puts the files back too.
   let sent = null;
 
   const byId = (id) => document.getElementById(id);
@@ -36,16 +43,25 @@
     return Boolean(form) && form.dataset.images === "1";
   }
 
-  function syncAttachButton() {
+  // The attach button stays for every model (documents go to all of them); the form
+  // keeps the picked model's word on images for the checks below.
+  function syncImageSupport() {
     const form = byId("composer");
-    if (!form) return;
-    const allowed = imagesAllowed();
-    form.dataset.images = allowed ? "1" : "0";
-    const button = form.querySelector("[data-attach]");
-    if (button) button.hidden = !allowed;
+    if (form) form.dataset.images = imagesAllowed() ? "1" : "0";
   }
 
-  document.addEventListener("htmx:afterSettle", syncAttachButton);
+  document.addEventListener("htmx:afterSettle", syncImageSupport);
+
+  function isImage(file) {
+    return (file.type || "").startsWith("image/") || IMAGE_NAME.test(file.name || "");
+  }
+
+  // The limits the page was given, on the file input; none (Infinity) without them.
+  function limit(name) {
+    const input = byId("composer-file");
+    const value = input ? Number(input.dataset[name]) : NaN;
+    return value > 0 ? value : Infinity;
+  }
 
   // Django's CSRF token, from the <meta name="csrf-token"> base.html renders.
   function csrfToken() {
@@ -64,6 +80,7 @@
     });
   }
 
+  // Refusals of several files at once are listed together, one line each.
   function showError(text) {
     const box = byId("composer-error");
     if (!box) return;
@@ -72,7 +89,7 @@
     message.setAttribute("role", "alert");
     message.dataset.attachmentError = "";
     message.textContent = text;
-    box.replaceChildren(message);
+    box.replaceChildren(...box.querySelectorAll("[data-attachment-error]"), message);
   }
 
   function clearErrors() {
@@ -83,7 +100,7 @@
     if (response.type === "opaqueredirect") {
       return gettext("You have been signed out. Reload the page to sign in again.");
     }
-    if (response.status === 413) return gettext("This image is too large to upload.");
+    if (response.status === 413) return gettext("This file is too large to upload.");
     if (response.status === 403) {
       return gettext("The upload was refused. Reload the page and try again.");
     }
@@ -93,7 +110,7 @@
     } catch (error) {
       // Not our JSON (a proxy's error page): fall through to the general message.
     }
-    return gettext("The image could not be uploaded. Try again.");
+    return gettext("The file could not be uploaded. Try again.");
   }
 
   function process(node) {
@@ -105,41 +122,51 @@
     const list = byId("composer-attachments");
     const files = Array.from(fileList || []);
     if (!form || !list || !files.length) return;
-    if (!imagesAllowed()) {
-      showError(NO_IMAGES);
-      return;
-    }
     clearErrors();
-    const maxImages = Number(form.dataset.maxImages || Infinity);
-    const maxBytes = Number(form.dataset.maxImageBytes || Infinity);
     for (const file of files) {
-      const name = file.name || gettext("image");
-      if (list.children.length >= maxImages) {
-        const most = ngettext(
-          "A message can carry at most %(count)s image.",
-          "A message can carry at most %(count)s images.",
-          maxImages,
-        );
-        showError(interpolate(most, { count: maxImages }, true));
-        return;
+      const image = isImage(file);
+      const kind = image ? "image" : "document";
+      const name = file.name || (image ? gettext("image") : gettext("file"));
+      if (image && !imagesAllowed()) {
+        showError(NO_IMAGES);
+        continue;
+      }
+      const most = limit(image ? "maxImages" : "maxFiles");
+      if (list.querySelectorAll(`[data-kind="${kind}"]`).length >= most) {
+        const text = image
+          ? ngettext(
+              "A message can carry at most %(count)s image.",
+              "A message can carry at most %(count)s images.",
+              most,
+            )
+          : ngettext(
+              "A message can carry at most %(count)s file.",
+              "A message can carry at most %(count)s files.",
+              most,
+            );
+        showError(interpolate(text, { count: most }, true));
+        continue;
       }
       // An empty type means the browser does not know: let the server decide.
-      if (file.type && !TYPES.includes(file.type)) {
+      if (image && file.type && !TYPES.includes(file.type)) {
         showError(interpolate(gettext("“%(name)s” is not a PNG, JPEG, WebP or GIF image."), { name }, true));
         continue;
       }
+      // Refused here, before a byte is sent: the server would refuse it after the upload.
+      const maxBytes = limit(image ? "maxImageBytes" : "maxFileBytes");
       if (file.size > maxBytes) {
         const size = Math.round(maxBytes / 1048576);
         showError(interpolate(gettext("“%(name)s” is larger than %(size)s MB."), { name, size }, true));
         continue;
       }
-      upload(form.dataset.uploadUrl, list, file, name);
+      upload(form.dataset.uploadUrl, list, file, name, kind);
     }
   }
 
-  async function upload(url, list, file, name) {
+  async function upload(url, list, file, name, kind) {
     const card = document.createElement("div");
     card.className = "attachment-preview uploading";
+    card.dataset.kind = kind; // counts against its kind's limit while it uploads
     card.setAttribute("role", "status");
     const label = document.createElement("span");
     label.className = "attachment-name";
@@ -200,11 +227,11 @@
 
   document.addEventListener("paste", (event) => {
     if (event.target.id !== "composer-text" || !event.clipboardData) return;
-    const files = Array.from(event.clipboardData.files).filter((file) =>
-      file.type.startsWith("image/")
-    );
-    // Office apps put a picture of copied text beside the text: paste the text then.
-    if (!files.length || event.clipboardData.getData("text/plain")) return;
+    const files = Array.from(event.clipboardData.files);
+    if (!files.length) return;
+    // Office apps put a picture of copied text beside the text: paste the text then. A
+    // copied document is the file itself (its text/plain is at most its name).
+    if (files.every(isImage) && event.clipboardData.getData("text/plain")) return;
     event.preventDefault();
     uploadFiles(files);
   });
@@ -217,11 +244,20 @@
     return event.target instanceof Element ? event.target.closest("#composer") : null;
   }
 
-  function setDropState(active) {
+  // Only images, for a model that takes none: the drop would be refused, so say so now.
+  function refusedDrop(event) {
+    if (imagesAllowed()) return false;
+    const items = Array.from(event.dataTransfer.items || []);
+    return items.length > 0 && items.every((item) => item.type.startsWith("image/"));
+  }
+
+  function setDropState(active, refused = false) {
     const form = byId("composer");
     if (!form) return;
     form.classList.toggle("drop-active", active);
-    form.classList.toggle("drop-refused", active && !imagesAllowed());
+    form.classList.toggle("drop-refused", active && refused);
+    const box = form.querySelector(".composer-box");
+    if (box) box.dataset.dropLabel = refused ? DROP_REFUSED : DROP_FILES;
   }
 
   document.addEventListener("dragover", (event) => {
@@ -231,7 +267,7 @@
     event.preventDefault();
     const over = composerUnder(event) !== null;
     event.dataTransfer.dropEffect = over ? "copy" : "none";
-    setDropState(over);
+    setDropState(over, over && refusedDrop(event));
   });
 
   document.addEventListener("dragleave", (event) => {
@@ -253,7 +289,7 @@
     const list = byId("composer-attachments");
     if (list && list.querySelector(".uploading")) {
       event.preventDefault();
-      showError(gettext("Wait until the images have uploaded, then send."));
+      showError(gettext("Wait until the files have uploaded, then send."));
     }
   });
 

@@ -334,7 +334,7 @@ def test_uploads_past_the_per_minute_limit_are_429_with_a_message(client, user, 
 
     assert refused.status_code == 429
     assert refused.json() == {
-        "error": "You can attach 3 images a minute. Wait a minute, then attach it again."
+        "error": "You can attach 3 files a minute. Wait a minute, then attach it again."
     }
     assert refused["Retry-After"] == "60"
     assert Attachment.objects.filter(owner=user).count() == 3

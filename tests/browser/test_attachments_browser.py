@@ -118,10 +118,11 @@ def test_file_that_is_not_an_image_shows_the_servers_reason(composer):
     assert composer.locator("#composer-attachments > *").count() == 0
 
 
-def test_model_without_images_hides_the_button_and_refuses_paste(composer):
+def test_model_without_images_keeps_the_button_for_documents_but_refuses_images(composer):
     composer.select_option("#composer-model", label="Sim Text")
-    composer.locator("[data-attach]").wait_for(state="hidden")
+    composer.wait_for_function("() => document.querySelector('#composer').dataset.images === '0'")
 
+    assert composer.locator("[data-attach]").is_visible()
     dispatch_with_file(composer, "#composer-text", ["paste"], png(), "image.png")
 
     assert "does not accept images" in composer.locator("#composer-error").inner_text()

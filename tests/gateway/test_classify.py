@@ -345,3 +345,67 @@ def test_litellm_context_error_inside_a_stream_is_context_too_long():
         ),
     )
     assert isinstance(failed.as_error(), ContextTooLongError)
+
+
+# A file part a model or its gateway will not read: what LiteLLM 1.108 returned, bridging
+# to a chat backend and forwarding to a Responses backend (tests/gateways/), and a
+# relay that lists the part types it takes.
+FILE_REFUSALS = [
+    error_body(
+        "File inputs are not supported by model 'sim-mini'.",
+        "invalid_request_error",
+        "unsupported_value",
+        "input[0].content[1]",
+    ),
+    error_body(
+        "litellm.BadRequestError: Custom_openaiException - Invalid content type. file is only "
+        "supported by certain models.\n\nLiteLLM: model group 'bridged-mini' failed with the "
+        "error above. No fallback was attempted.",
+        "invalid_request_error",
+        "400",
+        "messages[0].content[1]",
+    ),
+    error_body(
+        'litellm.BadRequestError: OpenAIException - {"error": {"message": "File inputs are not '
+        'supported by model \'sim-mini\'.", "type": "invalid_request_error", "param": '
+        '"input[0].content[1]", "code": "unsupported_value"}}',
+        "invalid_request_error",
+        "400",
+    ),
+    error_body(
+        "Invalid value: file. Supported values are: 'text','image_url','video_url' and 'video'.",
+        "invalid_request_error",
+    ),
+]
+
+
+@pytest.mark.parametrize("payload", FILE_REFUSALS)
+def test_a_refused_file_names_input_file(payload):
+    error = error_from_http(400, payload, {})
+
+    assert isinstance(error, UnsupportedParameterError)
+    assert error.unsupported_param == "input_file"
+
+
+def test_a_broken_file_is_a_bad_request_not_a_refused_file():
+    payload = error_body(
+        "Invalid file data: 'input[0].content[1].file_data'. Expected a base64-encoded data URL "
+        "with an application/pdf MIME type (e.g. 'data:application/pdf;base64,SGVsbG8='), but "
+        "got invalid base64 data.",
+        "invalid_request_error",
+        "invalid_value",
+        "input[0].content[1].file_data",
+    )
+
+    assert type(error_from_http(400, payload, {})) is BadRequestError
+
+
+def test_file_search_tool_refusal_is_not_a_refused_file():
+    error = classify(
+        status=400,
+        code="unsupported_value",
+        param="tools[0]",
+        message="Tool 'file_search' is not supported with model 'sim-mini'.",
+    )
+
+    assert error.unsupported_param != "input_file"

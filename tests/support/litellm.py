@@ -64,6 +64,10 @@ class RunningLiteLLM:
     dead_model: str = "dead-backend"  # its backend is a closed port
     reasoning_model: str = "bridged-reasoner"  # rejects `reasoning` (no drop_params)
     lenient_reasoning_model: str = "bridged-reasoner-drop-params"
+    text_model: str = "bridged-mini"  # its backend model reads no files
+    # `openai/` entries: LiteLLM forwards Responses API calls to the backend unchanged.
+    forwarded_model: str = "forwarded-chat"
+    forwarded_text_model: str = "forwarded-mini"
 
     def backend_requests(self, path: str = "/v1/chat/completions") -> list[dict]:
         """Return the bodies the backend received on `path`, oldest first."""

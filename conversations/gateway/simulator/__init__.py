@@ -5,6 +5,8 @@ of reference/responses-api.md: streaming and non-streaming `POST /v1/responses`,
 `GET`/`DELETE /v1/responses/{id}`, `POST /v1/responses/{id}/cancel` (background
 responses), `POST /v1/responses/input_tokens` and `GET /v1/models`; and, as the backend
 behind a bridging gateway such as LiteLLM, `POST /v1/chat/completions` (same answers).
+Images and files (`input_file`, the chat `file` part) are acknowledged by the models
+that take them and refused by the others with a gateway's 400 (images.py, files.py).
 
 Run it three ways:
 - in-process: `ResponsesClient("http://simulator/v1",

@@ -7,7 +7,8 @@ The rules are few and visible on purpose, so tests and people can predict the ou
 - A request for code gets Markdown with a heading, a list and a fenced code block.
 - Instructions (or a question) asking for a title get a title of a few words.
 - A question containing "refuse" (or 拒绝) gets a refusal, to exercise refusal events.
-- Images are acknowledged with their type, size in bytes and pixel dimensions.
+- Images are acknowledged with their type, size in bytes and pixel dimensions, files
+  with their name, type, pages (PDF) and size.
 - Anything else gets a short, friendly reply.
 """
 
@@ -22,6 +23,7 @@ from collections.abc import Sequence
 
 from .catalogue import ModelSpec
 from .conversation import FunctionCall, Message, Turn
+from .files import FileInfo
 from .images import ImageInfo
 from .tokens import is_cjk
 
@@ -31,6 +33,7 @@ __all__ = [
     "compose_reply",
     "compose_title",
     "compose_tool_reply",
+    "describe_files",
     "describe_images",
     "is_title_request",
     "known_name",
@@ -149,21 +152,32 @@ def describe_images(images: Sequence[ImageInfo | str], chinese: bool) -> str:
     return f"I received {len(images)} {noun}: {'; '.join(descriptions)}."
 
 
+def describe_files(files: Sequence[FileInfo], chinese: bool) -> str:
+    """Return one sentence acknowledging the files received."""
+    descriptions = [file.describe() for file in files]
+    if chinese:
+        return f"我收到了 {len(files)} 个文件：{'；'.join(descriptions)}。"
+    noun = "file" if len(files) == 1 else "files"
+    return f"I received {len(files)} {noun}: {'; '.join(descriptions)}."
+
+
 def compose_reply(question: Message | None, turns: Sequence[Turn], model: ModelSpec) -> str:
     """Return the answer to `question`, the latest user message among `turns`."""
     text = question.text if question else ""
     chinese = is_cjk(text)
     paragraphs = []
+    if question and question.files:
+        paragraphs.append(describe_files(question.files, chinese))
     if question and question.images:
         paragraphs.append(describe_images(question.images, chinese))
-        if not text.strip():
-            paragraphs.append(
-                "我是离线模拟器，看不到图片内容，但文件是完整的。"
-                if chinese
-                else "I'm the offline simulator, so I can't see what's in it, "
-                "but the file arrived intact."
-            )
-            return "\n\n".join(paragraphs)
+    if question and (question.images or question.files) and not text.strip():
+        paragraphs.append(
+            "我是离线模拟器，看不到图片内容，但文件是完整的。"
+            if chinese
+            else "I'm the offline simulator, so I can't see what's in it, "
+            "but the file arrived intact."
+        )
+        return "\n\n".join(paragraphs)
     paragraphs.append(_reply_to_text(text, turns, model, chinese))
     return "\n\n".join(paragraphs)
 

@@ -27,6 +27,7 @@ class ModelSpec:
     raw_reasoning: bool = False  # streams reasoning_text, as open-weight models do
     web_search: bool = False
     images: bool = False
+    files: bool = False  # reads `input_file` parts (PDFs and text files)
     function_tools: bool = False
     max_output_tokens: int = 4096
     context_window: int = 128_000
@@ -40,10 +41,11 @@ MODELS: list[ModelSpec] = [
     ModelSpec(
         name="sim-chat",
         label="Sim Chat",
-        description="General chat model with web search, image input and function tools.",
+        description="General chat model with web search, image and file input and function tools.",
         snapshot="sim-chat-2025-06-01",
         web_search=True,
         images=True,
+        files=True,
         function_tools=True,
         max_output_tokens=8192,
         input_price=Decimal("2.00"),
@@ -53,13 +55,14 @@ MODELS: list[ModelSpec] = [
     ModelSpec(
         name="sim-reasoner",
         label="Sim Reasoner",
-        description="Reasoning model (efforts low, medium, high) with summaries and tools.",
+        description="Reasoning model (efforts low, medium, high) with summaries, tools and files.",
         snapshot="sim-reasoner-2025-08-07",
         reasoning=True,
         reasoning_efforts=("low", "medium", "high"),
         default_effort="medium",
         web_search=True,
         images=True,
+        files=True,
         function_tools=True,
         max_output_tokens=32_768,
         context_window=200_000,

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .catalogue import find_model
+from .catalogue import ModelSpec, find_model
 from .conversation import FunctionCall, FunctionOutput, Message, Turn, image_from_url
 from .faults import model_not_found
+from .files import FileInfo, read_file_part
 from .http import ApiError
 from .images import ImageInfo
 from .params import Params
@@ -89,7 +90,7 @@ def parse_chat_params(body: Any, model_name: str) -> ChatParams:
     instructions: list[str] = []
     turns: list[Turn] = []
     for index, message in enumerate(messages):
-        _read_message(message, f"messages[{index}]", model.images, instructions, turns)
+        _read_message(message, f"messages[{index}]", model, instructions, turns)
     _check_tool_messages(turns)
     effort = body.get("reasoning_effort")
     if effort is not None and not model.reasoning:
@@ -139,7 +140,7 @@ def parse_chat_params(body: Any, model_name: str) -> ChatParams:
 
 
 def _read_message(
-    message: Any, path: str, images_allowed: bool, instructions: list[str], turns: list[Turn]
+    message: Any, path: str, model: ModelSpec, instructions: list[str], turns: list[Turn]
 ) -> None:
     if not isinstance(message, dict):
         raise ApiError(400, f"Invalid type for '{path}': expected an object.", param=path)
@@ -148,8 +149,8 @@ def _read_message(
     if role in ("system", "developer"):
         instructions.append(_text_of(content, path, ("text",)))
     elif role == "user":
-        text, images = _user_content(content, path, images_allowed)
-        turns.append(Message("user", text, images))
+        text, images, files = _user_content(content, path, model)
+        turns.append(Message("user", text, images, files))
     elif role == "assistant":
         text = _text_of(content, path, ("text", "refusal"), optional=True)
         if text:
@@ -198,10 +199,10 @@ def _text_of(content: Any, path: str, kinds: tuple[str, ...], *, optional: bool 
 
 
 def _user_content(
-    content: Any, path: str, images_allowed: bool
-) -> tuple[str, tuple[ImageInfo | str, ...]]:
+    content: Any, path: str, model: ModelSpec
+) -> tuple[str, tuple[ImageInfo | str, ...], tuple[FileInfo, ...]]:
     if isinstance(content, str):
-        return content, ()
+        return content, (), ()
     if not isinstance(content, list):
         raise ApiError(
             400,
@@ -211,13 +212,25 @@ def _user_content(
         )
     texts: list[str] = []
     images: list[ImageInfo | str] = []
+    files: list[FileInfo] = []
     for index, part in enumerate(content):
         part_path = f"{path}.content[{index}]"
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text":
             texts.append(str(part.get("text") or ""))
+        elif kind == "file":
+            # OpenAI's chat form of a file: {"type": "file", "file": {"filename", "file_data"}}.
+            if not model.files:
+                raise ApiError(
+                    400,
+                    "Invalid content type. file is only supported by certain models.",
+                    param=part_path,
+                    code="invalid_value",
+                )
+            file = part.get("file") if isinstance(part.get("file"), dict) else {}
+            files.append(read_file_part(file, f"{part_path}.file"))
         elif kind == "image_url":
-            if not images_allowed:
+            if not model.images:
                 raise ApiError(
                     400,
                     "Invalid content type. image_url is only supported by certain models.",
@@ -228,8 +241,8 @@ def _user_content(
             url = image_url.get("url") if isinstance(image_url, dict) else None
             images.append(image_from_url(url, f"{part_path}.image_url.url"))
         else:
-            raise _invalid_part(kind, part_path, ("text", "image_url"))
-    return "\n".join(texts), tuple(images)
+            raise _invalid_part(kind, part_path, ("text", "image_url", "file"))
+    return "\n".join(texts), tuple(images), tuple(files)
 
 
 def _tool_call(call: Any, path: str) -> FunctionCall:

@@ -1,6 +1,6 @@
 """Read `input` (a string or a list of items) into plain turns, validating like a gateway.
 
-Turns are what the simulator reasons about: who said what, which images came along,
+Turns are what the simulator reasons about: who said what, which images and files came along,
 which function calls were made and answered. Stored responses keep their turns so a
 `previous_response_id` chain can be replayed without re-parsing anything.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .files import FileInfo, file_refused, read_file_part
 from .http import ApiError
 from .images import ImageInfo, InvalidImage, read_data_url
 from .tokens import IMAGE_TOKENS, count_tokens
@@ -34,6 +35,7 @@ class Message:
     role: str
     text: str
     images: tuple[ImageInfo | str, ...] = ()  # ImageInfo for data URLs, the URL otherwise
+    files: tuple[FileInfo, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,9 @@ class ReasoningNote:
 Turn = Message | FunctionCall | FunctionOutput | ReasoningNote
 
 
-def read_input(value: Any, *, images_allowed: bool, model: str) -> list[Turn]:
+def read_input(
+    value: Any, *, images_allowed: bool, model: str, files_allowed: bool = False
+) -> list[Turn]:
     """Return the turns of a request's `input`; raise a 400 `ApiError` like a gateway."""
     if value is None:
         return []
@@ -71,7 +75,7 @@ def read_input(value: Any, *, images_allowed: bool, model: str) -> list[Turn]:
         )
     turns = []
     for index, item in enumerate(value):
-        turn = _read_item(item, f"input[{index}]", images_allowed, model)
+        turn = _read_item(item, f"input[{index}]", (images_allowed, files_allowed), model)
         if turn is not None:
             turns.append(turn)
     return turns
@@ -109,6 +113,7 @@ def count_turn_tokens(turns: list[Turn]) -> int:
     for turn in turns:
         if isinstance(turn, Message):
             total += count_tokens(turn.text) + IMAGE_TOKENS * len(turn.images)
+            total += sum(file.tokens for file in turn.files)
         elif isinstance(turn, FunctionCall):
             total += count_tokens(turn.name) + count_tokens(turn.arguments)
         elif isinstance(turn, FunctionOutput):
@@ -116,12 +121,12 @@ def count_turn_tokens(turns: list[Turn]) -> int:
     return total
 
 
-def _read_item(item: Any, path: str, images_allowed: bool, model: str) -> Turn | None:
+def _read_item(item: Any, path: str, allowed: tuple[bool, bool], model: str) -> Turn | None:
     if not isinstance(item, dict):
         raise ApiError(400, f"Invalid type for '{path}': expected an object.", param=path)
     kind = item.get("type", "message")
     if kind == "message":
-        return _read_message(item, path, images_allowed, model)
+        return _read_message(item, path, allowed, model)
     if kind == "function_call":
         return FunctionCall(
             _required_text(item, "call_id", path),
@@ -153,7 +158,11 @@ def _read_item(item: Any, path: str, images_allowed: bool, model: str) -> Turn |
     )
 
 
-def _read_message(item: dict[str, Any], path: str, images_allowed: bool, model: str) -> Message:
+def _read_message(
+    item: dict[str, Any], path: str, allowed: tuple[bool, bool], model: str
+) -> Message:
+    """Return one message; `allowed` says whether the model takes (images, files)."""
+    images_allowed, files_allowed = allowed
     role = item.get("role")
     if role not in ("user", "assistant", "system", "developer"):
         raise ApiError(
@@ -172,6 +181,7 @@ def _read_message(item: dict[str, Any], path: str, images_allowed: bool, model: 
         )
     texts: list[str] = []
     images: list[ImageInfo | str] = []
+    files: list[FileInfo] = []
     for index, part in enumerate(content):
         part_path = f"{path}.content[{index}]"
         if not isinstance(part, dict):
@@ -192,15 +202,19 @@ def _read_message(item: dict[str, Any], path: str, images_allowed: bool, model: 
                     code="unsupported_value",
                 )
             images.append(image_from_url(part.get("image_url"), f"{part_path}.image_url"))
+        elif kind == "input_file":
+            if not files_allowed:
+                raise file_refused(model, part_path)
+            files.append(read_file_part(part, part_path))
         else:
             raise ApiError(
                 400,
                 f"Invalid value: '{kind}'. Supported values are: 'input_text', 'input_image', "
-                "'output_text' and 'refusal'.",
+                "'input_file', 'output_text' and 'refusal'.",
                 param=f"{part_path}.type",
                 code="invalid_value",
             )
-    return Message(role, "\n".join(texts), tuple(images))
+    return Message(role, "\n".join(texts), tuple(images), tuple(files))
 
 
 def image_from_url(url: Any, param: str) -> ImageInfo | str:

@@ -146,7 +146,12 @@ def parse_params(
         )
     return Params(
         model=model,
-        turns=read_input(body.get("input"), images_allowed=model.images, model=model.name),
+        turns=read_input(
+            body.get("input"),
+            images_allowed=model.images,
+            files_allowed=model.files,
+            model=model.name,
+        ),
         instructions=_optional_text(body, "instructions"),
         previous_response_id=_optional_text(body, "previous_response_id"),
         store=store,

@@ -40,6 +40,7 @@ def catalogue_entry(spec: ModelSpec, position: int) -> dict:
         "supports_reasoning": spec.reasoning,
         "supports_web_search": spec.web_search,
         "supports_images": spec.images,
+        "supports_files": spec.files,
         "supports_function_tools": spec.function_tools,
         "tools": [tool.name for tool in all_tools()] if spec.function_tools else [],
         "reasoning_efforts": ",".join(spec.reasoning_efforts),
