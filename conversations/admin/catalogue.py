@@ -63,6 +63,7 @@ class ModelChoiceForm(forms.ModelForm):
             "supports_web_search",
             "supports_images",
             "supports_function_tools",
+            "supports_files",
             "tools",
             "reasoning_efforts",
             "default_reasoning_effort",
@@ -171,6 +172,7 @@ class ModelChoiceAdmin(admin.ModelAdmin):
                 "fields": (
                     ("supports_reasoning", "supports_web_search"),
                     ("supports_images", "supports_function_tools"),
+                    "supports_files",
                     "reasoning_efforts",
                     "default_reasoning_effort",
                     "max_output_tokens",
@@ -218,6 +220,7 @@ class ModelChoiceAdmin(admin.ModelAdmin):
             (gettext("web search"), model.supports_web_search),
             (gettext("images"), model.supports_images),
             (gettext("tools"), model.supports_function_tools),
+            (gettext("files"), model.supports_files),
         ]
         return ", ".join(name for name, supported in names if supported) or gettext("text only")
 

@@ -99,8 +99,9 @@ class ShareLinkAdmin(admin.ModelAdmin):
         "snapshot_at",
         "expires_at",
         "revoked_at",
+        "allow_downloads",
     )
-    list_filter = (LinkStateFilter, "visibility")
+    list_filter = (LinkStateFilter, "visibility", "allow_downloads")
     list_select_related = ("conversation__owner",)
     search_fields = ("=token", "conversation__title", "conversation__owner__username")
     fields = (*list_display, "revoked_by")

@@ -82,6 +82,20 @@ def test_catalogue_list_shows_prices_and_capabilities(admin_client, model):
     assert "sim-chat" in page and "0 / 0 / 8" in page and "text only" in page
 
 
+def test_an_admin_marks_a_model_as_taking_files(admin_client, model):
+    change = reverse("admin:conversations_modelchoice_change", args=[model.pk])
+
+    assert 'name="supports_files"' in admin_client.get(change).content.decode()
+    admin_client.post(
+        change, model_form(label="Sim Chat", upstream_id="sim-chat", supports_files="on")
+    )
+
+    model.refresh_from_db()
+    assert model.supports_files is True
+    page = admin_client.get(reverse("admin:conversations_modelchoice_changelist")).content.decode()
+    assert "files" in page
+
+
 def test_catalogue_new_default_unsets_the_old_one(admin_client, model):
     admin_client.post(reverse("admin:conversations_modelchoice_add"), model_form(is_default="on"))
     assert list(

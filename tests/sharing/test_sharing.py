@@ -710,3 +710,14 @@ def test_admin_share_link_page_is_read_only(client, staff, conversation):
 
     assert client.get(change).status_code == 200
     assert ShareLink.objects.get().visibility == "team"
+
+
+def test_admin_share_link_list_says_which_links_allow_downloads(client, staff, conversation):
+    sharing.create_link(conversation=conversation, visibility="team", allow_downloads=True)
+    client.force_login(staff("view_sharelink"))
+
+    page = client.get(
+        reverse("admin:conversations_sharelink_changelist"), {"allow_downloads__exact": "1"}
+    ).content.decode()
+
+    assert "Trip plans" in page and "readers may download files" in page.lower()
