@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import multiprocessing
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from django.conf import settings
 
-__all__ = ["MEMORY_LIMIT", "SLOTS", "ExtractionFailed", "TimedOut", "WorkerSlots", "run"]
+from conversations.attachments.slots import Slots
+
+__all__ = ["MEMORY_LIMIT", "SLOTS", "ExtractionFailed", "TimedOut", "run"]
 
 # Room for the interpreter (about 60 MB), pypdf and a 20 MB file parsed several times
 # over (pypdf stops any one stream at 75 MB unpacked); a file that needs more is refused
@@ -44,36 +46,8 @@ class TimedOut(ExtractionFailed):
     """The child took longer than it was given and was killed."""
 
 
-class WorkerSlots:
-    """Let at most `CHAT_EXTRACT_WORKERS` extractions run at once in this process.
-
-    A semaphore that counts who holds and who waits, so a test can see the bound hold.
-    The setting is read on each wait, so a test can change it.
-    """
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self.busy = 0
-        self.waiting = 0
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._condition:
-            self.waiting += 1
-            try:
-                self._condition.wait_for(lambda: self.busy < settings.CHAT_EXTRACT_WORKERS)
-            finally:
-                self.waiting -= 1
-            self.busy += 1
-        try:
-            yield
-        finally:
-            with self._condition:
-                self.busy -= 1
-                self._condition.notify()
-
-
-SLOTS = WorkerSlots()
+# At most CHAT_EXTRACT_WORKERS extractions at once in this process; others wait.
+SLOTS = Slots("CHAT_EXTRACT_WORKERS")
 _context_lock = threading.Lock()
 _context = None
 

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
-from collections.abc import Collection, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -34,6 +32,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from PIL import Image, ImageOps
 
+from conversations.attachments.slots import Slots
 from conversations.models import Attachment, Conversation
 from conversations.params import parse_id
 
@@ -41,7 +40,6 @@ __all__ = [
     "DECODES",
     "EXTENSIONS",
     "AttachmentError",
-    "DecodeSlots",
     "ImageInfo",
     "UploadRateLimited",
     "can_view",
@@ -97,37 +95,8 @@ class UploadRateLimited(AttachmentError):
         self.retry_after = retry_after
 
 
-class DecodeSlots:
-    """Let at most `CHAT_IMAGE_DECODES` images be decoded at once in this process.
-
-    A semaphore that also counts who holds and who waits, so an operator (and a test)
-    can see the bound hold. The setting is read on each wait, so it can be changed in
-    tests without swapping the object under a running decode.
-    """
-
-    def __init__(self) -> None:
-        self._condition = threading.Condition()
-        self.busy = 0
-        self.waiting = 0
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._condition:
-            self.waiting += 1
-            try:
-                self._condition.wait_for(lambda: self.busy < settings.CHAT_IMAGE_DECODES)
-            finally:
-                self.waiting -= 1
-            self.busy += 1
-        try:
-            yield
-        finally:
-            with self._condition:
-                self.busy -= 1
-                self._condition.notify()
-
-
-DECODES = DecodeSlots()
+# At most CHAT_IMAGE_DECODES images are decoded at once in this process.
+DECODES = Slots("CHAT_IMAGE_DECODES")
 
 
 def upload_count_key(user) -> str:
