@@ -25,6 +25,9 @@ from conversations.models import Assistant
 __all__ = ["ICON_MAX_BYTES", "ICON_SIZE", "IconError", "store_icon"]
 
 ICON_MAX_BYTES = 1024 * 1024
+# An icon is shown at 128 px: a picture past 2,000 by 2,000 would cost a full decode
+# (and a JSON import may carry several) for nothing. Read from the header, no decoding.
+ICON_MAX_PIXELS = 4_000_000
 ICON_SIZE = 128
 
 
@@ -36,6 +39,23 @@ class IconError(Exception):
         self.user_message = user_message
 
 
+def refuse_large_pictures(uploaded) -> None:
+    """Refuse a picture of more than `ICON_MAX_PIXELS`, from its header alone."""
+    try:
+        uploaded.seek(0)
+        with Image.open(uploaded, formats=DECODERS) as image:
+            width, height = image.size
+    except Exception:
+        return  # not an image at all: `validate_image` says so in its own words
+    finally:
+        uploaded.seek(0)
+    if width * height > ICON_MAX_PIXELS:
+        raise IconError(
+            _("This picture is %(width)s by %(height)s pixels; an icon may have at most %(limit)s.")
+            % {"width": width, "height": height, "limit": f"{ICON_MAX_PIXELS:,}"}
+        )
+
+
 def store_icon(assistant: Assistant, uploaded) -> None:
     """Set `assistant.icon` to the upload redrawn as a square PNG (not saved yet: the
     caller saves the assistant), deleting the icon it replaces."""
@@ -45,6 +65,7 @@ def store_icon(assistant: Assistant, uploaded) -> None:
             _("This icon is larger than %(limit)s. Choose a smaller image.")
             % {"limit": describe_bytes(ICON_MAX_BYTES)}
         )
+    refuse_large_pictures(uploaded)
     try:
         validate_image(uploaded)
     except AttachmentError as error:

@@ -66,7 +66,15 @@ def record_version(assistant: Assistant, changed: set[str] | None = None) -> Ass
         new = assistant.pk is None
         bump = not new and bool(set(changed or ()) & set(VERSIONED_FIELDS))
         if bump:
-            assistant.version += 1
+            # Read under a lock: the owner and an admin saving at once would both make
+            # the same next version otherwise.
+            current = (
+                Assistant.objects.select_for_update()
+                .filter(pk=assistant.pk)
+                .values_list("version", flat=True)
+                .first()
+            )
+            assistant.version = (current or assistant.version) + 1
         assistant.save()
         if new or bump or not assistant.versions.exists():
             AssistantVersion.objects.create(

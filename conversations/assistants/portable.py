@@ -32,6 +32,7 @@ from conversations.models import (
     ModelChoice,
     Visibility,
 )
+from conversations.params import clean_text
 
 __all__ = [
     "FORMAT",
@@ -52,7 +53,7 @@ VERSION = 1
 LARGEST_ICON_BYTES = 512 * 1024
 ICON_PREFIX = "data:image/png;base64,"
 # A list bigger than this is not a team's assistants but something else.
-MOST_ASSISTANTS = 100
+MOST_ASSISTANTS = 20
 
 # The text fields: their largest lengths are the columns' (or the form's) own.
 TEXT_FIELDS = {
@@ -255,7 +256,7 @@ def text(data: dict, key: str, limit: int, problems: list[str]) -> str:
             _("“%(field)s” is %(length)d characters long; the limit is %(limit)d.")
             % {"field": key, "length": len(value), "limit": limit}
         )
-    return value
+    return clean_text(value)
 
 
 def flag(data: dict, key: str, problems: list[str]) -> bool:
@@ -275,7 +276,7 @@ def strings(data: dict, key: str, problems: list[str]) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         problems.append(_("“%(field)s” should be a list of texts.") % {"field": key})
         return []
-    return value
+    return [clean_text(item) for item in value]
 
 
 def icon_bytes(data: dict, problems: list[str]) -> bytes | None:

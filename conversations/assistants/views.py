@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -100,7 +101,10 @@ class AssistantForm(forms.ModelForm):
             "position", "label"
         )
         self.fields["model"].empty_label = _("Each person's default model")
-        self.fields["groups"].queryset = shareable_groups(user)
+        # An admin may have shared it with a group its owner is not in: keep that group
+        # on offer (and ticked), or the owner's next save would drop it unasked.
+        current = self.instance.groups.all() if self.instance.pk else Group.objects.none()
+        self.fields["groups"].queryset = (shareable_groups(user) | current).distinct()
         self.fields["tools"].choices = [(name, name) for name in sorted(REGISTRY)]
         self.fields["instructions"].max_length = ASSISTANT_INSTRUCTIONS_CHARS
         self.fields["instructions"].widget.attrs["maxlength"] = ASSISTANT_INSTRUCTIONS_CHARS

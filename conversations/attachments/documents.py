@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 
 from conversations.attachments import extraction, parsers
 from conversations.attachments.images import AttachmentError, describe_bytes
+from conversations.attachments.slots import Busy
 from conversations.usage.ledger import estimate_tokens
 
 __all__ = [
@@ -214,6 +215,10 @@ def extract(kind: str, data: bytes) -> parsers.Extracted:
         raise AttachmentError(str(MESSAGES.get(refused.code, NOT_READ))) from None
     except extraction.TimedOut:
         raise AttachmentError(str(TOOK_TOO_LONG)) from None
+    except Busy:
+        raise AttachmentError(
+            _("Many files are being read right now. Attach this one again in a minute.")
+        ) from None
     except extraction.ExtractionFailed:
         raise AttachmentError(str(NOT_READ)) from None
     except Exception:

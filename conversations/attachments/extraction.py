@@ -93,12 +93,15 @@ def child(connection, target: Callable[..., Any], args: tuple, kwargs: dict) -> 
 def run(target: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Return `target(*args, **kwargs)` run in a child process, or raise what it raised.
 
-    Waits for a free slot first; the time limit starts when the child does. Raises
+    Waits for a free slot first (raising `slots.Busy` past twice the time limit); the
+    time limit starts when the child does. Raises
     TimedOut when the child takes longer than `CHAT_EXTRACT_SECONDS`, ExtractionFailed
     when it dies without answering. Call it from a thread, never the event loop: it
     blocks until the child is done.
     """
-    with SLOTS.held():
+    # Waiting longer than two turns of the slots means the queue is longer than they
+    # serve (one user sending slow files, say): refuse rather than hold a thread.
+    with SLOTS.held(timeout=2 * settings.CHAT_EXTRACT_SECONDS):
         return run_in_child(target, args, kwargs, seconds=settings.CHAT_EXTRACT_SECONDS)
 
 

@@ -14,7 +14,11 @@ from contextlib import contextmanager
 
 from django.conf import settings
 
-__all__ = ["Slots"]
+__all__ = ["Busy", "Slots"]
+
+
+class Busy(Exception):
+    """No slot came free within the time the caller would wait."""
 
 
 class Slots:
@@ -27,14 +31,19 @@ class Slots:
         self.waiting = 0
 
     @contextmanager
-    def held(self) -> Iterator[None]:
+    def held(self, *, timeout: float | None = None) -> Iterator[None]:
+        """Hold a slot, waiting at most `timeout` seconds (None: as long as it takes)
+        before raising `Busy`: a queue of requests that waits without end would hold a
+        thread each, past what the slots could ever serve."""
         limit = lambda: getattr(settings, self.setting)  # noqa: E731 - read on each wake
         with self._condition:
             self.waiting += 1
             try:
-                self._condition.wait_for(lambda: self.busy < limit())
+                free = self._condition.wait_for(lambda: self.busy < limit(), timeout)
             finally:
                 self.waiting -= 1
+            if not free:
+                raise Busy
             self.busy += 1
         try:
             yield

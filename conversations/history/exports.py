@@ -115,6 +115,8 @@ def attachment_name(attachment: Attachment) -> str:
 def safe_file_name(name: str) -> str:
     """Return the last part of an uploaded name, never a path out of its folder."""
     last = name.replace("\\", "/").rsplit("/", 1)[-1].strip().lstrip(".")
+    # Nor a name that ends the Markdown link around it early.
+    last = last.replace("<", "").replace(">", "")
     return last or "file"
 
 
@@ -264,7 +266,8 @@ def message_markdown(message: Message) -> str:
     if text:
         parts.append(text)
     attachments = [
-        f"[{link_text(str(attachment))}]({attachment_name(attachment)})"
+        # <…> around the path: a file name may hold spaces and parentheses.
+        f"[{link_text(str(attachment))}](<{attachment_name(attachment)}>)"
         if attachment.is_document
         else f"![{link_text(str(attachment))}]({attachment_name(attachment)})"
         for attachment in message.attachments.all()

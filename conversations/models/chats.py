@@ -250,6 +250,9 @@ class Message(models.Model):
     reasoning_summary_mode = models.CharField(
         verbose_name=_("reasoning summary mode"), max_length=16, blank=True
     )
+    # What a question's attachments cost as they were sent: a later turn that continues
+    # upstream sends them no more, but the gateway still reads (and bills) them.
+    attachment_tokens = models.PositiveIntegerField(verbose_name=_("attachment tokens"), default=0)
     input_tokens = models.PositiveIntegerField(
         verbose_name=_("input tokens"), null=True, blank=True
     )

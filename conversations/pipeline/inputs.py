@@ -17,6 +17,7 @@ How a document goes depends on the catalogue entry (`FileSending.for_model`):
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -201,13 +202,17 @@ def shares(costs: Sequence[int], budget: int) -> list[int]:
 def cut_text(text: str, budget: int) -> tuple[str, LeftOut | None]:
     """Return the start of `text` that fits in `budget` tokens, and what was left out.
 
-    Whole lines where the text has them (a log, code), else characters.
+    Whole lines where the text has them (a log, code), else characters. Every character
+    costs at least a quarter of a token (`estimate_tokens`), so no prefix longer than
+    `longest_fit(budget)` fits: the search never estimates more than that, however long
+    the file (a 2-million-character file is read in a few short estimates, not many
+    long ones, inside the turn's transaction).
     """
-    if estimate_tokens(text) <= budget:
+    if len(text) <= longest_fit(budget) and estimate_tokens(text) <= budget:
         return text, None
     ends = list(accumulate(len(line) for line in text.splitlines(keepends=True)))
     # The most lines whose text fits, found by halving: each guess costs one estimate.
-    low, high = 0, len(ends)
+    low, high = 0, bisect_right(ends, longest_fit(budget))
     while low < high:
         middle = (low + high + 1) // 2
         if estimate_tokens(text[: ends[middle - 1]]) <= budget:
@@ -220,9 +225,14 @@ def cut_text(text: str, budget: int) -> tuple[str, LeftOut | None]:
     return text[:length], LeftOut(len(text) - length, len(text), "characters")
 
 
+def longest_fit(budget: int) -> int:
+    """Return the most characters any text within `budget` tokens can have."""
+    return 4 * budget + 3
+
+
 def fitting_length(text: str, budget: int) -> int:
     """Return the longest prefix of `text` (in characters) within `budget` tokens."""
-    low, high = 0, len(text)
+    low, high = 0, min(len(text), longest_fit(budget))
     while low < high:
         middle = (low + high + 1) // 2
         if estimate_tokens(text[:middle]) <= budget:

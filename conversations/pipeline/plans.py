@@ -340,9 +340,15 @@ def estimate_input(
     instructions: str, branch: Sequence[Message], inputs: Inputs | None = None
 ) -> int:
     """Return the tokens the turn's instructions, the branch and the attachments sent
-    (`inputs`: their parts as sent, so a document cut to fit counts as cut) amount to."""
+    (`inputs`: their parts as sent, so a document cut to fit counts as cut) amount to.
+
+    Earlier questions whose attachments this turn does not send (it continues upstream,
+    where the gateway still reads them) count what they cost when they were sent.
+    """
+    inputs = inputs or {}
     words = estimate_tokens(instructions + "".join(message.text for message in branch))
-    return words + sum(attached.tokens for attached in (inputs or {}).values())
+    earlier = sum(m.attachment_tokens for m in branch if m.pk not in inputs)
+    return words + earlier + sum(attached.tokens for attached in inputs.values())
 
 
 def turn_instructions(

@@ -66,6 +66,7 @@ __all__ = [
 # `plans.estimate_input`, `replays.history_items`); a send loads only these of a
 # conversation's earlier messages.
 PLANNED_FIELDS = (
+    "attachment_tokens",
     "conversation_id",
     "role",
     "text",
@@ -311,6 +312,7 @@ def start_answer(
     """
     personal = custom_instructions(user)
     inputs = turn_inputs(branch, model, known=known)
+    note_attachment_tokens(branch[-1], inputs)
     estimate = plans.estimate_input(
         plans.turn_instructions(conversation, personal, assistant), branch, inputs
     )
@@ -329,6 +331,17 @@ def start_answer(
         user, conversation, branch, answer, model, reservation, personal, inputs, assistant
     )
     return plan, answer
+
+
+def note_attachment_tokens(question: Message, inputs: plans.Inputs) -> None:
+    """Keep what the question's attachments cost as sent, for the holds of later turns
+    that continue upstream without sending them (`plans.estimate_input`). Written only
+    for a question with attachments: a plain send pays no statement for it."""
+    sent = inputs.get(question.pk)
+    if sent is None or sent.tokens == question.attachment_tokens:
+        return
+    question.attachment_tokens = sent.tokens
+    Message.objects.filter(pk=question.pk).update(attachment_tokens=sent.tokens)
 
 
 def planned(

@@ -48,6 +48,9 @@ def copy_message(
         citations=message.citations,
         tool_calls=message.tool_calls,
         web_searches=message.web_searches,
+        # What the attachments cost as the owner sent them; the caller sets it to nothing
+        # when the documents stay behind.
+        attachment_tokens=message.attachment_tokens,
         assistant=assistant if same else None,
         assistant_version=message.assistant_version if same else None,
         created_at=message.created_at,
@@ -101,6 +104,10 @@ def continue_in_new_chat(*, link: ShareLink, user) -> Conversation:
                 )
                 for attachment in message.attachments.all():
                     if attachment.is_document and not link.allow_downloads:
+                        # Left behind: later holds must not count it (an image's few
+                        # tokens go uncounted with it; the reader's first turn, a
+                        # replay, counts what is really sent).
+                        Message.objects.filter(pk=parent.pk).update(attachment_tokens=0)
                         continue
                     copied_files.append(copy_attachment(attachment, owner=user, message=parent))
     except BaseException:

@@ -198,3 +198,28 @@ def test_a_refused_list_leaves_no_icon_files(other_user, db, media):
     with pytest.raises(ValidationError):
         portable.import_all([exported(icon=icon), exported(name="")], other_user)
     assert not list(media.rglob("*.png"))
+
+
+@pytest.mark.django_db
+def test_nul_characters_are_dropped_not_sent_to_the_database(user, model):
+    imported = portable.from_json(
+        exported(name="Re\x00viewer", starter_prompts=["Re\x00view"]), user
+    ).assistant
+
+    imported.refresh_from_db()
+    assert (imported.name, imported.starter_prompts) == ("Reviewer", ["Review"])
+
+
+@pytest.mark.django_db
+def test_an_icon_of_too_many_pixels_is_refused_from_its_header(user, model):
+    # 15 KB of one colour that would decode to 16 million pixels.
+    huge = "data:image/png;base64," + base64.b64encode(png(size=(4000, 4000))).decode()
+
+    assert "an icon may have at most 4,000,000" in refusal(exported(icon=huge), user)
+    assert not Assistant.objects.filter(owner=user).exists()
+
+
+@pytest.mark.django_db
+def test_an_import_carries_at_most_twenty_assistants(user, model):
+    with pytest.raises(ValidationError, match="import at most 20"):
+        portable.import_all([exported(name=f"A{n}") for n in range(21)], user)

@@ -526,3 +526,26 @@ def test_an_oversized_icon_is_refused_with_its_size_and_the_limit(client, user, 
     assert "This icon is larger than 1 MB. Choose a smaller image." in response.text
     assert 'value="Big face"' in response.text  # what was typed stays
     assert not Assistant.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_group_an_admin_added_survives_the_owners_next_save(client, team, catalogue):
+    """Seen in review: the form offered only the owner's groups, so saving dropped it."""
+    owner, _member, _stranger, group = team
+    elsewhere = Group.objects.create(name="Support")
+    assistant = make_assistant(owner, visibility=Visibility.GROUPS, groups=[group, elsewhere])
+    client.force_login(owner)
+
+    page = client.get(reverse("assistant_edit", args=[assistant.pk])).text
+    client.post(
+        reverse("assistant_edit", args=[assistant.pk]),
+        {
+            "name": "SQL reviewer",
+            "instructions": "Review SQL against our style guide.",
+            "visibility": Visibility.GROUPS,
+            "groups": [group.pk, elsewhere.pk],
+        },
+    )
+
+    assert "Support" in page
+    assert set(assistant.groups.all()) == {group, elsewhere}

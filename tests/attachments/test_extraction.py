@@ -83,3 +83,18 @@ def test_at_most_the_configured_workers_run_at_once():
 
     assert [value for value, _ in results] == ["done"] * 5
     assert extraction.SLOTS.busy == 0
+
+
+def test_a_queue_longer_than_the_workers_serve_is_refused_not_held(settings):
+    """Seen in review: one user's slow files could queue threads without end."""
+    from conversations.attachments.slots import Busy, Slots
+
+    settings.CHAT_EXTRACT_WORKERS = 1
+    slots = Slots("CHAT_EXTRACT_WORKERS")
+
+    with slots.held(), pytest.raises(Busy), slots.held(timeout=0.05):
+        pass
+
+    assert (slots.busy, slots.waiting) == (0, 0)
+    with slots.held(timeout=0.05):  # free again once the first is done
+        assert slots.busy == 1

@@ -80,7 +80,7 @@ def test_the_zip_export_carries_the_document_under_its_name(client, user, conver
     record = json.loads(archive.read("conversation.json"))
     (entry,) = [a for m in record["messages"] for a in m["attachments"]]
     assert (entry["kind"], entry["file"], entry["pages"]) == ("document", name, 3)
-    assert f"[{REPORT}]({name})" in archive.read("conversation.md").decode()
+    assert f"[{REPORT}](<{name}>)" in archive.read("conversation.md").decode()
 
 
 def test_a_file_name_never_leaves_its_folder_in_a_zip():

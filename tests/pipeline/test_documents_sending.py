@@ -277,6 +277,22 @@ async def test_the_quota_hold_counts_the_files_before_the_request(gateway, user)
     await finished(result.plan.answer_id)
 
 
+async def test_a_follow_up_holds_for_the_files_the_gateway_still_reads_upstream(gateway, user):
+    """Seen in review: continuing upstream, the follow-up sent no file and held 11
+    tokens, while the gateway read (and billed) the 5,000-token PDF again."""
+    pdf = await sync_to_async(document)(user, "report.pdf", token_estimate=5_000)
+    first, _ = await ask(user, "Read this.", model="sim-chat", attachment_ids=(pdf.pk,))
+
+    follow_up, _ = await ask(
+        user, "And the outlook?", model="sim-chat", conversation_id=first.plan.conversation_id
+    )
+
+    assert follow_up.plan.previous_id  # it continued upstream, sending no file
+    question = await sync_to_async(Message.objects.get)(pk=first.plan.user_message_id)
+    assert question.attachment_tokens >= 5_000
+    assert follow_up.plan.input_estimate > question.attachment_tokens
+
+
 async def test_a_quota_too_small_for_the_file_refuses_before_any_request(gateway, user):
     await sync_to_async(Quota.objects.create)(user=user, tokens_per_day=20_000)
     pdf = await sync_to_async(document)(user, "big.pdf", token_estimate=50_000)

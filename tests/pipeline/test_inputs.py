@@ -110,3 +110,21 @@ def test_text_budget_is_a_share_of_the_window_or_the_setting(settings):
         100_000 * FILE_TEXT_SHARE
     )
     assert FileSending.for_model(ModelChoice(context_window=None)).budget == 12_345
+
+
+def test_cutting_a_huge_file_never_estimates_more_than_can_fit(monkeypatch):
+    """Seen in review: 2 million Chinese characters took seconds inside the turn's
+    transaction, estimating ever longer prefixes."""
+    from conversations.pipeline import inputs
+
+    measured = []
+    real = inputs.estimate_tokens
+    monkeypatch.setattr(
+        inputs, "estimate_tokens", lambda text: measured.append(len(text)) or real(text)
+    )
+    text = "日志一行。\n" * 400_000
+
+    kept, left_out = inputs.cut_text(text, 1_000)
+
+    assert real(kept) <= 1_000 and left_out.total == 400_000
+    assert max(measured) <= inputs.longest_fit(1_000)
