@@ -249,6 +249,8 @@ CHAT_MAX_IMAGES_PER_MESSAGE = env_int("CHAT_MAX_IMAGES_PER_MESSAGE", 4, minimum=
 CHAT_MAX_FILE_BYTES = env_int("CHAT_MAX_FILE_BYTES", 20 * 1024 * 1024, minimum=1)
 CHAT_MAX_PDF_PAGES = env_int("CHAT_MAX_PDF_PAGES", 300, minimum=1)
 CHAT_MAX_FILES_PER_MESSAGE = env_int("CHAT_MAX_FILES_PER_MESSAGE", 5, minimum=1)
+# Members a group conversation may have besides its owner.
+CHAT_MAX_GROUP_MEMBERS = env_int("CHAT_MAX_GROUP_MEMBERS", 50, minimum=1)
 CHAT_MAX_EXTRACTED_CHARS = env_int("CHAT_MAX_EXTRACTED_CHARS", 2_000_000, minimum=1_000)
 CHAT_EXTRACT_WORKERS = env_int("CHAT_EXTRACT_WORKERS", 2, minimum=1)
 CHAT_EXTRACT_SECONDS = env_int("CHAT_EXTRACT_SECONDS", 15, minimum=1)

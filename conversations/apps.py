@@ -15,6 +15,7 @@ class ConversationsConfig(AppConfig):
         from conversations.assistants import handover
         from conversations.attachments import images
         from conversations.catalogue import access as model_access
+        from conversations.groups import membership
         from conversations.models import Attachment
         from conversations.personal import instructions as personal
         from conversations.pipeline import access
@@ -36,6 +37,11 @@ class ConversationsConfig(AppConfig):
             handover.hand_over_deleted_users_things,
             sender=user_model,
             dispatch_uid="hand_over_deleted_users_things",
+        )
+        # A deleted owner's groups pass to a member (`chats.keep_groups`): say so in the
+        # groups' audit log, as for a deleted member.
+        pre_delete.connect(
+            membership.record_departures, sender=user_model, dispatch_uid="group_departures"
         )
         post_save.connect(access.revoke_on_deactivate, sender=user_model, dispatch_uid="revoke")
         post_delete.connect(access.revoke_on_delete, sender=user_model, dispatch_uid="revoke_del")

@@ -3,6 +3,7 @@ from django.urls import path
 from conversations.assistants import transfer_views
 from conversations.assistants import views as assistant_views
 from conversations.attachments import views as attachment_views
+from conversations.groups import views as group_views
 from conversations.history import export_views
 from conversations.history import views as chat_views
 from conversations.personal import views as personal_views
@@ -68,6 +69,17 @@ urlpatterns = [
         name="delete_attachment",
     ),
     path("c/<int:pk>/share/", share_views.share_conversation, name="share_conversation"),
+    path("c/<int:pk>/members/", group_views.members_dialog, name="members"),
+    path("c/<int:pk>/members/search/", group_views.member_search, name="member_search"),
+    path("c/<int:pk>/members/invite/", group_views.invite_members, name="invite_members"),
+    path(
+        "c/<int:pk>/members/<int:user_id>/remove/",
+        group_views.remove_member,
+        name="remove_member",
+    ),
+    path("c/<int:pk>/members/leave/", group_views.leave_conversation, name="leave_conversation"),
+    path("c/<int:pk>/members/end/", group_views.end_group, name="end_group"),
+    path("c/<int:pk>/answer-mode/", group_views.set_answer_mode, name="answer_mode"),
     path("shares/", share_views.shares, name="shares"),
     path("shares/<int:pk>/revoke/", share_views.revoke_share, name="revoke_share"),
     path("shares/<int:pk>/update/", share_views.update_share, name="update_share"),

@@ -16,7 +16,14 @@ from PIL import Image
 from conversations.assistants.icons import store_icon
 from conversations.assistants.library import record_version
 from conversations.attachments import images, uploads
-from conversations.models import Assistant, Conversation, Message, SavedPrompt, ShareLink
+from conversations.models import (
+    Assistant,
+    Conversation,
+    ConversationMember,
+    Message,
+    SavedPrompt,
+    ShareLink,
+)
 from conversations.sharing import links
 
 SECRET = "owner's secret plan"
@@ -77,6 +84,8 @@ GETS = [
     "/assistants/{as}/export.json",
     "/assistants/{as}/icon.png",
     "/prompts/{p}/edit/",
+    "/c/{c}/members/",
+    "/c/{c}/members/search/?q=ming",
 ]
 POSTS = [
     "/c/{c}/rename/",
@@ -93,6 +102,11 @@ POSTS = [
     "/assistants/{as}/delete/",
     "/prompts/{p}/edit/",
     "/prompts/{p}/delete/",
+    "/c/{c}/members/invite/",
+    "/c/{c}/members/1/remove/",
+    "/c/{c}/members/leave/",
+    "/c/{c}/members/end/",
+    "/c/{c}/answer-mode/",
 ]
 
 
@@ -112,10 +126,18 @@ def test_another_user_gets_404_changing(url, client, owned, other_user):
 
     response = client.post(
         url.format(**owned),
-        {"visibility": "public", "name": "Mine now", "command": "mine", "text": "Mine now"},
+        {
+            "visibility": "public",
+            "name": "Mine now",
+            "command": "mine",
+            "text": "Mine now",
+            "user": other_user.pk,
+            "answer_mode": "every",
+        },
     )
 
     assert response.status_code == 404
+    assert not ConversationMember.objects.exists()
     assistant = Assistant.objects.get(pk=owned["as"])
     assert (assistant.name, assistant.visibility) == (SECRET, "private")
     assert SavedPrompt.objects.get(pk=owned["p"]).text == SECRET
@@ -126,6 +148,7 @@ def test_another_user_gets_404_changing(url, client, owned, other_user):
         False,
         False,
     )
+    assert conversation.answer_mode == "auto"
     assert ShareLink.objects.get(pk=owned["s"]).revoked_at is None
 
 

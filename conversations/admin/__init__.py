@@ -8,6 +8,7 @@
 - `sharing`: the sharing switch, every share link, and admin review of conversations.
 - `retention`: frozen copies of deleted users' conversations.
 - `audit`: the log of transcript reads.
+- `groups`: the log of who joined and left group conversations.
 
 Everything is guarded by Django's model permissions, and reading other people's
 conversations by the review permission (`mixins.ReviewPermissionMixin`).
@@ -19,6 +20,7 @@ from conversations.admin import (
     assistants,
     audit,
     catalogue,
+    groups,
     prompts,
     quotas,
     retention,
@@ -30,6 +32,7 @@ __all__ = [
     "assistants",
     "audit",
     "catalogue",
+    "groups",
     "prompts",
     "quotas",
     "retention",

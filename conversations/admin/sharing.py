@@ -25,6 +25,7 @@ from conversations.admin.mixins import ReadOnlyAdminMixin, ReviewPermissionMixin
 from conversations.attachments import images as attachments
 from conversations.attachments.serving import image_response
 from conversations.models import (
+    ConversationMember,
     Message,
     ModelChoice,
     ReviewedConversation,
@@ -189,11 +190,20 @@ class AnswerModelFilter(admin.SimpleListFilter):
 class ReviewedConversationAdmin(ReviewPermissionMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Admin review: find any conversation and read it, read-only; every read is audited."""
 
-    list_display = ("__str__", "owner", "model", "message_count", "created_at", "updated_at")
+    list_display = (
+        "__str__",
+        "owner",
+        "member_count",
+        "model",
+        "message_count",
+        "created_at",
+        "updated_at",
+    )
     list_filter = (
         ActiveBetweenFilter,
         ("owner", admin.RelatedOnlyFieldListFilter),
         AnswerModelFilter,
+        "is_group",
         "archived",
     )
     list_select_related = ("owner", "model")
@@ -213,7 +223,25 @@ class ReviewedConversationAdmin(ReviewPermissionMixin, ReadOnlyAdminMixin, admin
             .annotate(count=Count("pk"))
             .values("count")
         )
-        return super().get_queryset(request).annotate(message_count=Coalesce(Subquery(counts), 0))
+        members = (
+            ConversationMember.objects.filter(conversation=OuterRef("pk"))
+            .order_by()
+            .values("conversation")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                message_count=Coalesce(Subquery(counts), 0),
+                member_count=Coalesce(Subquery(members), 0),
+            )
+        )
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def member_count(self, conversation) -> int:
+        return conversation.member_count
 
     @admin.display(description=_("messages"), ordering="message_count")
     def message_count(self, conversation) -> int:

@@ -350,7 +350,8 @@ def can_view(user, attachment: Attachment, *, shown_messages: Collection[int] = 
         return False
     if attachment.message_id is None:
         return attachment.owner_id == user.pk
-    return Conversation.objects.for_user(user).filter(messages=attachment.message_id).exists()
+    # A group's members see each other's attachments, as they read each other's words.
+    return Conversation.objects.for_member(user).filter(messages=attachment.message_id).exists()
 
 
 def viewable(

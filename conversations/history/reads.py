@@ -1,4 +1,6 @@
-"""Read-side queries for pages and sockets, each authorised through `for_user`.
+"""Read-side queries for pages and sockets, each authorised through `for_member` (the
+conversations a user owns or was invited into) or, for the sidebar's own list and
+archive, `for_user`.
 
 Synchronous, for views and for `in_database_thread`. Reads write nothing: answers
 whose process died mid-stream are settled by every serving process in the background
@@ -11,14 +13,21 @@ read in the same few queries, so rendering a bubble reads nothing more.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from conversations.models import Assistant, Attachment, Conversation, Message, ModelChoice
+from conversations.groups.people import Person, former_member, group_people, people_of_groups
+from conversations.models import (
+    Assistant,
+    Attachment,
+    Conversation,
+    Message,
+    ModelChoice,
+)
 from conversations.rendering import stored
 
 __all__ = [
@@ -32,7 +41,9 @@ __all__ = [
     "message_views",
     "messages",
     "model_labels",
+    "owned_conversation",
     "sidebar",
+    "sidebar_entry",
     "transcript",
 ]
 
@@ -58,6 +69,8 @@ class MessageView:
     images: tuple[Attachment, ...] = ()
     # The assistant an answer spoke as (name, emoji, icon), while it exists.
     assistant: Assistant | None = None
+    # Who wrote a question, in a group conversation (None elsewhere: it is the reader's).
+    author: Person | None = None
 
 
 def message_views(
@@ -66,6 +79,7 @@ def message_views(
     alternatives: Mapping[int, Sequence[int]] | None = None,
     labels: Mapping[str, str] | None = None,
     images: bool = True,
+    authors: Mapping[int, Person] | None = None,
 ) -> list[MessageView]:
     """Return a view of each message, in order.
 
@@ -76,7 +90,8 @@ def message_views(
     has the catalogue entries at hand, saves looking them up (one query otherwise). A
     question's images are its prefetched `attachments`: callers prefetch them in one
     query for all. `images=False` is for messages whose images are gone (a retained
-    transcript's).
+    transcript's). `authors` (by user id) names each question's writer in a group
+    conversation.
     """
     messages = list(messages)
     labels = model_labels(messages, known=labels)
@@ -91,6 +106,7 @@ def message_views(
             alternatives=tuple(alternatives.get(message.pk, ())),
             model_label=labels.get(message.model_name, message.model_name),
             assistant=assistants.get(message.assistant_id),
+            author=author_of(message, authors),
             images=(
                 tuple(message.attachments.all())
                 if images and message.role == Message.Role.USER
@@ -99,6 +115,13 @@ def message_views(
         )
         for message in messages
     ]
+
+
+def author_of(message: Message, authors: Mapping[int, Person] | None) -> Person | None:
+    """Return who wrote a question in a group; a deleted account is a former member."""
+    if not authors or message.role != Message.Role.USER:
+        return None
+    return authors.get(message.author_id) or former_member()
 
 
 def assistants_of(messages: Sequence[Message]) -> dict[int, Assistant]:
@@ -161,6 +184,13 @@ class TranscriptView:
     conversation: Conversation
     shown: list[MessageView]
     earlier_than: int | None = None
+    # A group conversation's people by user id (`people.group_people`); empty otherwise.
+    people: Mapping[int, Person] = field(default_factory=dict)
+
+    @property
+    def members(self) -> list[Person]:
+        """The group's people, owner first."""
+        return list(self.people.values())
 
     @property
     def messages(self) -> list[Message]:
@@ -175,11 +205,17 @@ TRANSCRIPT_PAGE_SIZE = 100
 
 
 def conversation(user, conversation_id: int) -> Conversation | None:
+    """Return a conversation the user owns or is a member of, with its owner."""
     return (
-        Conversation.objects.for_user(user)
-        .select_related("model", "assistant")
+        Conversation.objects.for_member(user)
+        .select_related("model", "assistant", "owner")
         .filter(pk=conversation_id)
     ).first()
+
+
+def owned_conversation(user, conversation_id: int) -> Conversation | None:
+    """Return a conversation the user owns: what only its owner may manage."""
+    return Conversation.objects.for_user(user).filter(pk=conversation_id).first()
 
 
 def transcript(
@@ -199,31 +235,42 @@ def transcript(
     start = max(0, end - TRANSCRIPT_PAGE_SIZE)
     if around in ids and before is None:
         start = min(start, max(0, ids.index(around) - 5))
-    shown = message_views(branch.messages[start:end], alternatives=branch.alternatives)
+    people = group_people(found)
+    shown = message_views(
+        branch.messages[start:end], alternatives=branch.alternatives, authors=people
+    )
     earlier_than = shown[0].message.pk if start > 0 and shown else None
-    return TranscriptView(found, shown, earlier_than=earlier_than)
+    return TranscriptView(found, shown, earlier_than=earlier_than, people=people)
 
 
 def message(user, message_id: int) -> MessageView | None:
     found = (
-        Message.objects.filter(conversation__in=Conversation.objects.for_user(user), pk=message_id)
+        Message.objects.filter(
+            conversation__in=Conversation.objects.for_member(user), pk=message_id
+        )
+        .select_related("conversation__owner")
         .prefetch_related("attachments")
         .first()
     )
     if found is None:
         return None
-    return message_views([found], alternatives=alternatives_of([found]))[0]
+    people = group_people(found.conversation)
+    return message_views([found], alternatives=alternatives_of([found]), authors=people)[0]
 
 
 def messages(user, message_ids: list[int | None]) -> list[MessageView]:
     """Return the user's messages among `message_ids`, oldest first."""
     wanted = [pk for pk in message_ids if pk is not None]
     found = list(
-        Message.objects.filter(conversation__in=Conversation.objects.for_user(user), pk__in=wanted)
+        Message.objects.filter(
+            conversation__in=Conversation.objects.for_member(user), pk__in=wanted
+        )
+        .select_related("conversation__owner")
         .order_by("created_at", "pk")
         .prefetch_related("attachments")
     )
-    return message_views(found, alternatives=alternatives_of(found))
+    people = group_people(found[0].conversation) if found else {}
+    return message_views(found, alternatives=alternatives_of(found), authors=people)
 
 
 @dataclass(frozen=True)
@@ -234,6 +281,9 @@ class SidebarPage:
     groups: list[tuple[str, list[Conversation]]]
     next_cursor: str
     continues_group: str
+    # Group conversations others own that the user is a member of, with their people
+    # (first page only).
+    shared: list[tuple[Conversation, list[Person]]] = field(default_factory=list)
 
     @property
     def last_group(self) -> str:
@@ -241,7 +291,7 @@ class SidebarPage:
 
     @property
     def is_empty(self) -> bool:
-        return not self.pinned and not self.groups and not self.continues_group
+        return not self.pinned and not self.groups and not self.continues_group and not self.shared
 
 
 def sidebar(user, *, cursor: str = "", continues_group: str = "") -> SidebarPage:
@@ -253,7 +303,7 @@ def sidebar(user, *, cursor: str = "", continues_group: str = "") -> SidebarPage
     conversations = (
         Conversation.objects.for_user(user)
         .filter(archived=False)
-        .only("pk", "title", "updated_at", "pinned", "archived")
+        .only("pk", "title", "updated_at", "pinned", "archived", "is_group", "owner_id")
         .order_by("-updated_at", "-pk")
     )
     pinned = [] if cursor else list(conversations.filter(pinned=True)[:SIDEBAR_PAGE_SIZE])
@@ -274,7 +324,29 @@ def sidebar(user, *, cursor: str = "", continues_group: str = "") -> SidebarPage
             groups[-1][1].append(conversation)
         else:
             groups.append((label, [conversation]))
-    return SidebarPage(pinned, groups, next_cursor, continues_group)
+    shared = [] if cursor else shared_with(user)
+    return SidebarPage(pinned, groups, next_cursor, continues_group, shared)
+
+
+def shared_with(user) -> list[tuple[Conversation, list[Person]]]:
+    """Return the group conversations the user was invited into, latest activity first,
+    each with its people (two queries)."""
+    found = list(
+        Conversation.objects.filter(members__user=user, archived=False)
+        .select_related("owner")
+        .order_by("-updated_at", "-pk")[:SIDEBAR_PAGE_SIZE]
+    )
+    people = people_of_groups(found)
+    return [(conversation, people.get(conversation.pk, [])) for conversation in found]
+
+
+def sidebar_entry(user, conversation_id: int) -> tuple[Conversation | None, list[Person]]:
+    """Return a conversation as its sidebar link shows it to `user`, with the people it
+    marks a shared one with; (None, []) when the user may no longer see it."""
+    found = conversation(user, conversation_id)
+    if found is None or found.owner_id == user.pk or not found.is_group:
+        return found, []
+    return found, people_of_groups([found]).get(found.pk, [])
 
 
 def after_cursor(conversations, cursor: str):

@@ -103,7 +103,8 @@ def search(user, query: str, *, limit: int = LIMIT) -> SearchResults:
     query = normalise_query(query)
     if not query:
         return SearchResults(query, [], [])
-    conversations = Conversation.objects.for_user(user)
+    # Group conversations the user is a member of are theirs to search too.
+    conversations = Conversation.objects.for_member(user)
     titles = list(
         conversations.filter(title__icontains=query)
         .only("title", "archived", "updated_at")

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseLocation
 
 from conversations.assistants.library import usable_assistant, usable_assistants
+from conversations.groups import membership
 from conversations.history import reads
 from conversations.models import Conversation, ModelChoice, preferred
 from conversations.params import form_text, query_id, query_text
@@ -43,6 +44,7 @@ def chat_context(request, view: reads.TranscriptView | None, assistant=None) -> 
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
         "max_instructions_chars": settings.CHAT_MAX_INSTRUCTIONS_CHARS,
         "active_id": conversation.pk if conversation else None,
+        "viewer_id": request.user.pk,
     }
 
 
@@ -110,6 +112,9 @@ def conversation(request, pk: int):
     view = reads.transcript(request.user, pk, around=query_id(request, "m"))
     if view is None:
         raise Http404("No such conversation.")
+    if view.conversation.is_group:
+        # A member's first visit goes in the group's audit log.
+        membership.note_joined(view.conversation, request.user)
     return render_chat(request, view)
 
 
@@ -162,14 +167,17 @@ def owned(request, pk: int) -> Conversation:
     return get_object_or_404(Conversation.objects.for_user(request.user), pk=pk)
 
 
-def changed(request, conversation_id: int) -> None:
+def changed(request, conversation_id: int, *, members: list[int] | None = None) -> None:
     """Every tab's socket (this one's too) redraws the sidebar and the header.
 
     The answer itself then swaps nothing: the socket's redraw replaces the header's
     buttons before it arrives, and htmx would swap it relative to the detached button
     that asked.
     """
-    async_to_sync(broadcast.conversation_changed)(request.user.pk, conversation_id)
+    if members is None:
+        members = membership.member_ids(conversation_id)
+    # A group's members' sidebars (and open headers) follow the owner's changes.
+    async_to_sync(broadcast.conversation_changed)(request.user.pk, conversation_id, others=members)
 
 
 @require_POST
@@ -202,9 +210,14 @@ def rename_conversation(request, pk: int):
 
 @require_POST
 def delete_conversation(request, pk: int):
-    """Delete the conversation and send the page to a new chat."""
-    owned(request, pk).delete()
-    changed(request, pk)
+    """Delete the conversation and send the page to a new chat; a group's members' tabs
+    let go of it too."""
+    conversation = owned(request, pk)
+    members = membership.member_ids(pk)
+    conversation.delete()
+    changed(request, pk, members=members)
+    for user_id in members:
+        async_to_sync(broadcast.removed_from_conversation)(user_id, pk)
     return HttpResponseLocation(reverse("chat"), target="#chat-main")
 
 

@@ -24,9 +24,15 @@ from conversations.models.catalogue import (
     preferred,
 )
 from conversations.models.chats import (
+    AnswerMode,
     Conversation,
+    ConversationMember,
     ConversationQuerySet,
     Message,
+    heir_of,
+)
+from conversations.models.groups import (
+    MembershipEvent,
 )
 from conversations.models.preferences import (
     UserPreference,
@@ -61,13 +67,16 @@ __all__ = [
     "PROMPT_TEXT_CHARS",
     "STARTER_PROMPTS",
     "STARTER_PROMPT_CHARS",
+    "AnswerMode",
     "Assistant",
     "AssistantVersion",
     "Attachment",
     "Conversation",
+    "ConversationMember",
     "ConversationQuerySet",
     "DefaultQuota",
     "GroupQuota",
+    "MembershipEvent",
     "Message",
     "ModelChoice",
     "ModelChoiceQuerySet",
@@ -91,6 +100,7 @@ __all__ = [
     "Visibility",
     "attachment_path",
     "default_context_mode",
+    "heir_of",
     "new_share_token",
     "open_to",
     "preferred",

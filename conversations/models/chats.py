@@ -20,6 +20,14 @@ class ConversationQuerySet(models.QuerySet):
             return self.none()
         return self.filter(owner=user)
 
+    def for_member(self, user) -> ConversationQuerySet:
+        """Return the conversations `user` owns or is a member of: what they may read,
+        write in, stop, regenerate and branch. Managing one stays `for_user`'s."""
+        if not user.is_authenticated or not user.is_active:
+            return self.none()
+        joined = ConversationMember.objects.filter(user=user).values("conversation_id")
+        return self.filter(models.Q(owner=user) | models.Q(pk__in=joined))
+
     def archived(self) -> ConversationQuerySet:
         return self.filter(archived=True)
 
@@ -36,11 +44,56 @@ class Branch:
     alternatives: dict[int, list[int]]
 
 
+def keep_groups(collector, field, sub_objs, using) -> None:
+    """`Conversation.owner`'s on_delete: a deleted owner's group conversations pass to
+    their first active member, who is no longer a member but the owner; the others go
+    with the owner (CASCADE). The group's words belong to all of its people.
+
+    `groups.membership.record_departures` (pre_delete) writes the audit lines; nothing
+    is written here, because the admin's delete confirmation collects without deleting.
+    """
+    leaving = {user.pk for user in collector.data.get(field.related_model, ())}
+    rest = []
+    for conversation in sub_objs:
+        heir = heir_of(conversation, leaving) if conversation.is_group else None
+        if heir is None:
+            rest.append(conversation)
+            continue
+        collector.add_field_update(field, heir.user, [conversation])
+        collector.collect([heir], source=field.model, nullable=False, fail_on_restricted=False)
+        if not conversation.members.exclude(pk=heir.pk).exists():
+            collector.add_field_update(
+                conversation._meta.get_field("is_group"), False, [conversation]
+            )
+    if rest:
+        models.CASCADE(collector, field, rest, using)
+
+
+def heir_of(conversation: Conversation, leaving: set[int]) -> ConversationMember | None:
+    """Return the membership of who takes over a group whose owner is deleted: the
+    longest-standing active member not deleted with them."""
+    return (
+        conversation.members.filter(user__is_active=True)
+        .exclude(user_id__in=leaving)
+        .select_related("user")
+        .order_by("invited_at", "pk")
+        .first()
+    )
+
+
+class AnswerMode(models.TextChoices):
+    """When the model answers in a group conversation (alone, it answers every message)."""
+
+    AUTO = "auto", _("every message while two of you, else only when mentioned")
+    EVERY = "every", _("every message")
+    MENTIONED = "mentioned", _("only when mentioned")
+
+
 class Conversation(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
-        on_delete=models.CASCADE,
+        on_delete=keep_groups,
         related_name="conversations",
     )
     title = models.CharField(verbose_name=_("title"), max_length=200, blank=True)
@@ -64,6 +117,15 @@ class Conversation(models.Model):
         verbose_name=_("use my custom instructions"), default=True
     )
     archived = models.BooleanField(verbose_name=_("archived"), default=False)
+    # Whether the conversation has members (`ConversationMember`), kept by
+    # `groups/membership.py`, so a turn knows it without another query.
+    is_group = models.BooleanField(verbose_name=_("group conversation"), default=False)
+    answer_mode = models.CharField(
+        verbose_name=_("the model answers"),
+        max_length=12,
+        choices=AnswerMode.choices,
+        default=AnswerMode.AUTO,
+    )
     pinned = models.BooleanField(verbose_name=_("pinned"), default=False)
     # The last message of the branch on show: edits and regenerations fork the tree, and
     # the conversation reopens on the branch the user last looked at.
@@ -196,6 +258,16 @@ class Message(models.Model):
         related_name="children",
     )
     role = models.CharField(verbose_name=_("role"), max_length=16, choices=Role.choices)
+    # Who wrote a question (a group's member, or the owner); empty for answers and for
+    # questions from before groups, which are the owner's.
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("author"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     text = models.TextField(verbose_name=_("text"), blank=True)
     # The text's sanitised HTML, stored when the message is finished so pages read it
     # instead of rendering it again; rendered_version says which renderer made it, and
@@ -281,3 +353,43 @@ class Message(models.Model):
     @property
     def is_streaming(self) -> bool:
         return self.status == self.Status.STREAMING
+
+
+class ConversationMember(models.Model):
+    """A teammate the owner invited into a conversation (see `groups/membership.py`)."""
+
+    conversation = models.ForeignKey(
+        Conversation,
+        verbose_name=_("conversation"),
+        on_delete=models.CASCADE,
+        related_name="members",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("member"),
+        on_delete=models.CASCADE,
+        related_name="memberships",
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("invited by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    invited_at = models.DateTimeField(verbose_name=_("invited at"), default=timezone.now)
+    # The first time the member opened the conversation (the audit log says so too).
+    joined_at = models.DateTimeField(verbose_name=_("joined at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("conversation member")
+        verbose_name_plural = _("conversation members")
+        ordering = ["invited_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "user"], name="member_once"),
+        ]
+        indexes = [models.Index(fields=["user", "conversation"], name="member_sidebar")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.conversation_id}"

@@ -39,7 +39,7 @@ class RunningAnswer(models.Model):
         primary_key=True,
         related_name="running",
     )
-    # The answer's user, a copy of its conversation's owner: a turn start counts the
+    # The user who asked (in a group, the member who pays): a turn start counts the
     # user's running answers from this table's few rows by this column. Counted through
     # the messages, the count read the status index, which holds an entry for every
     # answer that streamed since the last vacuum (seen: 0.6 s per turn start for a user

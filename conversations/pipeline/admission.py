@@ -30,9 +30,9 @@ __all__ = [
     "held",
     "hold_next_round",
     "hold_quota",
+    "member_conversation",
+    "member_message",
     "missing_conversation",
-    "owned_conversation",
-    "owned_message",
     "refuse_busy",
 ]
 
@@ -88,10 +88,11 @@ def refuse_longer_than(limit: int, text: str, message: str) -> None:
         raise Refused(message % {"length": f"{len(text):,}", "limit": f"{limit:,}"})
 
 
-def owned_conversation(user, conversation_id: int) -> Conversation:
-    """Return the user's conversation, locked for this transaction, or refuse."""
+def member_conversation(user, conversation_id: int) -> Conversation:
+    """Return a conversation the user owns or is a member of, locked for this
+    transaction, or refuse."""
     conversation = (
-        Conversation.objects.for_user(user).select_for_update().filter(pk=conversation_id).first()
+        Conversation.objects.for_member(user).select_for_update().filter(pk=conversation_id).first()
     )
     if conversation is None:
         raise missing_conversation()
@@ -103,9 +104,11 @@ def missing_conversation() -> Refused:
     return Refused(_("This conversation does not exist."))
 
 
-def owned_message(user, message_id: int, *, role: str | None = None) -> Message:
+def member_message(user, message_id: int, *, role: str | None = None) -> Message:
+    """Return a message of a conversation the user owns or is a member of, or refuse:
+    members regenerate, edit and branch as the owner does."""
     found = Message.objects.filter(
-        conversation__in=Conversation.objects.for_user(user), pk=message_id
+        conversation__in=Conversation.objects.for_member(user), pk=message_id
     )
     if role is not None:
         found = found.filter(role=role)
@@ -115,7 +118,9 @@ def owned_message(user, message_id: int, *, role: str | None = None) -> Message:
     return message
 
 
-def admit_turn(user, conversation_id: int | None) -> tuple[Conversation, limits.Policy]:
+def admit_turn(
+    user, conversation_id: int | None, *, check_busy: bool = True
+) -> tuple[Conversation, limits.Policy]:
     """Count the turn at the user's gate and return its conversation and the user's limits.
 
     Refuses a turn over the user's rate, while the conversation has an answer streaming,
@@ -128,7 +133,9 @@ def admit_turn(user, conversation_id: int | None) -> tuple[Conversation, limits.
     are counted one after another: without it, twenty at once all saw nothing streaming.
     The conversation is then read with what is running (one query, which starts after
     the lock, so it sees every turn started before); an answer whose process died does
-    not count.
+    not count. Without `check_busy` the caller refuses a busy turn itself, once it knows
+    whether the turn asks the model at all (a group member talking to the others does
+    not wait for an answer to end).
     """
     policy = limits.policy_for(user)
     try:
@@ -137,11 +144,11 @@ def admit_turn(user, conversation_id: int | None) -> tuple[Conversation, limits.
         raise Refused(error.user_message) from None
     if conversation_id is None:
         conversation = Conversation(owner=user)
-        answering, running = False, running_answers(user).count()
+        conversation.answering, conversation.running = False, running_answers(user).count()
     else:
         conversation = turn_conversation(user, conversation_id)
-        answering, running = conversation.answering, conversation.running
-    refuse_busy(answering=answering, running=running)
+    if check_busy:
+        refuse_busy(answering=conversation.answering, running=conversation.running)
     return conversation, policy
 
 
@@ -174,16 +181,18 @@ def running_answers(user):
 
 
 def turn_conversation(user, conversation_id: int) -> Conversation:
-    """Return the user's conversation, locked, with its model, whether an answer streams
-    in it (`answering`) and how many of the user's do (`running`); or refuse."""
+    """Return the user's conversation (owned, or theirs as a member), locked, with its
+    model and owner, whether an answer streams in it (`answering`, whoever asked) and
+    how many of the user's do (`running`); or refuse."""
     running = running_answers(user).order_by()
+    streaming = RunningAnswer.objects.alive().filter(message__status=Message.Status.STREAMING)
     conversation = (
-        Conversation.objects.for_user(user)
+        Conversation.objects.for_member(user)
         .select_for_update(of=("self",))
-        .select_related("model")
+        .select_related("model", "owner")
         .filter(pk=conversation_id)
         .annotate(
-            answering=Exists(running.filter(message__conversation=OuterRef("pk"))),
+            answering=Exists(streaming.order_by().filter(message__conversation=OuterRef("pk"))),
             running=Subquery(running.annotate(count=Func("pk", function="COUNT")).values("count")),
         )
         .order_by()
@@ -241,7 +250,17 @@ def choose_model(
         if chosen is None:
             raise Refused(_("No models are available. Ask an administrator to enable one."))
     notices = []
-    if current is not None and not (current.enabled and current.usable) and chosen != current:
+    member = conversation.pk is not None and conversation.owner_id != user.pk
+    if member and current is not None and current.enabled and not current.usable:
+        # The group's model is the owner's pick; this member's turns use one of theirs.
+        notices.append(
+            _(
+                "%(old)s, this conversation's model, is not available to you, so %(new)s "
+                "answers your messages. Pick another model below for your turns."
+            )
+            % {"old": current.label, "new": chosen.label}
+        )
+    elif current is not None and not (current.enabled and current.usable) and chosen != current:
         notices.append(
             _("%(old)s is no longer available; this conversation continues on %(new)s.")
             % {"old": current.label, "new": chosen.label}

@@ -2,8 +2,8 @@
 
 A conversation is bound to an assistant when it starts (the page sends the assistant's
 id with the first message). Every later turn checks again that the owner may still use
-it: an assistant can be disabled, deleted, or shared with fewer people while its
-conversations go on. Someone who lost it keeps reading, and continues only once they
+it (in a group too, whoever sends): an assistant can be disabled, deleted, or shared
+with fewer people while its conversations go on. Someone who lost it keeps reading, and continues only once they
 choose to go on without it (`assistants.views.leave_assistant`).
 
 An assistant whose owner locked its options decides the model, reasoning effort and
@@ -50,7 +50,10 @@ def turn_assistant(
         return assistant
     if conversation.assistant_id is None:
         return None
-    assistant = usable_assistant(user, conversation.assistant_id)
+    # A group speaks as the owner's assistant: whether the owner may still use it
+    # decides, not whether each member could pick it themselves.
+    speaker = conversation.owner if conversation.owner_id != user.pk else user
+    assistant = usable_assistant(speaker, conversation.assistant_id)
     if assistant is None:
         name = (
             Assistant.objects.filter(pk=conversation.assistant_id)

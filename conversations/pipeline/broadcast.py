@@ -5,8 +5,9 @@ directly (see `live.py`), because a channel-layer hop per fragment collapses bey
 about a hundred streams. The layer carries only the rare events below, plus coalesced
 fragments for the few watchers connected to another process.
 
-Conversations are private to their owner, so every socket of a user joins one group,
-`user-<id>`, and picks out the events for the conversation it shows.
+Every socket of a user joins `user-<id>` (sidebar changes, sign-outs), and the socket
+showing a conversation joins `conversation-<id>`: its turns reach every tab showing it,
+the owner's and a group's members' alike.
 
 `conversation_changed` makes every tab of the user re-read the conversation and redraw
 its sidebar entry, so it is sent at most once a second per conversation and process:
@@ -21,6 +22,7 @@ import asyncio
 import hashlib
 import logging
 import weakref
+from collections.abc import Iterable
 
 from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
@@ -32,6 +34,8 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "branch_switched",
     "conversation_changed",
+    "conversation_group",
+    "removed_from_conversation",
     "send_to_channel",
     "session_ended",
     "session_group",
@@ -45,6 +49,12 @@ __all__ = [
 def user_group(user_id: int) -> str:
     """Return the group every socket of this user joins."""
     return f"user-{user_id}"
+
+
+def conversation_group(conversation_id: int) -> str:
+    """Return the group of the sockets showing a conversation: its members' pages hear
+    its turns, presence and typing there, whoever's tab they are."""
+    return f"conversation-{conversation_id}"
 
 
 def session_group(session_key: str | None) -> str:
@@ -66,28 +76,33 @@ async def session_ended(*, session_key: str | None = None, user_id: int | None =
 
 
 async def _group_send(user_id: int, event: dict) -> None:
+    await _send_to_group(user_group(user_id), event)
+
+
+async def _send_to_group(group: str, event: dict) -> None:
     try:
-        await get_channel_layer().group_send(user_group(user_id), event)
+        await get_channel_layer().group_send(group, event)
     except Exception:
         # A broadcast is a courtesy to other tabs; the turn itself must go on.
         logger.warning("could not broadcast %s", event["type"], exc_info=True)
 
 
 async def turn_started(
-    user_id: int,
     conversation_id: int,
     *,
     user_message_id: int | None,
-    answer_id: int,
+    answer_id: int | None,
     branched: bool = False,
 ) -> None:
-    """Tell the user's sockets that a new answer (and maybe a question) exists.
+    """Tell the sockets showing the conversation that a new answer (and maybe a
+    question) exists; `answer_id` is None for a group member's message the model does
+    not answer.
 
     `branched` turns (edits, regenerations) change which branch is on show, so the
     sockets showing that conversation redraw it rather than append.
     """
-    await _group_send(
-        user_id,
+    await _send_to_group(
+        conversation_group(conversation_id),
         {
             "type": "chat.turn_started",
             "conversation_id": conversation_id,
@@ -98,15 +113,26 @@ async def turn_started(
     )
 
 
-async def branch_switched(user_id: int, conversation_id: int) -> None:
-    """Tell the user's sockets that another branch of the conversation is on show."""
-    await _group_send(user_id, {"type": "chat.branch_switched", "conversation_id": conversation_id})
-
-
-async def turn_finished(user_id: int, conversation_id: int, *, answer_id: int) -> None:
-    """Tell the user's sockets an answer is final, for those fed through the layer."""
+async def removed_from_conversation(user_id: int, conversation_id: int) -> None:
+    """Tell a user's tabs they left a group conversation (or were removed): stop showing it."""
     await _group_send(
-        user_id,
+        user_id, {"type": "chat.removed_from_conversation", "conversation_id": conversation_id}
+    )
+
+
+async def branch_switched(conversation_id: int) -> None:
+    """Tell the sockets showing the conversation that another branch is on show."""
+    await _send_to_group(
+        conversation_group(conversation_id),
+        {"type": "chat.branch_switched", "conversation_id": conversation_id},
+    )
+
+
+async def turn_finished(conversation_id: int, *, answer_id: int) -> None:
+    """Tell the sockets showing the conversation an answer is final, for those fed
+    through the layer."""
+    await _send_to_group(
+        conversation_group(conversation_id),
         {"type": "chat.turn_finished", "conversation_id": conversation_id, "answer_id": answer_id},
     )
 
@@ -121,19 +147,23 @@ _recent: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[int, in
 )
 
 
-async def conversation_changed(user_id: int, conversation_id: int) -> None:
-    """Tell the user's sockets a conversation's title or activity changed.
+async def conversation_changed(
+    user_id: int, conversation_id: int, *, others: Iterable[int] = ()
+) -> None:
+    """Tell the user's sockets, and those of `others` (a group's other people), that a
+    conversation's title or activity changed: their sidebars move it.
 
     At once if they were not told about it in the last second; otherwise once, when
     that second ends (see the module's docstring).
     """
     recent = _recent.setdefault(asyncio.get_running_loop(), {})
-    key = (user_id, conversation_id)
-    if key in recent:
-        recent[key] = True
-        return
-    _hold(recent, key)
-    await _group_send(user_id, _changed_event(conversation_id))
+    for person in dict.fromkeys((user_id, *others)):
+        key = (person, conversation_id)
+        if key in recent:
+            recent[key] = True
+            continue
+        _hold(recent, key)
+        await _group_send(person, _changed_event(conversation_id))
 
 
 def _hold(recent: dict[tuple[int, int], bool], key: tuple[int, int]) -> None:

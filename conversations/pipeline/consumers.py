@@ -86,6 +86,8 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.conversation_id: int | None = None
+        # The group of the conversation on show (`broadcast.conversation_group`), or "".
+        self.room = ""
         # Answers this socket follows: message id -> last sequence number applied.
         self.following: dict[int, int] = {}
         self.remote: dict[int, str] = {}
@@ -107,6 +109,7 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
         if not hasattr(self, "outbox"):
             return
         await self.unfollow_all()
+        await self.leave_room()
         self.pump.cancel()
         await self.channel_layer.group_discard(
             broadcast.user_group(self.user.pk), self.channel_name
@@ -198,6 +201,8 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
             return
         await self.unfollow_all()
         self.forget_transcript()
+        if conversation_id != self.conversation_id:
+            await self.leave_room()
         self.conversation_id = None
         if conversation_id is None:
             return
@@ -208,6 +213,7 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
             )
             return
         self.conversation_id = conversation_id
+        await self.enter_room(conversation_id)
         self.drawn = {message.pk for message in view.messages}
         # Through the outbox, behind any fragment still queued, so none lands after it.
         self.queued_transcript = fragments.transcript_html(view, staff=self.user.is_staff)
@@ -259,19 +265,33 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
         if result.conversation.pk != self.conversation_id:
             await self.unfollow_all()
             self.forget_transcript()
+            await self.leave_room()
             self.conversation_id = result.conversation.pk
+            await self.enter_room(result.conversation.pk)
         views = list(result.messages)
         self.drawn.update(view.message.pk for view in views)
         # Queued before the answer starts, so the saved bubbles are on the page before
         # any fragment that names them.
         self.queue(fragments.accepted_turn_html(views, pending, staff=self.user.is_staff))
+        notices = list(result.plan.notices) if result.plan else []
         self.queue(
             fragments.turn_accepted_html(
-                result.conversation, list(result.plan.notices), sent_from=sent_from
+                result.conversation, notices, sent_from=sent_from, viewer_id=self.user.pk
             )
         )
         await turns.start_send(self.user, result)
-        await self.follow(result.plan.answer_id)
+        if result.plan is not None:
+            await self.follow(result.plan.answer_id)
+
+    async def enter_room(self, conversation_id: int) -> None:
+        """Listen to the conversation's group: its turns, presence and typing."""
+        self.room = broadcast.conversation_group(conversation_id)
+        await self.channel_layer.group_add(self.room, self.channel_name)
+
+    async def leave_room(self) -> None:
+        room, self.room = self.room, ""
+        if room:
+            await self.channel_layer.group_discard(room, self.channel_name)
 
     async def show_notices(self, notices: tuple[str, ...]) -> None:
         """Say why a regeneration or an edit runs on another model than the chat's."""
@@ -288,6 +308,10 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
     async def chat_turn_started(self, event: dict) -> None:
         """Another tab (maybe on another process) started a turn in this conversation."""
         if event["conversation_id"] != self.conversation_id:
+            return
+        if event["answer_id"] is None:
+            # A group member's message the model does not answer.
+            await self.show_new_message(event["user_message_id"])
             return
         if event["answer_id"] in self.drawn:
             return  # this socket drew it already (its own send, or a transcript since)
@@ -307,6 +331,13 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
         await self.unfollow_all()
         await self.close(code=CLOSE_SESSION_ENDED)
 
+    async def chat_removed_from_conversation(self, event: dict) -> None:
+        """The user left the group or was removed: stop showing it, streaming included."""
+        if event["conversation_id"] != self.conversation_id:
+            return
+        await self.watch(None)
+        await self.send(text_data=fragments.removed_html())
+
     async def chat_branch_switched(self, event: dict) -> None:
         await self.redraw(event["conversation_id"])
 
@@ -320,12 +351,16 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
                 await self.send(text_data=fragments.message_html(message, staff=self.user.is_staff))
 
     async def chat_conversation_changed(self, event: dict) -> None:
-        conversation = await in_database_thread(reads.conversation)(
+        conversation, marks = await in_database_thread(reads.sidebar_entry)(
             self.user, event["conversation_id"]
         )
         await self.send(
             text_data=fragments.conversation_changed_html(
-                event["conversation_id"], conversation, active=self.conversation_id
+                event["conversation_id"],
+                conversation,
+                active=self.conversation_id,
+                viewer_id=self.user.pk,
+                marks=marks,
             )
         )
 
@@ -358,6 +393,16 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
         answer = messages[-1].message
         if answer.is_streaming:
             await self.follow(answer.pk)
+
+    async def show_new_message(self, message_id: int) -> None:
+        """Append a group member's message that asked the model nothing."""
+        if message_id in self.drawn:
+            return
+        messages = await in_database_thread(reads.messages)(self.user, [message_id])
+        if not messages or message_id in self.drawn:
+            return
+        self.drawn.add(message_id)
+        self.queue(fragments.new_messages_html(messages, staff=self.user.is_staff))
 
     async def follow(self, answer_id: int) -> None:
         """Receive the answer's fragments: here, or from the process that generates it."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from conversations.groups.people import Person
 from conversations.history.reads import MessageView, TranscriptView
 from conversations.models import (
     Assistant,
@@ -150,6 +151,8 @@ class Bubble:
     files: tuple[File, ...] = ()
     # The assistant an answer spoke as, while it exists (`reads.MessageView.assistant`).
     assistant: Assistant | None = None
+    # Who wrote a question in a group conversation (`reads.MessageView.author`).
+    author: Person | None = None
 
 
 def render(partial: str, context: dict) -> str:
@@ -185,6 +188,7 @@ def bubbles(
                 if document.is_document
             ),
             assistant=view.assistant,
+            author=view.author,
         )
         for view in views
     ]
@@ -297,13 +301,17 @@ def accepted_turn_html(
 ) -> str:
     """Return the saved question and answer, each replacing its bubble drawn from the frame.
 
-    They are the bubbles any other tab draws (`new_messages_html`), in the same place.
+    They are the bubbles any other tab draws (`new_messages_html`), in the same place. A
+    group member's message the model does not answer comes alone: the waiting answer
+    drawn for it goes.
     """
-    question, answer = bubbles(views)
+    saved = bubbles(views)
+    swaps = list(zip((pending.question_id, pending.answer_id), saved, strict=False))
     return render(
         "accepted_turn",
         {
-            "swaps": [(pending.question_id, question), (pending.answer_id, answer)],
+            "swaps": swaps,
+            "drop": pending.answer_id if len(saved) == 1 else "",
             "error_details": staff,
         },
     )
@@ -350,17 +358,16 @@ def delta_html(
 
 
 def turn_accepted_html(
-    conversation: Conversation, notices: list[str], *, sent_from: int | None
+    conversation: Conversation, notices: list[str], *, sent_from: int | None, viewer_id: int
 ) -> str:
     """Tell the page which conversation its message went to, and any notices.
 
     `sent_from` is the conversation the page sent from (None for a new chat): a page
     that has moved on since ignores the answer, so it never takes over another chat.
     """
-    return render(
-        "turn_accepted",
-        {"conversation": conversation, "notices": notices, "sent_from": sent_from or ""},
-    )
+    context = {"conversation": conversation, "notices": notices, "sent_from": sent_from or ""}
+    # The sender sees the header's buttons of their place in it: owner, or member.
+    return render("turn_accepted", {**context, "viewer_id": viewer_id})
 
 
 def composer_error_html(text: str, *, retry: bool = False) -> str:
@@ -392,18 +399,36 @@ def model_picker_html(user) -> str:
     )
 
 
+def removed_html() -> str:
+    """Replace a conversation the user is no longer a member of with a notice."""
+    return render("removed_from_conversation", {})
+
+
 def toast_html(text: str) -> str:
     return render("toast", {"text": text})
 
 
 def conversation_changed_html(
-    conversation_id: int, conversation: Conversation | None, *, active: int | None
+    conversation_id: int,
+    conversation: Conversation | None,
+    *,
+    active: int | None,
+    viewer_id: int,
+    marks: Sequence[Person] = (),
 ) -> str:
-    """Move the conversation to the top of the sidebar, or remove it if it is gone."""
-    html = render(
-        "conversation_changed",
-        {"conversation_id": conversation_id, "conversation": conversation, "active_id": active},
-    )
+    """Move the conversation to the top of the sidebar (of `viewer_id`'s: their own, or
+    "Shared with me" marked with its people), or remove it if it is gone."""
+    context = {
+        "conversation_id": conversation_id,
+        "conversation": conversation,
+        "active_id": active,
+        "viewer_id": viewer_id,
+        "marks": marks,
+    }
+    html = render("conversation_changed", context)
     if conversation is not None and conversation.pk == active:
-        html += render("conversation_actions", {"conversation": conversation, "oob": True})
+        html += render(
+            "conversation_actions",
+            {"conversation": conversation, "oob": True, "viewer_id": viewer_id},
+        )
     return html

@@ -253,9 +253,7 @@ class Generation(GatewayAdaptation, FanOut):
             Fragment(self.message_id, self.seq, html, final=True, translations=translations)
         )
         self._hub.unregister(self)
-        await broadcast.turn_finished(
-            self.plan.user_id, self.plan.conversation_id, answer_id=self.message_id
-        )
+        await broadcast.turn_finished(self.plan.conversation_id, answer_id=self.message_id)
         if self.plan.needs_title and shown.message.status == shown.message.Status.COMPLETE:
             # A task of its own: the answer is over, and a slow title model must keep
             # neither it nor a deploy's drain (which waits for generations) waiting.

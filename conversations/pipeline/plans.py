@@ -17,13 +17,14 @@ question sent again with its documents as text (`files_as_text`).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from conversations.gateway.request import Reasoning, ResponseRequest, WebSearchTool
+from conversations.groups.speaking import group_instructions, spoken
 from conversations.models import Assistant, Conversation, Message, ModelChoice
 from conversations.pipeline.inputs import (
     NO_INPUTS,
@@ -153,6 +154,9 @@ class TurnPlan:
     # The assistant the answer speaks as, for its usage records.
     assistant_id: int | None = None
     assistant_name: str = ""
+    # A group's people by user id (`speaking.speakers`): questions reach the model after
+    # their writer's name. Empty outside a group.
+    names: Mapping[int, str] = field(default_factory=dict)
 
     def request(
         self, *, history: Sequence[dict] | None = None, dropped: Collection[str] = ()
@@ -257,6 +261,7 @@ def build_plan(
     traits: GatewayTraits,
     personal: str = "",
     assistant: Assistant | None = None,
+    names: Mapping[int, str] | None = None,
 ) -> TurnPlan:
     """Plan the request for `answer`, whose question is the last message of `branch`.
 
@@ -266,11 +271,14 @@ def build_plan(
     of the questions sent (`inputs.prepare`): the new one, or the whole branch's when it
     is replayed. `personal` is the owner's custom instructions and `assistant` the one
     the conversation is bound to (`turn_instructions`); the assistant also picks which
-    of the model's tools are on.
+    of the model's tools are on. `names` are a group's people: each question reaches the
+    model after its writer's name.
     """
+    names = names or {}
     question = branch[-1]
+    question_text = spoken(question.text, question.author_id, names) if names else question.text
     attached = inputs.get(question.pk, NO_INPUTS)
-    instructions = turn_instructions(conversation, personal, assistant)
+    instructions = turn_instructions(conversation, personal, assistant, names=names)
     previous_id = continues_from(branch, model)
     history = None
     turns_left_out = 0
@@ -281,6 +289,7 @@ def build_plan(
             context_window=model.context_window,
             instructions=instructions,
             max_output_tokens=model.max_output_tokens,
+            names=names,
         )
     replay = model.replays_history
     return TurnPlan(
@@ -292,9 +301,9 @@ def build_plan(
         instructions=instructions,
         replay=replay,
         previous_id=previous_id,
-        new_input=(attached.message(question.text),),
+        new_input=(attached.message(question_text),),
         file_sending=FileSending.for_model(model),
-        question_text=question.text,
+        question_text=question_text,
         question_inputs=attached,
         history=tuple(history) if history is not None else None,
         detect_stateless=model.context_mode == ModelChoice.ContextMode.AUTO and not replay,
@@ -314,6 +323,7 @@ def build_plan(
         input_estimate=estimate_input(instructions, branch, inputs),
         assistant_id=assistant.pk if assistant else None,
         assistant_name=assistant.name if assistant else "",
+        names=names,
     )
 
 
@@ -352,14 +362,20 @@ def estimate_input(
 
 
 def turn_instructions(
-    conversation: Conversation, personal: str, assistant: Assistant | None = None
+    conversation: Conversation,
+    personal: str,
+    assistant: Assistant | None = None,
+    *,
+    names: Mapping[int, str] | None = None,
 ) -> str:
     """Return the instructions a turn sends, from the widest to the narrowest: the site's
-    (`CHAT_SITE_INSTRUCTIONS`), the assistant's, the owner's custom instructions
-    (`personal`, unless the conversation leaves them out), then the conversation's own.
-    The later ones come last so that they win where two disagree."""
+    (`CHAT_SITE_INSTRUCTIONS`), what a group is (`names`: its people), the assistant's,
+    the sender's custom instructions (`personal`, unless the conversation leaves them
+    out), then the conversation's own. The later ones come last so that they win where
+    two disagree."""
     parts = (
         settings.CHAT_SITE_INSTRUCTIONS,
+        group_instructions(names or {}),
         assistant.instructions if assistant is not None else "",
         personal if conversation.custom_instructions else "",
         conversation.instructions,

@@ -150,6 +150,7 @@ def quick_send(
             conversation=conversation,
             parent_id=branch[-1].pk if branch else None,
             role=Message.Role.USER,
+            author_id=user.pk,
             text=text,
             **stored.columns(role=Message.Role.USER, text=text),
         )
@@ -199,7 +200,9 @@ def quick_send(
             inputs,
             assistant,
         )
-    return starts.sent(plan, conversation, created, branch, question, answer, model, [], notices)
+    return starts.sent(
+        plan, conversation, created, branch, question, answer, model, [], notices, {}
+    )
 
 
 # --- 1. The gate ----------------------------------------------------------------------
@@ -269,7 +272,8 @@ def read_turn(cursor, user, conversation_id: int | None, model_id: int, now) -> 
             f" FROM ids CROSS JOIN {table(Conversation)} c"
             f" LEFT JOIN {table(ModelChoice)} mc ON mc.id = %s"
             f" LEFT JOIN {table(Message)} m ON m.conversation_id = c.id"
-            " WHERE c.id = %s AND c.owner_id = %s ORDER BY m.created_at, m.id"
+            " WHERE c.id = %s AND c.owner_id = %s AND NOT c.is_group"
+            " ORDER BY m.created_at, m.id"
         )
         if cursor.db.features.has_select_for_update_of:
             sql += " FOR UPDATE OF c"
@@ -279,7 +283,9 @@ def read_turn(cursor, user, conversation_id: int | None, model_id: int, now) -> 
         )
         rows = cursor.fetchall()
         if not rows:
-            raise admission.missing_conversation()
+            # Not the user's, or a group's (a member's send, who pays, whether the model
+            # answers at all): the ORM path decides, and refuses a stranger.
+            raise Unsuited
         start = 5 + len(MODEL_FIELDS)
         loaded = start + len(CONVERSATION_FIELDS)
         values = rows[0][start:loaded]

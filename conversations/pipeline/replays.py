@@ -10,9 +10,10 @@ context window (`fit_history`). Pure functions over loaded rows, as `plans` is.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from conversations.gateway.request import assistant_message, user_message
+from conversations.groups.speaking import spoken
 from conversations.models import Message
 from conversations.pipeline.inputs import IMAGE_TOKENS, NO_INPUTS, Inputs
 from conversations.usage.ledger import estimate_tokens
@@ -121,15 +122,18 @@ def fitted_history(
     context_window: int | None,
     instructions: str,
     max_output_tokens: int | None,
+    names: Mapping[int, str] | None = None,
 ) -> tuple[list[dict], int]:
     """Return `branch` as input items cut to fit the model's context window, and how
-    many earlier turns were left out."""
+    many earlier turns were left out; `names`: a group's people (`costed_history`)."""
     budget = history_budget(context_window, instructions, max_output_tokens)
-    items, costs = costed_history(branch, inputs)
+    items, costs = costed_history(branch, inputs, names)
     return fit_history(items, budget=budget, costs=costs)
 
 
-def history_items(branch: Sequence[Message], inputs: Inputs) -> list[dict]:
+def history_items(
+    branch: Sequence[Message], inputs: Inputs, names: Mapping[int, str] | None = None
+) -> list[dict]:
     """Return the branch as input items, for a turn that cannot continue upstream.
 
     Questions carry their text, documents and images as `inputs` has them: the way
@@ -138,20 +142,28 @@ def history_items(branch: Sequence[Message], inputs: Inputs) -> list[dict]:
     (function calls with their outputs, in order, and encrypted reasoning) where it was
     kept, and otherwise its text as an assistant message.
     """
-    return costed_history(branch, inputs)[0]
+    return costed_history(branch, inputs, names)[0]
 
 
-def costed_history(branch: Sequence[Message], inputs: Inputs) -> tuple[list[dict], list[int]]:
-    """Return `history_items` and what each costs in the context window."""
+def costed_history(
+    branch: Sequence[Message], inputs: Inputs, names: Mapping[int, str] | None = None
+) -> tuple[list[dict], list[int]]:
+    """Return `history_items` and what each costs in the context window.
+
+    In a group (`names`: its people by user id) each question starts with its writer's
+    name, and questions nobody answered (members talking among themselves) go too.
+    """
     items: list[dict] = []
     costs: list[int] = []
     for message in branch:
         if message.role == Message.Role.USER:
+            # Outside a group the author is not read: the rows may be loaded without it.
+            text = spoken(message.text, message.author_id, names) if names else message.text
             attached = inputs.get(message.pk, NO_INPUTS)
-            item = attached.message(message.text)
+            item = attached.message(text)
             items.append(item)
             # The attachments' cost as sent (a file's estimate, a document's text as cut).
-            costs.append(item_tokens(user_message(message.text)) + attached.tokens)
+            costs.append(item_tokens(user_message(text)) + attached.tokens)
         elif message.status in REPLAYABLE and (message.text or message.replay_items):
             if message.replay_items and message.status == Message.Status.COMPLETE:
                 replayed = paired_tool_items(message.replay_items)

@@ -25,10 +25,11 @@ INTERRUPTED = "The server restarted while this answer was being written."
 
 
 def running_answer(user, message_id: int) -> RunningAnswer | None:
-    """Return the running row of the user's answer `message_id`, if it is still running."""
+    """Return the running row of answer `message_id` of a conversation the user is in
+    (any member may stop it), if it is still running."""
     return (
         RunningAnswer.objects.filter(
-            message__conversation__in=Conversation.objects.for_user(user),
+            message__conversation__in=Conversation.objects.for_member(user),
             message__status=Message.Status.STREAMING,
             pk=message_id,
         )
@@ -81,7 +82,8 @@ def charge_orphan(orphan: Message) -> None:
     hold = orphan.running.quota_hold if hasattr(orphan, "running") else {}
     if not hold:
         return
-    owner_id = orphan.conversation.owner_id
+    # Whoever asked pays (a group member), as the hold says.
+    owner_id = orphan.running.owner_id or orphan.conversation.owner_id
     ledger.record_spending(
         [
             ledger.Spent(

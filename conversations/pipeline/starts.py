@@ -21,6 +21,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conversations.catalogue.upstream import gateway_traits
+from conversations.groups import speaking
+from conversations.groups.people import person
 from conversations.history import reads
 from conversations.models import (
     Assistant,
@@ -39,8 +41,9 @@ from conversations.pipeline.admission import (
     checked_text,
     held,
     hold_quota,
-    owned_conversation,
-    owned_message,
+    member_conversation,
+    member_message,
+    refuse_busy,
 )
 from conversations.pipeline.attaching import (
     attach_files,
@@ -67,6 +70,7 @@ __all__ = [
 # conversation's earlier messages.
 PLANNED_FIELDS = (
     "attachment_tokens",
+    "author",
     "conversation_id",
     "role",
     "text",
@@ -85,10 +89,13 @@ class SendResult:
     what this transaction just wrote.
     """
 
-    plan: TurnPlan
+    # None for a group member's message that asks the model nothing (`chatter`).
+    plan: TurnPlan | None
     conversation: Conversation
     created: bool
     messages: tuple[reads.MessageView, ...] = ()
+    # The ids of a group conversation's people, whose sidebars move; () outside a group.
+    people: tuple[int, ...] = ()
 
 
 def prepare_send(
@@ -101,18 +108,34 @@ def prepare_send(
     worker_channel: str,
     options: TurnOptions = TurnOptions(),  # noqa: B008 - frozen, so sharing it is safe
 ) -> SendResult:
-    """Check the input, save the user's message and an empty answer, and plan the request."""
+    """Check the input, save the user's message and an empty answer, and plan the request.
+
+    In a group conversation a message that does not call the model (`speaking`) is
+    saved alone: the members are talking among themselves. The member who sends pays
+    for the answer, from their own quota, with a model they may use.
+    """
     text = checked_text(text, images=bool(options.attachment_ids))
     if instructions is not None:
         instructions = checked_instructions(instructions)
     with transaction.atomic():
         created = conversation_id is None
-        conversation, policy = admit_turn(user, conversation_id)
+        conversation, policy = admit_turn(user, conversation_id, check_busy=False)
+        owner = conversation.owner_id == user.pk
+        names = speaking.speakers(conversation) if not created else {}
+        if not owner:
+            refuse_owner_settings(conversation, instructions)
+            instructions, options = None, replace(options, custom_instructions=None)
+        if names and not calls_model(conversation, names, text):
+            return chatter(user, conversation, text, options, names)
+        refuse_busy(answering=conversation.answering, running=conversation.running)
         assistant = assistance.turn_assistant(user, conversation, options, created=created)
         options = assistance.locked_options(assistant, options)
         model, notices = assistance.turn_model(user, conversation, model_id, assistant)
-        conversation.model = model
-        changed = ["model", *apply_settings(conversation, instructions, options)]
+        changed = apply_settings(conversation, instructions, options)
+        if owner:
+            # A member's pick is for their turn; the group's model stays the owner's.
+            conversation.model = model
+            changed.append("model")
         if created:
             # The messages need the row; the answer's own update then sets the leaf.
             conversation.save(force_insert=True)
@@ -130,6 +153,7 @@ def prepare_send(
             conversation=conversation,
             parent=parent,
             role=Message.Role.USER,
+            author=user,
             text=text,
             **stored.columns(role=Message.Role.USER, text=text),
         )
@@ -145,8 +169,65 @@ def prepare_send(
             policy=policy,
             known={question.pk: attached},
             assistant=assistant,
+            names=names,
         )
-    return sent(plan, conversation, created, branch, question, answer, model, attached, notices)
+    return sent(
+        plan, conversation, created, branch, question, answer, model, attached, notices, names
+    )
+
+
+def refuse_owner_settings(conversation: Conversation, instructions: str | None) -> None:
+    """Refuse a member's send that changes the conversation's instructions: the owner's."""
+    if instructions is not None and instructions != conversation.instructions:
+        raise Refused(_("Only the conversation's owner can change its instructions."))
+
+
+def calls_model(conversation: Conversation, names: Mapping[int, str], text: str) -> bool:
+    """Whether a group member's message asks the model, as the conversation's setting says."""
+    if speaking.answers_every_message(conversation, len(names)):
+        return True
+    called = []
+    if conversation.model is not None:
+        called += [conversation.model.label, conversation.model.upstream_id]
+    if conversation.assistant_id is not None and conversation.assistant is not None:
+        called.append(conversation.assistant.name)
+    return speaking.mentions_model(text, called)
+
+
+def chatter(
+    user, conversation: Conversation, text: str, options: TurnOptions, names: Mapping[int, str]
+) -> SendResult:
+    """Save a group member's message that asks the model nothing: no answer, no quota.
+
+    It goes at the end of the branch on show, below an answer still streaming if there
+    is one: people may talk while the model writes.
+    """
+    branch = conversation.visible_branch(attachments=False, fields=("role",))
+    question = Message.objects.create(
+        conversation=conversation,
+        parent=branch[-1] if branch else None,
+        role=Message.Role.USER,
+        author=user,
+        text=text,
+        **stored.columns(role=Message.Role.USER, text=text),
+    )
+    attached = attach_files(user, question, conversation.model, options.attachment_ids)
+    conversation.current_leaf = question
+    conversation.updated_at = timezone.now()
+    conversation.save(update_fields=["current_leaf", "updated_at"])
+    view = reads.MessageView(
+        question,
+        question.rendered_html,
+        alternatives=(question.pk,),
+        images=tuple(attached),
+        author=person(user),
+    )
+    return SendResult(None, conversation, False, messages=(view,), people=people_ids(names))
+
+
+def people_ids(names: Mapping[int, str]) -> tuple[int, ...]:
+    """Return the user ids of a group's people (`names`)."""
+    return tuple(names)
 
 
 def apply_settings(conversation, instructions: str | None, options: TurnOptions) -> list[str]:
@@ -172,15 +253,21 @@ def sent(
     model: ModelChoice,
     attached: Sequence[Attachment],
     notices: Sequence[str],
+    names: Mapping[int, str],
 ) -> SendResult:
     """Return a saved send: its plan completed, and its two messages ready to show.
 
-    `branch` is what the question was asked below, without it.
+    `branch` is what the question was asked below, without it; `names` the group's
+    people (`speaking.speakers`), empty outside a group.
     """
     # The branch on show ends at the parent, so nothing else hangs below it yet.
     shown = (
         reads.MessageView(
-            question, question.rendered_html, alternatives=(question.pk,), images=tuple(attached)
+            question,
+            question.rendered_html,
+            alternatives=(question.pk,),
+            images=tuple(attached),
+            author=person(question.author) if names else None,
         ),
         reads.MessageView(
             answer,
@@ -197,7 +284,7 @@ def sent(
         first_user_text=question.text if not branch else "",
         notices=tuple(notices),
     )
-    return SendResult(plan, conversation, created, messages=shown)
+    return SendResult(plan, conversation, created, messages=shown, people=people_ids(names))
 
 
 def prepare_regenerate(
@@ -214,7 +301,7 @@ def prepare_regenerate(
     resent; the old answer stays in the tree, one click away in the branch switcher.
     """
     with transaction.atomic():
-        old = owned_message(user, message_id, role=Message.Role.ASSISTANT)
+        old = member_message(user, message_id, role=Message.Role.ASSISTANT)
         if old.is_streaming:
             raise Refused(_("This answer is still being generated."))
         conversation, policy = admit_turn(user, old.conversation_id)
@@ -241,7 +328,7 @@ def prepare_edit(
     user changed the words, not the files, and the model must see them again.
     """
     with transaction.atomic():
-        old = owned_message(user, message_id, role=Message.Role.USER)
+        old = member_message(user, message_id, role=Message.Role.USER)
         attached = list(old.attachments.all())
         text = checked_text(text, images=bool(attached))
         conversation, policy = admit_turn(user, old.conversation_id)
@@ -252,6 +339,7 @@ def prepare_edit(
             conversation=conversation,
             parent=old.parent,
             role=Message.Role.USER,
+            author=user,
             text=text,
             **stored.columns(role=Message.Role.USER, text=text),
         )
@@ -275,6 +363,7 @@ def answer_again(
         options,
         policy=policy,
         assistant=assistant,
+        names=speaking.speakers(conversation),
     )
     return plan
 
@@ -282,8 +371,8 @@ def answer_again(
 def switch_branch(*, user, message_id: int) -> int:
     """Show the branch through `message_id` (its newest continuation); return the chat's id."""
     with transaction.atomic():
-        message = owned_message(user, message_id)
-        conversation = owned_conversation(user, message.conversation_id)
+        message = member_message(user, message_id)
+        conversation = member_conversation(user, message.conversation_id)
         conversation.current_leaf = conversation.newest_leaf_under(message)
         conversation.save(update_fields=["current_leaf"])
     return conversation.pk
@@ -301,6 +390,7 @@ def start_answer(
     policy: limits.Policy | None = None,
     known: Mapping[int, Sequence[Attachment]] | None = None,
     assistant: Assistant | None = None,
+    names: Mapping[int, str] | None = None,
 ) -> tuple[TurnPlan, Message]:
     """Hold the quota, create the empty answer to the last message of `branch`, show it.
 
@@ -308,19 +398,24 @@ def start_answer(
     with the `changed` fields the caller set (model, instructions). `policy` is the
     user's limit rows, read by `admit_turn`; `known` the attachments of questions the
     caller just saved (by id), which need no reading back. The hold counts the
-    attachments as they will be sent (`inputs.prepare`), before any request.
+    attachments as they will be sent (`inputs.prepare`), before any request. `names`
+    are a group's people (`speaking.speakers`): the model reads who said what.
+
+    The turn is `user`'s: their quota holds it and their running answers count it,
+    whoever owns the conversation.
     """
+    names = names or {}
     personal = custom_instructions(user)
     inputs = turn_inputs(branch, model, known=known)
     note_attachment_tokens(branch[-1], inputs)
     estimate = plans.estimate_input(
-        plans.turn_instructions(conversation, personal, assistant), branch, inputs
+        plans.turn_instructions(conversation, personal, assistant, names=names), branch, inputs
     )
     reservation = hold_quota(user, estimate, model.max_output_tokens, policy)
     answer = new_answer(branch[-1], model, options, assistant)
     RunningAnswer.objects.create(
         message=answer,
-        owner_id=conversation.owner_id,
+        owner_id=user.pk,
         worker_channel=worker_channel,
         quota_hold=held(reservation, estimate),
     )
@@ -328,7 +423,7 @@ def start_answer(
     conversation.updated_at = timezone.now()
     conversation.save(update_fields=["current_leaf", "updated_at", *changed])
     plan = planned(
-        user, conversation, branch, answer, model, reservation, personal, inputs, assistant
+        user, conversation, branch, answer, model, reservation, personal, inputs, assistant, names
     )
     return plan, answer
 
@@ -354,10 +449,11 @@ def planned(
     personal: str,
     inputs: Inputs,
     assistant: Assistant | None = None,
+    names: Mapping[int, str] | None = None,
 ) -> TurnPlan:
     """Plan the request for `answer` to the last message of `branch`, within its hold;
-    `personal` is the owner's custom instructions, `inputs` the attachments sent
-    (`turn_inputs`), `assistant` the one it speaks as."""
+    `personal` is the sender's custom instructions, `inputs` the attachments sent
+    (`turn_inputs`), `assistant` the one it speaks as, `names` a group's people."""
     plan = plans.build_plan(
         conversation,
         branch,
@@ -367,9 +463,11 @@ def planned(
         traits=gateway_traits(),
         personal=personal,
         assistant=assistant,
+        names=names or {},
     )
     return replace(
         plan,
+        user_id=user.pk,
         reservation=reservation,
         max_output_tokens=reservation.max_output_tokens,
         owner_is_staff=user.is_staff,
@@ -438,4 +536,5 @@ def replay_history(plan: TurnPlan) -> tuple[list[dict], int]:
         context_window=plan.context_window,
         instructions=plan.instructions,
         max_output_tokens=plan.max_output_tokens,
+        names=plan.names,
     )

@@ -224,7 +224,9 @@ async def generate_title(plan: TurnPlan, answer_text: str) -> str:
         title, spent = await ask_for_title(job)
     saved = await in_database_thread(record_title)(plan, title, spent, model=job.model)
     if saved:
-        await broadcast.conversation_changed(plan.user_id, plan.conversation_id)
+        await broadcast.conversation_changed(
+            plan.user_id, plan.conversation_id, others=list(plan.names)
+        )
     return title
 
 

@@ -68,9 +68,20 @@ async def save_send(
 
 
 async def start_send(user, result: SendResult) -> None:
-    """Start generating a saved turn's answer and tell the user's tabs."""
-    await launch(user, result.plan)
-    await broadcast.conversation_changed(user.pk, result.plan.conversation_id)
+    """Start generating a saved turn's answer and tell the tabs showing it, and the
+    sidebars of everyone in it.
+
+    A group member's message the model does not answer has no plan: the other members'
+    tabs draw it and nothing is generated.
+    """
+    conversation_id = result.conversation.pk
+    if result.plan is None:
+        await broadcast.turn_started(
+            conversation_id, user_message_id=result.messages[0].message.pk, answer_id=None
+        )
+    else:
+        await launch(user, result.plan)
+    await broadcast.conversation_changed(user.pk, conversation_id, others=result.people)
 
 
 async def regenerate(
@@ -106,19 +117,18 @@ async def edit(*, user, message_id: int, text: str) -> TurnPlan:
 
 
 async def switch_branch(*, user, message_id: int) -> int:
-    """Show the branch through `message_id` in every tab of the user."""
+    """Show the branch through `message_id` in every tab showing the conversation."""
     conversation_id = await in_database_thread(starts.switch_branch)(
         user=user, message_id=message_id
     )
-    await broadcast.branch_switched(user.pk, conversation_id)
+    await broadcast.branch_switched(conversation_id)
     return conversation_id
 
 
 async def launch(user, plan: TurnPlan, *, branched: bool = False) -> None:
-    """Start generating the planned answer and tell the user's other tabs."""
+    """Start generating the planned answer and tell the other tabs showing it."""
     Generation(plan).launch()
     await broadcast.turn_started(
-        user.pk,
         plan.conversation_id,
         user_message_id=plan.user_message_id,
         answer_id=plan.answer_id,
@@ -127,7 +137,8 @@ async def launch(user, plan: TurnPlan, *, branched: bool = False) -> None:
 
 
 async def stop(*, user, message_id: int) -> bool:
-    """Stop the user's answer `message_id`, whichever process generates it."""
+    """Stop answer `message_id` of a conversation the user is in (any member may),
+    whichever process generates it."""
     running = await in_database_thread(runs.running_answer)(user, message_id)
     if running is None:
         return False

@@ -38,6 +38,8 @@ def copy_message(
         conversation=conversation,
         parent=parent,
         role=message.role,
+        # The reader's own conversation: its questions are theirs now.
+        author=conversation.owner if message.role == Message.Role.USER else None,
         text=message.text,
         status=message.status,
         error=message.error,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass, field
 
+from conversations.groups.people import Person, group_people
 from conversations.history import reads
 from conversations.models import Assistant, Conversation, Message, RetainedTranscript, ShareLink
 from conversations.sharing.links import snapshot_messages
@@ -58,6 +59,9 @@ class Transcript:
     messages: list[reads.MessageView]
     versions: dict[int, Version] = field(default_factory=dict)
     assistant_name: str = ""
+    # A group conversation's people, owner first: the heading lists them and each
+    # question names its writer.
+    people: tuple[Person, ...] = ()
 
 
 def owner_name(user) -> str:
@@ -106,7 +110,8 @@ def transcript(
     own) says whose conversation it is. Answers get the catalogue's model labels.
     """
     # A retained copy's images went with the account: only a live one's are shown.
-    shown = reads.message_views(messages, images=retained is None)
+    people = group_people(conversation) if conversation is not None else {}
+    shown = reads.message_views(messages, images=retained is None, authors=people)
     if conversation is not None:
         title, owner = str(conversation), owner_name(conversation.owner)
         label, started_at = model_label(conversation, shown), conversation.created_at
@@ -125,6 +130,7 @@ def transcript(
         messages=shown,
         versions=versions or {},
         assistant_name=assistant,
+        people=tuple(people.values()),
     )
 
 

@@ -48,8 +48,10 @@ def dialog_context(conversation, **extra) -> dict:
 
 @require_http_methods(["GET", "POST"])
 def share_conversation(request, pk: int):
-    """GET: the share dialog. POST: create a link and show the dialog's panel again."""
-    conversation = reads.conversation(request.user, pk)
+    """GET: the share dialog. POST: create a link and show the dialog's panel again.
+
+    The owner's alone: a group's members read the conversation but do not share it."""
+    conversation = reads.owned_conversation(request.user, pk)
     if conversation is None:
         raise Http404("No such conversation.")
     if request.method == "GET":

@@ -250,8 +250,10 @@
     textarea.rows = Math.max(1, Math.min(needed, most));
   }
 
-  // An answer of the conversation on screen is still being written.
+  // An answer of the conversation on screen is still being written. In a group people
+  // talk while the model writes: only the server refuses a second question to it.
   function answerStreaming() {
+    if (document.querySelector("#messages[data-group]")) return false;
     return Boolean(document.querySelector("#messages article.status-streaming"));
   }
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
+from conversations.groups import membership
 from conversations.history import reads
 from conversations.models import Conversation
 from conversations.pipeline import consumers, fragments
@@ -50,11 +51,17 @@ def test_sidebar_pages_follow_each_other_without_gaps_or_repeats(user):
     assert seen == [c.pk for c in made]
 
 
-def test_sidebar_page_query_count_does_not_grow(user, django_assert_max_num_queries):
+def test_sidebar_page_query_count_does_not_grow(user, make_user, django_assert_max_num_queries):
     make_conversations(user, 300)
-
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(3):  # pinned, the page, "Shared with me"
         reads.sidebar(user)
+
+    for owner in (make_user(f"owner{n}") for n in range(30)):
+        for conversation in make_conversations(owner, 2):
+            membership.invite(conversation, owner, [user, make_user(f"m{conversation.pk}")])
+    with django_assert_max_num_queries(4):  # and the shared ones' people, all at once
+        page = reads.sidebar(user)
+    assert len(page.shared) == 50 and all(len(people) == 3 for _, people in page.shared)
 
 
 def test_pinned_conversations_come_first_and_archived_ones_leave(user):
@@ -143,7 +150,9 @@ def test_a_changed_conversation_leaves_its_place_and_comes_back_at_the_top(user)
     conversation = make_conversations(user, 1)[0]
     link = f"conversation-link-{conversation.pk}"
 
-    html = fragments.conversation_changed_html(conversation.pk, conversation, active=None)
+    html = fragments.conversation_changed_html(
+        conversation.pk, conversation, active=None, viewer_id=user.pk
+    )
 
     removal = html.index(f'hx-swap-oob="delete:#{link}, #{link}-gone"')
     assert html.index(f'<template id="{link}-gone">') < removal
@@ -155,7 +164,9 @@ def test_a_deleted_or_archived_conversation_only_leaves_the_sidebar(user):
     conversation.toggle_archived()
 
     for shown in (conversation, None):
-        html = fragments.conversation_changed_html(conversation.pk, shown, active=None)
+        html = fragments.conversation_changed_html(
+            conversation.pk, shown, active=None, viewer_id=user.pk
+        )
 
         assert f'hx-swap-oob="delete:#conversation-link-{conversation.pk}' in html
         assert "afterbegin" not in html

@@ -104,7 +104,7 @@ async def late_turn_started(socket, user, conversation: int, question: int, answ
     longer exists, broadcast right after it: a group's events arrive in order, so by
     then the late one has been handled.
     """
-    await broadcast.turn_started(user.pk, conversation, user_message_id=question, answer_id=answer)
+    await broadcast.turn_started(conversation, user_message_id=question, answer_id=answer)
     await broadcast.conversation_changed(user.pk, NO_SUCH_CONVERSATION)
     return await receive_until(socket, lambda frame: f"link-{NO_SUCH_CONVERSATION}" in frame)
 

@@ -64,7 +64,7 @@ def test_renamed_archived_conversation_on_screen_gets_its_new_title(user):
     conversation = Conversation.objects.create(owner=user, title="Renamed", archived=True)
 
     html = fragments.conversation_changed_html(
-        conversation.pk, conversation, active=conversation.pk
+        conversation.pk, conversation, active=conversation.pk, viewer_id=user.pk
     )
 
     assert 'id="conversation-title"' in html and "Renamed" in html

@@ -1,0 +1,1 @@
+"""Group conversations: members, presence, typing, mentions."""
