@@ -3,8 +3,9 @@
 A conversation is bound to an assistant when it starts (the page sends the assistant's
 id with the first message). Every later turn checks again that the owner may still use
 it (in a group too, whoever sends): an assistant can be disabled, deleted, or shared
-with fewer people while its conversations go on. Someone who lost it keeps reading, and continues only once they
-choose to go on without it (`assistants.views.leave_assistant`).
+with fewer people while its conversations go on. Someone who lost it keeps reading,
+and continues only once they choose to go on without it
+(`assistants.views.leave_assistant`).
 
 An assistant whose owner locked its options decides the model, reasoning effort and
 web search of every turn, whatever the page sent.
