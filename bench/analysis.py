@@ -9,6 +9,7 @@ many characters the frame makes visible (see `bench.common.prefix_visibility`).
 
 from __future__ import annotations
 
+import bisect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ def read_emissions(path: Path, offset: int = 0) -> tuple[dict[str, Stream], int]
 def spread(values: list[float], prefix: str) -> dict:
     return {
         f"{prefix}_p50": percentile(values, 50),
+        f"{prefix}_p95": percentile(values, 95),
         f"{prefix}_p99": percentile(values, 99),
         f"{prefix}_n": len(values),
     }
@@ -147,3 +149,69 @@ def outcome(turns: list[dict]) -> dict:
         "timeouts": sum(t["status"] == "timeout" for t in turns),
         "other_status": sorted({t["status"] for t in turns} - {"complete", "timeout"}),
     }
+
+
+def group(
+    result: dict,
+    response_ids: dict[int, str],
+    streams: dict[str, Stream],
+    tokens: tuple[str, ...],
+) -> dict:
+    """A group's answer as its members' sockets saw it, split by app process.
+
+    "local" are the sockets on the process that generates the answer (the owner's),
+    "remote" the others, fed through their process's hub. For each: send → first words
+    and send → final bubble; each frame's lag behind the simulator (as `lag`); and each
+    frame's lag behind the same frame on the owner's socket (`behind_owner`), which is
+    what relaying through another process costs.
+    """
+    sent, watches = result["sent"], result["watches"]
+    local = [watch for watch in watches if watch["process"] == 0]
+    owner = next(watch for watch in watches if watch["owner"])
+    shown_at = earliest_shown(local)
+    out: dict = {"sockets": len(watches), "typing_frames": result["typing_frames"]}
+    for name, chosen in (("local", local), ("remote", [w for w in watches if w["process"]])):
+        turns = [{**watch, "sent": sent} for watch in chosen]
+        behind = [lag for watch in chosen for lag in behind_owner(watch, owner, shown_at)]
+        numbers = {
+            "sockets": len(chosen),
+            "complete": sum(watch["status"] == "complete" for watch in chosen),
+            "snapshots": sum(watch["snapshots"] for watch in chosen),
+            **spread([w["first_text"] - sent for w in chosen if w["first_text"]], "first_text"),
+            **spread([w["final"] - sent for w in chosen if w["final"]], "final"),
+            **spread(behind, "behind"),
+            **lag(turns, response_ids, streams, tokens),
+        }
+        out.update({f"{name}.{key}": value for key, value in numbers.items()})
+    return out
+
+
+def behind_owner(watch: dict, owner: dict, shown_at) -> list[float]:
+    """Return each frame's arrival on `watch` minus the same frame's on the owner's socket.
+
+    After its first snapshot every socket takes the same fragments, so its last n frames
+    are the owner's last n, showing the same text. When they do not line up (a snapshot
+    that already held text stands for several of the owner's frames), each frame is
+    measured against the first moment a generating-process socket showed as much text
+    (`shown_at`, see `earliest_shown`).
+    """
+    mine, theirs = watch["frames"], owner["frames"][-len(watch["frames"]) :]
+    if mine and [chars for _, chars in mine] == [chars for _, chars in theirs]:
+        return [a - b for (a, _), (b, _) in zip(mine, theirs, strict=True)]
+    return [received - at for received, chars in mine if (at := shown_at(chars)) is not None]
+
+
+def earliest_shown(watches: list[dict]):
+    """Return a function: visible chars -> when the first of `watches` showed that many."""
+    frames = sorted(frame for watch in watches for frame in watch["frames"])
+    times, most = [], []
+    for received, chars in frames:
+        if not most or chars > most[-1]:
+            times.append(received)
+            most.append(chars)
+
+    def shown_at(chars: int) -> float | None:
+        index = bisect.bisect_left(most, chars)
+        return times[index] if index < len(most) else None
+
+    return shown_at

@@ -8,6 +8,10 @@ import re
 
 TAIL_MARK = re.compile(r'<div id="message-(\d+)-tail" class="stream-tail" hx-swap-oob="true">')
 APPENDED_MARK = re.compile(r'<div hx-swap-oob="beforeend:#message-(\d+)-blocks">')
+SNAPSHOT_MARK = re.compile(
+    r'<div id="message-(\d+)-body" class="message-body markdown" hx-swap-oob="true">'
+    r'<div id="message-\1-blocks">'
+)
 ASSISTANT = re.compile(r'<article id="message-(\d+)" class="message message-assistant status-(\w+)')
 CONVERSATION = re.compile(r'id="turn-accepted" hidden data-conversation="(\d+)"')
 TAGS = re.compile(r"<[^>]*>")
@@ -71,6 +75,24 @@ def frame_text(frame: str) -> tuple[int | None, int | None, int | None]:
         added = visible_chars(frame[appended.end() : end])
     tail_chars = visible_chars(frame[tail.end() :]) if tail is not None else None
     return answer_id, added, tail_chars
+
+
+def snapshot_text(frame: str) -> tuple[int | None, int | None, int | None]:
+    """Return (answer id, visible chars of the finished blocks, of the tail) of a snapshot.
+
+    A snapshot replaces the whole body: a socket that joins a streaming answer (or
+    follows one from another process) gets one before any delta. (None, None, None)
+    for any other frame.
+    """
+    found = SNAPSHOT_MARK.search(frame)
+    if found is None:
+        return None, None, None
+    tail_mark = f'<div id="message-{found.group(1)}-tail" class="stream-tail">'
+    tail = frame.find(tail_mark, found.end())
+    if tail < 0:
+        return None, None, None
+    blocks = visible_chars(frame[found.end() : tail])
+    return int(found.group(1)), blocks, visible_chars(frame[tail + len(tail_mark) :])
 
 
 @functools.lru_cache(maxsize=8)

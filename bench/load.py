@@ -11,6 +11,7 @@ Every loop has a count and a deadline, and only 127.0.0.1 is ever contacted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from bench.common import ASSISTANT, CONVERSATION, frame_text, question
+from bench.common import ASSISTANT, CONVERSATION, frame_text, question, snapshot_text
 from bench.harness import chat_socket
 
 TURN_TIMEOUT = 60.0
@@ -321,12 +322,137 @@ async def scenario_writes(config: dict) -> dict:
     return {"connect_failed": failed, "turns": [asdict(t) for t in turns]}
 
 
+@dataclass
+class Watch:
+    """One member's socket following the group's answer; times are wall-clock."""
+
+    process: int  # which app process it is connected to (0 generates: the owner's)
+    owner: bool
+    answer_id: int | None = None
+    first_fragment: float | None = None
+    first_text: float | None = None
+    final: float | None = None
+    status: str = "timeout"
+    snapshots: int = 0
+    frames: list[tuple[float, int]] = field(default_factory=list)  # (received, visible chars)
+
+
+async def show(client: Client, conversation: str) -> None:
+    """Open the conversation on the socket, as the page does, and wait for its transcript."""
+    await client.ws.send(json.dumps({"action": "watch", "conversation": conversation}))
+    while 'id="messages"' not in await asyncio.wait_for(client.ws.recv(), TURN_TIMEOUT):
+        pass
+
+
+async def keep_typing(client: Client, stop: asyncio.Event, every: float) -> int:
+    """Send the page's typing frame every `every` seconds until `stop`; return how many."""
+    sent = 0
+    while not stop.is_set():
+        await client.ws.send(json.dumps({"action": "typing"}))
+        sent += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+    return sent
+
+
+async def follow_answer(client: Client, watch: Watch, deadline: float) -> Watch:
+    """Read the socket until the group's new answer is final, noting what each frame shows.
+
+    The conversation has no answer before it, so the first streaming bubble is the one.
+    Snapshots (a socket following an answer that already streams) set the body; deltas
+    append finished blocks and replace the open tail.
+    """
+    blocks = tail = 0
+    while (remaining := deadline - time.time()) > 0:
+        try:
+            data = await asyncio.wait_for(client.ws.recv(), remaining)
+        except TimeoutError:
+            break
+        now = time.time()
+        for match in ASSISTANT.finditer(data):
+            answer_id, status = int(match.group(1)), match.group(2)
+            if watch.answer_id is None and status == "streaming":
+                watch.answer_id = answer_id
+            elif answer_id == watch.answer_id and status != "streaming":
+                watch.final, watch.status = now, status
+                return watch
+        answer_id, snapshot_blocks, snapshot_tail = snapshot_text(data)
+        if answer_id is not None:
+            watch.snapshots += 1
+            blocks, tail = snapshot_blocks, snapshot_tail
+        else:
+            answer_id, added, tail_chars = frame_text(data)
+            blocks += added or 0
+            tail = tail if tail_chars is None else tail_chars
+        if answer_id is None or answer_id != watch.answer_id:
+            continue
+        if watch.first_fragment is None:
+            watch.first_fragment = now
+        if blocks + tail > 0:
+            if watch.first_text is None:
+                watch.first_text = now
+            watch.frames.append((now, blocks + tail))
+    return watch
+
+
+async def scenario_group(config: dict) -> dict:
+    """One group conversation, its members' sockets spread over the app processes.
+
+    Every socket shows the conversation; a few members keep sending the typing frame
+    once a second; then the owner (socket 0, on process 0) sends one message and every
+    socket follows the answer to its final bubble. The orchestrator counts the channel
+    layer's messages between READY/GO and STOP.
+    """
+    clients, failed = await open_clients(config, config["members"])
+    if failed:
+        raise SystemExit(f"{failed} of the group's sockets did not open")
+    conversation = str(config["conversation"])
+    await asyncio.gather(*(show(client, conversation) for client in clients))
+    print("READY", flush=True)
+    await asyncio.wait_for(asyncio.to_thread(sys.stdin.readline), 120)
+    stop = asyncio.Event()
+    typists = clients[1 : 1 + config["typists"]]
+    typing = [asyncio.create_task(keep_typing(c, stop, config["typing_every"])) for c in typists]
+    await asyncio.sleep(config["typing_every"])  # the room is busy before the question
+    urls = config["ws"]
+    watches = [
+        Watch(process=urls.index(client.url), owner=index == 0)
+        for index, client in enumerate(clients)
+    ]
+    sent = time.time()
+    deadline = sent + TURN_TIMEOUT
+    following = [
+        asyncio.create_task(follow_answer(client, watch, deadline))
+        for client, watch in zip(clients, watches, strict=True)
+    ]
+    number = config["questions_from"]
+    frame = {
+        "action": "send",
+        "conversation": conversation,
+        "text": question(number),
+        "model": str(config["model"]),
+    }
+    await clients[0].ws.send(json.dumps(frame))
+    await asyncio.gather(*following)
+    stop.set()
+    typed = sum(await asyncio.gather(*typing))
+    print("STOP", flush=True)
+    await close_all(clients)
+    return {
+        "sent": sent,
+        "question": number,
+        "typing_frames": typed,
+        "watches": [asdict(watch) for watch in watches],
+    }
+
+
 SCENARIOS = {
     "idle": scenario_idle,
     "single": scenario_single,
     "ramp": scenario_ramp,
     "burst": scenario_burst,
     "writes": scenario_writes,
+    "group": scenario_group,
 }
 
 

@@ -20,7 +20,7 @@ def value(summary: dict, key: str, scale: float = 1.0, digits: int = 0) -> str:
         return "-"
 
     def number(x: float) -> str:
-        return f"{x * scale:.{digits}f}"
+        return f"{round(x * scale, digits) + 0.0:.{digits}f}"  # + 0.0: no "-0"
 
     if figure["low"] is None or figure["low"] == figure["high"]:
         return number(figure["median"])
@@ -316,6 +316,69 @@ def two_process_table(results: dict) -> list[str]:
     return lines
 
 
+def group_table(results: dict) -> list[str]:
+    """A group of people on two processes beside one user alone (PostgreSQL + Redis)."""
+    s = results["summary"]["postgres"]
+
+    def pair(key: str, scale: float = MS) -> str:
+        return f"{value(s, key + '_p50', scale)} / {value(s, key + '_p95', scale)}"
+
+    def sockets(side: str) -> str:
+        return f"{value(s, f'group.{side}.sockets')} sockets"
+
+    rows = (
+        ("send → first answer words, p50 / p95 ms", "first_text", "single.text"),
+        ("lag behind the simulator, every frame, p50 / p95 ms", "lag", "single.lag"),
+        ("lag behind the owner's socket, same frame, p50 / p95 ms", "behind", None),
+        ("send → final bubble, p50 / p95 ms", "final", "single.final"),
+        ("final bubble after the last token, p50 / p95 ms", "final_lag", "single.final_lag"),
+    )
+    lines = [
+        "",
+        f"## A group of {results['plan'].get('group', 20)} on two processes (PostgreSQL + Redis)",
+        "",
+        "One group conversation, its members' sockets alternating between two Daphne "
+        f"processes; {results['plan'].get('group_typists', 5)} members send the typing "
+        "frame every second; the owner (on the first process, which therefore generates "
+        "the answer) asks once. Every socket follows the answer to its final bubble. The "
+        "other process's sockets are fed by its hub, which the generating process sends "
+        "one channel-layer message per flush (every 200 ms). Beside them, one user alone "
+        "(the single level, one process). Lag behind the owner's socket: each frame's "
+        "arrival minus the same frame's on the owner's socket (on the generating "
+        "process).",
+        "",
+        f"| figure | generating process ({sockets('local')}) | other process "
+        f"({sockets('remote')}) | one user alone |",
+        "|---|---|---|---|",
+    ]
+    for figure, key, single in rows:
+        alone = pair(single) if single else "-"
+        lines.append(
+            f"| {figure} | {pair(f'group.local.{key}')} | {pair(f'group.remote.{key}')} | {alone} |"
+        )
+    lines += [
+        f"| answers complete on the sockets; snapshots taken | "
+        f"{value(s, 'group.local.complete')}; {value(s, 'group.local.snapshots')} | "
+        f"{value(s, 'group.remote.complete')}; {value(s, 'group.remote.snapshots')} | - |",
+        "",
+        "| channel layer during the turn (Redis MONITOR) | |",
+        "|---|---|",
+        f"| live.fragment messages per flush | {value(s, 'group.layer.per_flush', digits=2)} |",
+        f"| live.fragment flush messages / flushes | {value(s, 'group.layer.fragment_messages')}"
+        f" / {value(s, 'group.layer.flushes')} |",
+        f"| channels / processes they went to | {value(s, 'group.layer.fragment_channels')} / "
+        f"{value(s, 'group.layer.fragment_processes')} |",
+        f"| snapshots sent in answer to a watch; watch requests | "
+        f"{value(s, 'group.layer.snapshot_replies')}; {value(s, 'group.layer.watch_requests')} |",
+        f"| all layer messages (presence, typing, turn events included) | "
+        f"{value(s, 'group.layer.messages')} |",
+        f"| typing frames sent | {value(s, 'group.typing_frames')} |",
+        f"| Daphne CPU % over the turn, each process | {value(s, 'group.cpu_percent_1')} + "
+        f"{value(s, 'group.cpu_percent_2')} |",
+    ]
+    return lines
+
+
 def verdict(checks: list[bool | None]) -> str:
     known = [c for c in checks if c is not None]
     if not known:
@@ -362,6 +425,8 @@ def render(results: dict) -> str:
     two_process = results["plan"].get("two_process", [])
     if any(f"two.ramp{n}.started" in results["summary"].get("postgres", {}) for n in two_process):
         lines += two_process_table(results)
+    if "group.sockets" in results["summary"].get("postgres", {}):
+        lines += group_table(results)
     lines += ["", "## Details (medians)", ""]
     for name in names:
         s = results["summary"][name]

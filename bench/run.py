@@ -10,7 +10,12 @@ profiles Daphne under load. Everything goes to bench/results/<timestamp>.md (and
 
 On PostgreSQL + Redis the steady levels run again on two Daphne processes (the same
 database, the channel layer on Redis), the clients spread over them round-robin, as
-production runs one process per core behind nginx.
+production runs one process per core behind nginx. The group level (issue #23) runs
+there too: one group conversation of 20 people, their sockets split over two processes,
+5 of them typing, the owner asking once; it compares what the sockets on the generating
+process and on the other one see, and counts the channel layer's messages (Redis MONITOR).
+`BENCH_ONLY=single,group BENCH_BACKENDS=postgres make bench` runs it beside the one-user
+figures it is compared with.
 
 BENCH_QUICK=1 runs a smaller plan once (a few minutes); BENCH_BACKENDS=sqlite,postgres
 picks backends; BENCH_RUNS=n repeats; BENCH_PROFILE=0 skips the profile. For a smoke run
@@ -21,10 +26,12 @@ BENCH_PG_DATABASE / BENCH_REDIS_URL keep it apart from another bench's database.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
 import platform
+import re
 import secrets
 import shutil
 import sqlite3
@@ -37,6 +44,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
@@ -61,6 +69,7 @@ PARTS = (
     "burst",
     "ramp",
     "two-process",
+    "group",
     "limit",
     "pages",
     "profile",
@@ -83,6 +92,8 @@ if QUICK:
         "pages": (1000, 10_000),
         "turn_starts": 200,
         "profile_streams": 100,
+        "group": 20,
+        "group_typists": 5,
     }
 else:
     PLAN = {
@@ -98,6 +109,8 @@ else:
         "pages": (1000, 10_000),
         "turn_starts": 500,
         "profile_streams": 250,
+        "group": 20,
+        "group_typists": 5,
     }
 PLAN["runs"] = int(os.environ.get("BENCH_RUNS", PLAN["runs"]))
 if os.environ.get("BENCH_STREAMS"):
@@ -432,12 +445,13 @@ class Stack:
         return sum(text == expected[answer_id] for answer_id, text in rows)
 
 
-def reference_tokens(sim_url: str, api_key: str) -> tuple[str, ...]:
-    """Return the tokens of the answer to question(0), as the simulator streams them.
+def reference_tokens(sim_url: str, api_key: str, text: str | None = None) -> tuple[str, ...]:
+    """Return the tokens of the answer to `text` (question(0) by default), as the simulator
+    streams them.
 
     Every question's answer has tokens of the same lengths (see bench.common.QUESTION).
     """
-    body = {"model": "sim-chat", "input": common.question(0), "stream": True}
+    body = {"model": "sim-chat", "input": text or common.question(0), "stream": True}
     headers = {"Authorization": f"Bearer {api_key}"}
     tokens = []
     with httpx.stream("POST", f"{sim_url}/responses", json=body, headers=headers) as response:
@@ -504,9 +518,7 @@ def bench_backend(name: str, workdir: Path) -> dict:
         if "single" in ONLY:
             log(f"{name}: one stream at a time, {PLAN['single']} turns")
             result = run_load(stack.config("single", repeats=PLAN["single"]), workdir)
-            stack.new_streams()
-            single = analysis.first_fragment(result["turns"], result["directs"])
-            metrics.update({f"single.{k}": v for k, v in single.items()})
+            metrics.update(single_level(stack, result))
 
         if "burst" in ONLY:
             log(f"{name}: burst of {PLAN['burst']}")
@@ -520,6 +532,10 @@ def bench_backend(name: str, workdir: Path) -> dict:
 
         if name == "postgres" and "two-process" in ONLY:
             metrics.update(two_process_levels(stack, workdir))
+
+        if name == "postgres" and "group" in ONLY:
+            log(f"{name}: a group of {PLAN['group']} on two processes")
+            metrics.update(group_level(stack, workdir, details))
 
         if "limit" in ONLY:
             stack.stop_daphne()
@@ -587,6 +603,219 @@ def two_process_levels(stack: Stack, workdir: Path) -> dict:
         time.sleep(2)
     stack.stop_daphne()
     return metrics
+
+
+def single_level(stack: Stack, result: dict) -> dict:
+    """One stream at a time: first fragment against direct requests, lag, time to final."""
+    turns = result["turns"]
+    streams = stack.new_streams()
+    numbers = {
+        **analysis.first_fragment(turns, result["directs"]),
+        **analysis.lag(turns, stack.response_ids(turns), streams, stack.tokens, stack.visibility()),
+        **analysis.spread([t["final"] - t["sent"] for t in turns if t["final"]], "final"),
+    }
+    return {f"single.{key}": value for key, value in numbers.items()}
+
+
+def group_level(stack: Stack, workdir: Path, details: dict) -> dict:
+    """A group conversation on two Daphne processes (issue #23), figures under "group.".
+
+    The first PLAN["group"] bench users become one group (bench.seed group); their
+    sockets alternate between the processes, the owner's on the first, which therefore
+    generates the answer. Between the sockets showing the conversation and the last
+    final bubble, Redis MONITOR counts the channel layer's messages and psutil the
+    processes' CPU. Leaves no app process running.
+    """
+    people = PLAN["group"]
+    seeded = subprocess.run(
+        [PY, "-m", "bench.seed", "group", str(people)],
+        cwd=PROJECT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    group = json.loads(seeded.stdout)
+    stack.stop_daphne()
+    stack.start_daphnes(2)
+    time.sleep(2)
+    holder: dict = {}
+
+    def on_line(line: str, process: subprocess.Popen) -> None:
+        if line == "READY":
+            holder["layer"] = LayerMonitor(stack.backend.redis_url).__enter__()
+            holder["sampler"] = Sampler(*stack.pids).__enter__()
+            process.stdin.write("GO\n")
+            process.stdin.flush()
+        elif line == "STOP":
+            holder["sampler"].__exit__(None, None, None)
+            holder["layer"].__exit__(None, None, None)
+
+    config = stack.config(
+        "group",
+        conversation=group["conversation"],
+        members=people,
+        typists=PLAN["group_typists"],
+        typing_every=1.0,
+    )
+    try:
+        result = run_load(config, workdir, on_line)
+    finally:
+        stack.stop_daphne()
+    streams = stack.new_streams()
+    ids = stack.response_ids(result["watches"])
+    layer, sampler = holder["layer"], holder["sampler"]
+    numbers = {
+        **analysis.group(result, ids, streams, group_tokens(stack, group["speaker"], result)),
+        **layer.summary(),
+        **{f"cpu_percent_{n}": cpu for n, cpu in enumerate(sampler.cpu_percent_each, 1)},
+    }
+    details["group"] = {
+        "conversation": group["conversation"],
+        "layer_messages_by_type": layer.by_type(),
+        "live_fragments": [
+            (round(m.time - result["sent"], 3), m.channel[-8:], m.reply)
+            for m in layer.messages
+            if m.kind == "live.fragment"
+        ],
+        "sockets": [
+            {
+                "process": w["process"],
+                "owner": w["owner"],
+                "first_text": w["first_text"] and round(w["first_text"] - result["sent"], 3),
+                "final": w["final"] and round(w["final"] - result["sent"], 3),
+                "frames": len(w["frames"]),
+                "snapshots": w["snapshots"],
+                "status": w["status"],
+            }
+            for w in result["watches"]
+        ],
+    }
+    return {f"group.{key}": value for key, value in numbers.items()}
+
+
+def group_tokens(stack: Stack, speaker: str, result: dict) -> tuple[str, ...]:
+    """Return the tokens of the group's answer, as the simulator streamed them.
+
+    In a group the model reads each question after its writer's name, and the simulator
+    names the answer's function after the question's first words: the answer is not the
+    reference's, nor are its tokens' lengths. Checked against the saved answer; () when
+    they differ (then no frame is matched to a token).
+    """
+    said = f"{speaker}: {common.question(result['question'])}"
+    tokens = reference_tokens(stack.sim_url, stack.api_key, said)
+    answers = {watch["answer_id"] for watch in result["watches"] if watch["answer_id"]}
+    rows = stack.backend.query(
+        "SELECT text FROM conversations_message WHERE id = %s", (min(answers, default=0),)
+    )
+    if not rows or rows[0][0] != "".join(tokens):
+        log("group: the saved answer is not the simulator's answer to what it was asked")
+        return ()
+    return tokens
+
+
+@dataclass(frozen=True)
+class LayerMessage:
+    """One channel-layer message as Redis saw it."""
+
+    time: float
+    kind: str  # the event's "type"
+    key: str  # the Redis key: one per app process for its sockets' and hub's channels
+    channel: str  # the channel it is for ("" when MONITOR does not show it)
+    reply: bool  # a live.fragment answering a watch (a snapshot), not a flush
+
+
+class LayerMonitor:
+    """Count the channel layer's messages on Redis while it runs (MONITOR, in a thread).
+
+    channels-redis sends each message with one ZADD (a group's from a Lua script, which
+    MONITOR shows too); the event's type, the channel it is for and, for live fragments,
+    whether it answers a watch are read from its msgpack payload as MONITOR prints it.
+    """
+
+    TYPE = re.compile(r"\\xa4type\\x[0-9a-f]{2}([A-Za-z0-9_.]+)")
+    CHANNEL = re.compile(r"(specific\.[A-Za-z0-9]+![A-Za-z0-9]+)")
+    REPLY = "\\xa5reply\\xc3"
+    # Messages of one flush leave within milliseconds; flushes are REMOTE_FLUSH_SECONDS apart.
+    SAME_FLUSH_SECONDS = 0.05
+
+    def __init__(self, redis_url: str) -> None:
+        self.url = redis_url
+        self.db = int(urlsplit(redis_url).path.strip("/") or 0)
+        self.messages: list[LayerMessage] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LayerMonitor:
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        import redis
+
+        redis.Redis.from_url(self.url).ping()  # a last command wakes the monitor up
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        import redis
+
+        with redis.Redis.from_url(self.url).monitor() as monitor:
+            self._ready.set()
+            while not self._stop.is_set():
+                entry = monitor.next_command()
+                if entry and entry["db"] == self.db:
+                    self._note(entry)
+
+    def _note(self, entry: dict) -> None:
+        words = entry["command"].split(" ", 3)
+        if len(words) < 4 or words[0].upper() != "ZADD" or words[1].endswith("$inflight"):
+            # Not a send: a receiver keeps what it took in "<key>$inflight" until done.
+            return
+        payload = words[3]
+        kind = self.TYPE.search(payload)
+        if kind is None:
+            return  # a channel joining a group, not a message
+        channel = self.CHANNEL.search(payload)
+        self.messages.append(
+            LayerMessage(
+                entry["time"],
+                kind.group(1),
+                words[1],
+                channel.group(1) if channel else "",
+                self.REPLY in payload,
+            )
+        )
+
+    def flush_count(self, times: list[float]) -> int:
+        """Return how many flushes sent messages at `times`: one flush's leave together."""
+        times = sorted(times)
+        return sum(
+            1
+            for index, at in enumerate(times)
+            if index == 0 or at - times[index - 1] > self.SAME_FLUSH_SECONDS
+        )
+
+    def by_type(self) -> dict[str, int]:
+        return dict(collections.Counter(message.kind for message in self.messages))
+
+    def summary(self) -> dict:
+        """Live fragments sent per flush and to how many channels, and the rest."""
+        fragments = [m for m in self.messages if m.kind == "live.fragment"]
+        flushed = [m for m in fragments if not m.reply]
+        flushes = self.flush_count([m.time for m in flushed])
+        return {
+            "layer.messages": len(self.messages),
+            "layer.fragment_messages": len(flushed),
+            "layer.fragment_channels": len({m.channel for m in flushed}),
+            "layer.fragment_processes": len({m.key for m in flushed}),
+            "layer.flushes": flushes,
+            "layer.per_flush": len(flushed) / flushes if flushes else None,
+            "layer.snapshot_replies": len(fragments) - len(flushed),
+            "layer.watch_requests": sum(m.kind == "generation.watch" for m in self.messages),
+        }
 
 
 def limit_levels() -> list[int]:

@@ -2,6 +2,11 @@
 
 Runs against whatever DATABASE_URL says, after `manage.py migrate` and `seed_catalogue`.
 Prints JSON: {"model": <ModelChoice pk>, "sessions": [session keys...]}.
+
+`python -m bench.seed group N`, after that, makes the first N bench users (in the order
+of their sessions) one group conversation: the first owns it, the others are members,
+and the model answers every message. Prints JSON: {"conversation": <pk>, "speaker":
+the owner's name, which the model reads before each of their questions}.
 """
 
 from __future__ import annotations
@@ -14,6 +19,13 @@ def main() -> None:
     import django
 
     django.setup()
+    if sys.argv[1] == "group":
+        group(int(sys.argv[2]))
+    else:
+        users(int(sys.argv[1]))
+
+
+def users(count: int) -> None:
     from django.contrib.auth import (
         BACKEND_SESSION_KEY,
         HASH_SESSION_KEY,
@@ -26,7 +38,6 @@ def main() -> None:
 
     from conversations.models import ModelChoice
 
-    count = int(sys.argv[1])
     user_model = get_user_model()
     unusable = make_password(None)
     with transaction.atomic():
@@ -47,6 +58,34 @@ def main() -> None:
         store.create()
         sessions.append(store.session_key)
     print(json.dumps({"model": model.pk, "sessions": sessions}))
+
+
+def group(count: int) -> None:
+    """Make the first `count` bench users a group conversation (see the module's docstring)."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from conversations.groups.people import display_name
+    from conversations.models import AnswerMode, Conversation, ConversationMember, ModelChoice
+
+    people = list(
+        get_user_model().objects.filter(username__startswith="bench").order_by("username")[:count]
+    )
+    owner, members = people[0], people[1:]
+    with transaction.atomic():
+        conversation = Conversation.objects.create(
+            owner=owner,
+            title="Bench group",
+            model=ModelChoice.objects.get(upstream_id="sim-chat"),
+            is_group=True,
+            # With more than two people the default answers only when mentioned.
+            answer_mode=AnswerMode.EVERY,
+        )
+        ConversationMember.objects.bulk_create(
+            ConversationMember(conversation=conversation, user=member, invited_by=owner)
+            for member in members
+        )
+    print(json.dumps({"conversation": conversation.pk, "speaker": display_name(owner)}))
 
 
 if __name__ == "__main__":

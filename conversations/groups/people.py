@@ -10,6 +10,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.utils.translation import gettext
 
 from conversations.models import Conversation, ConversationMember
@@ -22,6 +23,7 @@ __all__ = [
     "initials",
     "people_of_groups",
     "person",
+    "with_writers",
 ]
 
 
@@ -37,6 +39,9 @@ class Person:
 def display_name(user) -> str:
     """Return the user's full name, or their username when they gave none."""
     full = (user.get_full_name() or "").strip()
+    if full and _is_cjk(full[0]):
+        # Django joins first and last name with a space; Chinese names have none.
+        full = "".join(full.split())
     return full or user.get_username()
 
 
@@ -51,7 +56,8 @@ def initials(name: str) -> str:
     if not name:
         return "?"
     if _is_cjk(name[0]):
-        return name[-2:] if len(name) > 2 else name
+        joined = "".join(name.split())
+        return joined[-2:] if len(joined) > 2 else joined
     words = [w for w in name.replace(".", " ").replace("_", " ").split() if w]
     return "".join(word[0] for word in words[:2]).upper() or name[0].upper()
 
@@ -85,6 +91,17 @@ def people_of_groups(conversations: Iterable[Conversation]) -> dict[int, list[Pe
     for member in members:
         people[member.conversation_id].append(person(member.user))
     return people
+
+
+def with_writers(people: dict[int, Person], author_ids: Iterable[int | None]) -> dict[int, Person]:
+    """Return `people` with the writers among `author_ids` who are no longer in the group
+    (they left, or were removed) added: their words keep their names. One query, none
+    when every writer is in the group; a deleted account stays a former member."""
+    missing = {pk for pk in author_ids if pk is not None} - people.keys()
+    if not people or not missing:
+        return people
+    writers = get_user_model().objects.filter(pk__in=missing)
+    return {**people, **{user.pk: person(user) for user in writers}}
 
 
 def former_member() -> Person:

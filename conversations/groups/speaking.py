@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-from conversations.groups.people import former_member, group_people
+from conversations.groups.people import Person, former_member, group_people
+from conversations.groups.people import with_writers as with_writers_of
 from conversations.models import AnswerMode, Conversation
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "mentions_model",
     "speakers",
     "spoken",
+    "with_writers",
 ]
 
 # What a member may type to call the model whatever it is called.
@@ -31,6 +33,13 @@ MODEL_MENTIONS = ("model", "ai", "assistant", "bot")
 def speakers(conversation: Conversation) -> dict[int, str]:
     """Return the names of a group's people by user id, owner first; {} outside a group."""
     return {key: person.name for key, person in group_people(conversation).items()}
+
+
+def with_writers(names: Mapping[int, str], branch: Sequence) -> dict[int, str]:
+    """Return `names` with those of the branch's writers who left the group since."""
+    writers = (m.author_id for m in branch if m.role == "user")
+    people = with_writers_of({pk: Person(pk, name, "") for pk, name in names.items()}, writers)
+    return {pk: person.name for pk, person in people.items()}
 
 
 def spoken(text: str, author_id: int | None, names: Mapping[int, str]) -> str:

@@ -20,7 +20,13 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
-from conversations.groups.people import Person, former_member, group_people, people_of_groups
+from conversations.groups.people import (
+    Person,
+    former_member,
+    group_people,
+    people_of_groups,
+    with_writers,
+)
 from conversations.models import (
     Assistant,
     Attachment,
@@ -94,6 +100,10 @@ def message_views(
     conversation.
     """
     messages = list(messages)
+    if authors:
+        authors = with_writers(
+            dict(authors), (m.author_id for m in messages if m.role == Message.Role.USER)
+        )
     labels = model_labels(messages, known=labels)
     assistants = assistants_of(messages)
     alternatives = alternatives or {}
@@ -341,10 +351,11 @@ def shared_with(user) -> list[tuple[Conversation, list[Person]]]:
 
 
 def sidebar_entry(user, conversation_id: int) -> tuple[Conversation | None, list[Person]]:
-    """Return a conversation as its sidebar link shows it to `user`, with the people it
-    marks a shared one with; (None, []) when the user may no longer see it."""
+    """Return a conversation as `user` may see it now, with its people if it is a group
+    (for the sidebar's marks and the header's group bar); (None, []) when the user may no
+    longer see it."""
     found = conversation(user, conversation_id)
-    if found is None or found.owner_id == user.pk or not found.is_group:
+    if found is None or not found.is_group:
         return found, []
     return found, people_of_groups([found]).get(found.pk, [])
 

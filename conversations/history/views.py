@@ -45,6 +45,7 @@ def chat_context(request, view: reads.TranscriptView | None, assistant=None) -> 
         "max_instructions_chars": settings.CHAT_MAX_INSTRUCTIONS_CHARS,
         "active_id": conversation.pk if conversation else None,
         "viewer_id": request.user.pk,
+        "group_members": view.members if view else [],
     }
 
 

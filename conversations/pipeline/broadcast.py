@@ -3,7 +3,8 @@
 Live answer text does not: a generation hands fragments to watchers in its own process
 directly (see `live.py`), because a channel-layer hop per fragment collapses beyond
 about a hundred streams. The layer carries only the rare events below, plus coalesced
-fragments for the few watchers connected to another process.
+fragments for other processes: one message per process per flush, which that process's
+hub hands to its own sockets (`live.py`).
 
 Every socket of a user joins `user-<id>` (sidebar changes, sign-outs), and the socket
 showing a conversation joins `conversation-<id>`: its turns reach every tab showing it,

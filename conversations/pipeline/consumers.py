@@ -24,14 +24,16 @@ from conversations.pipeline import broadcast, fragments, runs, turns
 from conversations.pipeline.dbthreads import in_database_thread
 from conversations.pipeline.frames import (
     Malformed,
+    is_typing,
     optional_id,
     parse_frame,
     required_id,
     text_field,
     turn_options,
 )
-from conversations.pipeline.live import Fragment, get_hub, spawn
+from conversations.pipeline.live import AWAITING_SNAPSHOT, Fragment, get_hub, spawn
 from conversations.pipeline.outbox import MAX_OUTBOX, OutboxMixin
+from conversations.pipeline.rooms import RoomMixin
 from conversations.pipeline.shutdown import Restarting, refuse_while_draining
 from conversations.pipeline.socketlimits import FrameBudget
 
@@ -51,7 +53,7 @@ CLOSE_BACKLOG = 4429
 CLOSE_SESSION_ENDED = 4440
 
 
-class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
+class ChatConsumer(RoomMixin, OutboxMixin, AsyncWebsocketConsumer):
     # Set once the socket is being closed: nothing more is read or sent on it.
     closing = False
 
@@ -90,7 +92,6 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
         self.room = ""
         # Answers this socket follows: message id -> last sequence number applied.
         self.following: dict[int, int] = {}
-        self.remote: dict[int, str] = {}
         # Messages on the page since the last transcript, so no event draws one twice.
         self.drawn: set[int] = set()
         self.frames = FrameBudget(settings.CHAT_FRAMES_PER_SECOND, settings.CHAT_FRAME_BURST)
@@ -128,7 +129,8 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
             return
         if not self.frames.take():
             # One notice per flood: answering every dropped frame would feed the flood.
-            if not self.throttled:
+            # Typing frames go unanswered: the page sends them as the user types.
+            if not self.throttled and not is_typing(text_data):
                 self.throttled = True
                 text = gettext("Too many requests at once. Wait a moment and try again.")
                 await self.send(text_data=fragments.toast_html(text))
@@ -139,6 +141,8 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
             action = frame.get("action")
             if action == "watch":
                 await self.watch(optional_id(frame, "conversation"))
+            elif action == "typing":
+                await self.typed(optional_id(frame, "conversation"))
             elif action == "send":
                 await self.send_turn(frame)
             elif action == "stop":
@@ -208,12 +212,14 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
             return
         view = await in_database_thread(reads.transcript)(self.user, conversation_id)
         if view is None:
+            # Gone, or no longer ours to read (a member removed): be here no more.
+            await self.leave_room()
             await self.send(
                 text_data=fragments.toast_html(gettext("This conversation does not exist."))
             )
             return
         self.conversation_id = conversation_id
-        await self.enter_room(conversation_id)
+        await self.enter_room(conversation_id, group=view.conversation.is_group)
         self.drawn = {message.pk for message in view.messages}
         # Through the outbox, behind any fragment still queued, so none lands after it.
         self.queued_transcript = fragments.transcript_html(view, staff=self.user.is_staff)
@@ -239,6 +245,7 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
         refuse_while_draining()
         pending = fragments.PendingTurn(next(self.pending_names), text, sent_from)
         self.queue(fragments.pending_turn_html(pending))
+        await self.sent_message(sent_from)  # the others' "… is typing" ends now
         try:
             result = await turns.save_send(
                 user=self.user,
@@ -267,7 +274,7 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
             self.forget_transcript()
             await self.leave_room()
             self.conversation_id = result.conversation.pk
-            await self.enter_room(result.conversation.pk)
+            await self.enter_room(result.conversation.pk, group=result.conversation.is_group)
         views = list(result.messages)
         self.drawn.update(view.message.pk for view in views)
         # Queued before the answer starts, so the saved bubbles are on the page before
@@ -283,14 +290,26 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
         if result.plan is not None:
             await self.follow(result.plan.answer_id)
 
-    async def enter_room(self, conversation_id: int) -> None:
-        """Listen to the conversation's group: its turns, presence and typing."""
-        self.room = broadcast.conversation_group(conversation_id)
+    async def enter_room(self, conversation_id: int, *, group: bool = False) -> None:
+        """Listen to the conversation's group: its turns, presence and typing.
+
+        Only for a conversation `watch` (or a send) authorised. `group`: a group
+        conversation, whose page shows who is here (`rooms.RoomMixin`).
+        """
+        room = broadcast.conversation_group(conversation_id)
+        if room == self.room:
+            self.show_room(group=group)  # the page may have drawn its header anew
+            return
+        await self.leave_room()
+        self.room = room
         await self.channel_layer.group_add(self.room, self.channel_name)
+        await self.announce(room, conversation_id, group=group)
 
     async def leave_room(self) -> None:
+        """Stop listening to the conversation's group, saying goodbye (`room.bye`)."""
         room, self.room = self.room, ""
         if room:
+            await self.say_goodbye(room)
             await self.channel_layer.group_discard(room, self.channel_name)
 
     async def show_notices(self, notices: tuple[str, ...]) -> None:
@@ -351,7 +370,7 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
                 await self.send(text_data=fragments.message_html(message, staff=self.user.is_staff))
 
     async def chat_conversation_changed(self, event: dict) -> None:
-        conversation, marks = await in_database_thread(reads.sidebar_entry)(
+        conversation, people = await in_database_thread(reads.sidebar_entry)(
             self.user, event["conversation_id"]
         )
         await self.send(
@@ -360,24 +379,9 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
                 conversation,
                 active=self.conversation_id,
                 viewer_id=self.user.pk,
-                marks=marks,
+                people=people,
             )
         )
-
-    async def live_fragment(self, event: dict) -> None:
-        """Fragments of an answer generated in another process, coalesced."""
-        message_id = event["message_id"]
-        if message_id not in self.remote:
-            return
-        for seq, html, snapshot, final in event["fragments"]:
-            last = self.following.get(message_id)
-            if last is None:
-                return
-            if not snapshot and seq > last + 1:
-                # A gap: ask for a fresh snapshot rather than show a hole.
-                await self.request_remote(message_id)
-                return
-            self.apply(Fragment(message_id, seq, html, snapshot, final))
 
     # --- Following answers --------------------------------------------------------------
 
@@ -405,45 +409,48 @@ class ChatConsumer(OutboxMixin, AsyncWebsocketConsumer):
         self.queue(fragments.new_messages_html(messages, staff=self.user.is_staff))
 
     async def follow(self, answer_id: int) -> None:
-        """Receive the answer's fragments: here, or from the process that generates it."""
-        self.following[answer_id] = -1
-        snapshot = get_hub().attach(answer_id, self)
+        """Receive the answer's fragments: straight from the generation if it runs in this
+        process, else from the hub, which relays the process that generates it (one feed
+        for every socket here, not one per socket)."""
+        self.following[answer_id] = AWAITING_SNAPSHOT
+        hub = get_hub()
+        snapshot = hub.attach(answer_id, self)
         if snapshot is not None:
             self.deliver(snapshot)
-        elif worker_channel := await in_database_thread(runs.worker_channel)(answer_id):
-            self.remote[answer_id] = worker_channel
-            await self.request_remote(answer_id)
-
-    async def request_remote(self, answer_id: int) -> None:
-        await broadcast.send_to_channel(
-            self.remote[answer_id],
-            broadcast.watch_event(
-                "generation.watch", answer_id, self.channel_name, language=self.language
-            ),
-        )
+            return
+        worker_channel = await in_database_thread(runs.worker_channel)(answer_id)
+        if not worker_channel or answer_id not in self.following:
+            return  # it ended, or this socket moved on during the read
+        await hub.follow_remote(answer_id, worker_channel, self)
+        if answer_id not in self.following:  # the socket moved on meanwhile
+            hub.unfollow_remote(self, answer_id)
 
     async def unfollow_all(self) -> None:
         get_hub().detach(self)
-        for answer_id, channel in self.remote.items():
-            await broadcast.send_to_channel(
-                channel,
-                broadcast.watch_event("generation.unwatch", answer_id, self.channel_name),
-            )
         self.following.clear()
-        self.remote.clear()
 
     def forget(self, answer_id: int) -> None:
+        """Stop following an answer: it ended (its final bubble is on the page or read)."""
         self.following.pop(answer_id, None)
-        self.remote.pop(answer_id, None)
+        get_hub().unfollow_remote(self, answer_id)
 
     def deliver(self, fragment: Fragment) -> None:
-        """Take a fragment from a local generation (called by the hub, never blocks)."""
+        """Take a fragment from a local generation, or relayed by the hub from another
+        process (called by the hub, never blocks)."""
         self.apply(fragment)
 
     def apply(self, fragment: Fragment) -> None:
-        """Queue the fragment for the page if it is the next one, in order."""
+        """Queue the fragment for the page if it is the next one, in order.
+
+        A snapshot or the final bubble replaces the whole body; a delta only continues
+        the one the page holds, so none is taken before the first snapshot.
+        """
         last = self.following.get(fragment.message_id)
-        if last is None or (not fragment.snapshot and fragment.seq <= last):
+        if last is None:
+            return
+        if not (fragment.snapshot or fragment.final) and (
+            last == AWAITING_SNAPSHOT or fragment.seq <= last
+        ):
             return
         self.following[fragment.message_id] = fragment.seq
         if fragment.final:

@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from conversations.groups.people import Person
+from conversations.groups.presence import Here
 from conversations.history.reads import MessageView, TranscriptView
 from conversations.models import (
     Assistant,
@@ -50,9 +51,11 @@ __all__ = [
     "owner_image_url",
     "pending_failed_html",
     "pending_turn_html",
+    "presence_html",
     "toast_html",
     "transcript_html",
     "turn_accepted_html",
+    "typing_html",
 ]
 
 PAGE = "conversations/chat.html"
@@ -399,6 +402,21 @@ def model_picker_html(user) -> str:
     )
 
 
+def presence_html(people: Sequence[Here], *, conversation_id: int) -> str:
+    """Return the header's presence bar: who has the conversation open now, each once.
+
+    Marked with the conversation, so a page that has moved on to another drops it.
+    """
+    context = {"present": people, "presence_for": conversation_id, "oob": True}
+    return render("presence_bar", context)
+
+
+def typing_html(names: Sequence[str], *, conversation_id: int) -> str:
+    """Return the line under the transcript saying who is typing ("" inside: nobody)."""
+    context = {"typing": names, "presence_for": conversation_id, "oob": True}
+    return render("typing_line", context)
+
+
 def removed_html() -> str:
     """Replace a conversation the user is no longer a member of with a notice."""
     return render("removed_from_conversation", {})
@@ -414,21 +432,22 @@ def conversation_changed_html(
     *,
     active: int | None,
     viewer_id: int,
-    marks: Sequence[Person] = (),
+    people: Sequence[Person] = (),
 ) -> str:
     """Move the conversation to the top of the sidebar (of `viewer_id`'s: their own, or
-    "Shared with me" marked with its people), or remove it if it is gone."""
+    "Shared with me" marked with its `people`), or remove it if it is gone; on the page
+    showing it, redraw the header's buttons and the group's people."""
+    shared = conversation is not None and conversation.owner_id != viewer_id
     context = {
         "conversation_id": conversation_id,
         "conversation": conversation,
         "active_id": active,
         "viewer_id": viewer_id,
-        "marks": marks,
+        "marks": people if shared else (),
     }
     html = render("conversation_changed", context)
     if conversation is not None and conversation.pk == active:
-        html += render(
-            "conversation_actions",
-            {"conversation": conversation, "oob": True, "viewer_id": viewer_id},
-        )
+        context = {"conversation": conversation, "oob": True, "viewer_id": viewer_id}
+        html += render("conversation_actions", context)
+        html += render("group_bar", {**context, "group_members": people})
     return html

@@ -9,6 +9,8 @@ Frames from the page are JSON objects with an `action`:
     {"action": "regenerate", "message": "45", "model": "3"}   (also "retry")
     {"action": "edit", "message": "44", "text": "..."}
     {"action": "branch", "message": "46"}
+    {"action": "typing", "conversation": "12"}   (the composer changed: one per 3 s
+                                                   reaches the others, the rest are dropped)
 
 Anything else, including a field of the wrong shape, is `Malformed`: the page never
 sends it, so the consumer answers with one toast and reads on. Parsing lives apart from
@@ -26,6 +28,7 @@ __all__ = [
     "MAX_FRAME_CHARS",
     "Malformed",
     "id_list",
+    "is_typing",
     "optional_id",
     "parse_frame",
     "required_id",
@@ -50,6 +53,23 @@ def parse_frame(text_data: str | None) -> dict:
     if not isinstance(frame, dict):
         raise Malformed("not a JSON object")
     return frame
+
+
+# A typing frame is short; a longer frame is not one, whatever it says.
+MAX_TYPING_FRAME_CHARS = 120
+
+
+def is_typing(text_data: str | None) -> bool:
+    """True for a typing frame: one the socket may drop without a word, even when the
+    page sends more frames than its budget allows (the page sends it as the user types,
+    so a notice would come out of the blue)."""
+    if not text_data or len(text_data) > MAX_TYPING_FRAME_CHARS:
+        return False
+    try:
+        frame = json.loads(text_data)
+    except ValueError:
+        return False
+    return isinstance(frame, dict) and frame.get("action") == "typing"
 
 
 def optional_id(frame: dict, key: str) -> int | None:

@@ -92,12 +92,13 @@ class Generation(GatewayAdaptation, FanOut):
         self.seq = 0
         # The language of the tab that started the turn; watchers may read others.
         self.language = translation.get_language() or settings.LANGUAGE_CODE
-        # Watchers in other processes: reply channel -> the language they read.
-        self.remote_watchers: dict[str, str] = {}
+        # Other processes watching: their hub's channel -> the languages read there.
+        self.remote_watchers: dict[str, set[str]] = {}
         self._flush_handle: asyncio.TimerHandle | None = None
         self._flushed_at = 0.0
         self._remote_handle: asyncio.TimerHandle | None = None
         self._remote_batch: list[Fragment] = []
+        self._remote_sending: asyncio.Task | None = None
 
     # --- Control ------------------------------------------------------------------------
 
@@ -253,6 +254,9 @@ class Generation(GatewayAdaptation, FanOut):
             Fragment(self.message_id, self.seq, html, final=True, translations=translations)
         )
         self._hub.unregister(self)
+        # The final bubble first: a process that relays the answer hears `turn_finished`
+        # after it, instead of every socket there reading the answer from the database.
+        await self.remote_sent()
         await broadcast.turn_finished(self.plan.conversation_id, answer_id=self.message_id)
         if self.plan.needs_title and shown.message.status == shown.message.Status.COMPLETE:
             # A task of its own: the answer is over, and a slow title model must keep

@@ -404,7 +404,7 @@ def start_answer(
     The turn is `user`'s: their quota holds it and their running answers count it,
     whoever owns the conversation.
     """
-    names = names or {}
+    names = speaking.with_writers(names, branch) if names else {}
     personal = custom_instructions(user)
     inputs = turn_inputs(branch, model, known=known)
     note_attachment_tokens(branch[-1], inputs)

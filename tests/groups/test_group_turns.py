@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group
 
 from conversations.groups import membership
+from conversations.history import reads
 from conversations.models import (
     AnswerMode,
     Conversation,
@@ -254,3 +255,27 @@ def test_invitations_removals_and_the_end_are_in_the_audit_log(user, make_user):
         ("removed", "ming", "li"),
         ("left", "mei", "mei"),
     ]
+
+
+async def test_a_member_who_left_keeps_their_name_on_the_page_and_for_the_model(
+    gateway, replaying, user, make_user
+):
+    mei = await sync_to_async(make_user)("mei", first_name="Mei", last_name="Lin")
+    li = await sync_to_async(make_user)("li")
+    conversation = await group_of(user, mei, li, mode=AnswerMode.EVERY)
+    await ask(mei, "Ship on Friday", conversation_id=conversation.pk)
+    await sync_to_async(membership.leave)(conversation, mei)
+    log = RequestLog(gateway.app)
+
+    await ask(li, "Agreed", conversation_id=conversation.pk)
+
+    view = await sync_to_async(reads.transcript)(user, conversation.pk)
+    assert [v.author.name for v in view.shown if v.author] == ["Mei Lin", "li"]
+    body = log.streamed()[-1]
+    spoken = [
+        item["content"] if isinstance(item["content"], str) else item["content"][0]["text"]
+        for item in body.get("input", [])
+        if item.get("role") == "user"
+    ]
+    # Replayed (the catalogue says so): her words go again, under her name.
+    assert spoken[-2:] == ["Mei Lin: Ship on Friday", "li: Agreed"]

@@ -8,6 +8,7 @@ from html import unescape
 import pytest
 
 from conversations.groups import membership
+from conversations.history import reads
 from conversations.models import (
     Conversation,
     ConversationMember,
@@ -15,6 +16,7 @@ from conversations.models import (
     Message,
     ShareLink,
 )
+from conversations.pipeline import fragments
 
 SECRET = "the group's plan"
 
@@ -190,3 +192,29 @@ def test_the_owner_picks_when_the_model_answers(client, group):
     conversation.refresh_from_db()
     assert conversation.answer_mode == "mentioned"
     assert "Choose when the model answers." in refused.content.decode()
+
+
+def test_a_change_to_the_group_redraws_the_group_bar_of_an_open_page(group, make_user):
+    conversation, mei = group
+    li = make_user("li", first_name="Li", last_name="Wei")
+    membership.invite(conversation, conversation.owner, [li])
+
+    shown, people = reads.sidebar_entry(mei, conversation.pk)
+    html = fragments.conversation_changed_html(
+        conversation.pk, shown, active=conversation.pk, viewer_id=mei.pk, people=people
+    )
+    bar = html[html.index('id="group-bar"') :]
+    assert 'hx-swap-oob="true"' in bar[:200] and ">LW<" in bar
+    assert "when someone writes @model" in bar
+
+    membership.end_group(conversation, conversation.owner)
+    shown, people = reads.sidebar_entry(conversation.owner, conversation.pk)
+    html = fragments.conversation_changed_html(
+        conversation.pk,
+        shown,
+        active=conversation.pk,
+        viewer_id=conversation.owner_id,
+        people=people,
+    )
+    bar = html[html.index('id="group-bar"') :]
+    assert bar.index("hidden") < bar.index(">") and ">ML<" not in bar

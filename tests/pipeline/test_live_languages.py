@@ -211,19 +211,25 @@ async def test_code_copy_buttons_stream_without_words_in_every_tab(gateway, user
 # --- Watchers in another process ---------------------------------------------------------
 
 
-async def watch_from_another_process(answer: Message, language: str | None) -> str:
-    """Ask the answer's process to feed a new channel, as another process's socket does."""
+async def watch_from_another_process(
+    answer: Message, language: str | None = None, *, languages: list[str] | None = None
+) -> str:
+    """Ask the answer's process to feed a new channel, as another process's hub does
+    (`languages`), or as a process that names one `language` (or none) does."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
     event = {"type": "generation.watch", "message_id": answer.pk, "reply_channel": channel}
     if language is not None:
         event["language"] = language
+    if languages is not None:
+        event["languages"] = languages
     await layer.send(await sync_to_async(runs.worker_channel)(answer.pk), event)
     return channel
 
 
-async def fragments_until_final(channel: str) -> list[list]:
-    """Collect the `live.fragment` batches sent to `channel` until the final bubble."""
+async def fragments_until_final(channel: str, events: list[dict] | None = None) -> list[list]:
+    """Collect the `live.fragment` batches sent to `channel` until the final bubble (and
+    the messages themselves into `events`)."""
     layer = get_channel_layer()
     received: list[list] = []
     async with asyncio.timeout(20):
@@ -231,6 +237,8 @@ async def fragments_until_final(channel: str) -> list[list]:
             event = await layer.receive(channel)
             assert event["type"] == "live.fragment"
             received.extend(event["fragments"])
+            if events is not None:
+                events.append(event)
     return received
 
 
@@ -254,6 +262,32 @@ async def test_remote_watchers_get_batches_in_the_language_they_asked_for(gatewa
     # A process that does not say (an older one, mid-deploy) gets the turn's language.
     assert "Thinking…" in unsaid[0][1] or "Thought process" in unsaid[0][1]
     assert_final_in_english(unsaid[-1][1])
+    await english.disconnect()
+
+
+async def test_a_process_reading_two_languages_gets_both_in_one_message_per_flush(gateway, user):
+    english = await open_tab(user, ENGLISH)
+    conversation, first = await first_turn(english)
+    await ask_with_reasoning(english, conversation)
+    await receive_until(english, lambda frame: "Thinking…" in frame)
+    answer = await latest_answer()
+
+    channel = await watch_from_another_process(answer, languages=["zh-hans", "en"])
+    events: list[dict] = []
+    received = await fragments_until_final(channel, events)
+    await receive_until(english, final_after(first))
+
+    assert all(event["languages"] == ["en", "zh-hans"] for event in events)
+    assert events[0]["reply"] and not any(event["reply"] for event in events[1:])
+    snapshot, final = received[0][1], received[-1][1]
+    assert received[0][2] and "思考" in snapshot["zh-hans"]
+    assert "Thinking…" in snapshot["en"] or "Thought process" in snapshot["en"]
+    assert_final_in_chinese(final["zh-hans"])
+    assert_final_in_english(final["en"])
+    # Plain text deltas read the same in every language: one string, rendered once.
+    assert any(isinstance(html, str) for _, html, _, _ in received[1:-1])
+    seqs = [seq for seq, _, _, _ in received[1:]]
+    assert seqs == sorted(set(seqs))  # each fragment once, in order
     await english.disconnect()
 
 
