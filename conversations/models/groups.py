@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from conversations.models.chats import Conversation
 
@@ -28,7 +29,8 @@ class MembershipEvent(models.Model):
         LEFT = "left", _("left")
         REMOVED = "removed", _("removed")
         ENDED = "ended", _("group ended")
-        DEPARTED = "departed", _("account deleted")
+        # Context: the retained transcripts' "account deleted" column is a time.
+        DEPARTED = "departed", pgettext_lazy("membership event", "account deleted")
 
     kind = models.CharField(verbose_name=_("event"), max_length=12, choices=Kind.choices)
     conversation = models.ForeignKey(
