@@ -158,8 +158,18 @@ def archive(request):
 
 @require_POST
 def delete_archived(request):
-    """Delete every archived conversation of the user (the page asked to confirm)."""
-    Conversation.objects.for_user(request.user).archived().delete()
+    """Delete every archived conversation of the user (the page asked to confirm); the
+    members of archived groups lose them at once, as with one deletion."""
+    archived = Conversation.objects.for_user(request.user).archived()
+    groups = {
+        pk: membership.member_ids(pk)
+        for pk in archived.filter(is_group=True).values_list("pk", flat=True)
+    }
+    archived.delete()
+    for conversation_id, members in groups.items():
+        changed(request, conversation_id, members=members)
+        for user_id in members:
+            async_to_sync(broadcast.removed_from_conversation)(user_id, conversation_id)
     return render(request, f"{PAGE}#archive_panel", {"conversations": []})
 
 

@@ -314,7 +314,7 @@ def build_plan(
         reasoning_effort=answer.reasoning_effort,
         reasoning_summary=answer.reasoning_summary_mode,
         reasoning_model=model.accepts_reasoning,
-        tools=tools_of(model, assistant),
+        tools=tools_of(model, assistant, group=bool(names)),
         web_search=answer.web_search,
         unsupported=frozenset(model.unsupported_params or ()),
         send_store=traits.store,
@@ -383,13 +383,19 @@ def turn_instructions(
     return "\n\n".join(part for part in parts if part)
 
 
-def tools_of(model: ModelChoice, assistant: Assistant | None = None) -> tuple[str, ...]:
+def tools_of(
+    model: ModelChoice, assistant: Assistant | None = None, *, group: bool = False
+) -> tuple[str, ...]:
     """Return the registered tools the admin enabled for the model; with an assistant,
-    those of them its owner turned on."""
+    those of them its owner turned on; in a `group`, none that reads the sender's own
+    data (every member reads the answer)."""
     if not model.accepts_function_tools:
         return ()
+    found = ((name, get_tool(name)) for name in model.tools)
     return tuple(
         name
-        for name in model.tools
-        if get_tool(name) is not None and (assistant is None or name in assistant.tools)
+        for name, tool in found
+        if tool is not None
+        and (assistant is None or name in assistant.tools)
+        and not (group and tool.private)
     )

@@ -54,7 +54,8 @@ class Tool:
     database tools need because Django connections belong to the thread that opened them.
     `clamped` names top-level number properties whose out-of-range values are harmless
     (a result count): they are moved to the nearest bound instead of failing the call,
-    which a model would only retry with the same mistake.
+    which a model would only retry with the same mistake. A `private` tool reads what
+    only the asking user may see, so a group's turns go without it.
     """
 
     name: str
@@ -63,6 +64,9 @@ class Tool:
     run: Callable[[dict[str, Any], ToolContext], str]
     timeout: float | None = 5.0
     clamped: frozenset[str] = frozenset()
+    # Reads the asking user's own data (their other conversations): never offered in a
+    # group conversation, whose every member reads the answer.
+    private: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):

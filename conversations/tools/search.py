@@ -79,6 +79,7 @@ def snippet(text: str, query: str) -> str:
 
 SEARCH_CONVERSATIONS = Tool(
     name="search_conversations",
+    private=True,
     description=(
         "Search the user's own earlier conversations (titles and message text) for a word "
         "or phrase, e.g. to recall something discussed before. The current conversation is "

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.test import Client
 
 from conversations.groups import membership
 from conversations.models import Conversation, Message
@@ -203,4 +204,28 @@ async def test_every_frame_type_works_for_a_member(gateway, user, make_user):
     conversation = await sync_to_async(Conversation.objects.get)(pk=conversation.pk)
     # The branch switch went through: the first question's branch is on show again.
     assert conversation.current_leaf_id != saved[-1].pk
+    await mei_tab.disconnect()
+
+
+@pytest.mark.parametrize("how", ["one", "all archived"])
+async def test_the_owner_deleting_the_group_closes_it_in_the_members_tabs(
+    gateway, user, make_user, how
+):
+    mei = await sync_to_async(make_user)("mei")
+    conversation = await make_group(user, mei)
+    mei_tab = await watching(mei, conversation)
+
+    @sync_to_async
+    def delete() -> None:
+        client = Client()
+        client.force_login(user)
+        if how == "one":
+            client.post(f"/c/{conversation.pk}/delete/")
+        else:
+            client.post(f"/c/{conversation.pk}/archive/")
+            client.post("/archive/delete/")
+
+    await delete()
+
+    await receive_until(mei_tab, shows("You are no longer in this conversation"))
     await mei_tab.disconnect()

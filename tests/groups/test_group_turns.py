@@ -279,3 +279,32 @@ async def test_a_member_who_left_keeps_their_name_on_the_page_and_for_the_model(
     ]
     # Replayed (the catalogue says so): her words go again, under her name.
     assert spoken[-2:] == ["Mei Lin: Ship on Friday", "li: Agreed"]
+
+
+async def test_a_group_turn_never_offers_the_tool_that_reads_the_senders_own_chats(
+    gateway, user, make_user
+):
+    mei = await sync_to_async(make_user)("mei")
+    conversation = await group_of(user, mei)
+
+    @sync_to_async
+    def with_tools() -> None:
+        ModelChoice.objects.filter(upstream_id="sim-chat").update(
+            supports_function_tools=True, tools=["search_conversations", "calculate"]
+        )
+        model = ModelChoice.objects.get(upstream_id="sim-chat")
+        Conversation.objects.filter(pk=conversation.pk).update(model=model)
+
+    await with_tools()
+    group_turn = await turns.send(user=mei, conversation_id=conversation.pk, text="hi")
+    alone = await turns.send(
+        user=mei,
+        conversation_id=None,
+        text="hi",
+        model_id=group_turn.plan.model_choice_id,
+    )
+
+    assert group_turn.plan.tools == ("calculate",)
+    assert alone.plan.tools == ("search_conversations", "calculate")
+    for result in (group_turn, alone):
+        await finished(result.plan.answer_id)
